@@ -1,0 +1,182 @@
+// The durable buffer: every record goes here before any sink sees it.
+//
+// A Store is one SQLite database in WAL mode holding zstd-compressed segments
+// (runs of consecutive records), per-sink cursors, counters and a dead letter
+// queue. buffer/FORMAT.md describes the tables, the segment encoding and exactly
+// what a crash or power cut can lose in each durability mode.
+//
+// Thread-safety: every public member function of Store is thread-safe. Appends
+// from several sources, reads and acks from several sinks may run concurrently.
+//
+// Memory: bounded by StoreOptions::max_pending_bytes (records appended but not yet
+// committed) plus a small cache of decoded segments; it does not grow with the
+// backlog, and Open() reads neither the segments nor the records.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "edgeferry/clock.h"
+#include "edgeferry/record.h"
+#include "edgeferry/status.h"
+
+namespace edgeferry::buffer {
+
+// What Append does when the store has reached StoreOptions::max_bytes.
+enum class FullPolicy {
+  kDropOldest,  // delete the oldest segments (even if unacked) and count them as dropped "cap"
+  kRejectNew,   // refuse new records with Status::Full and count them as dropped "reject_new"
+};
+
+enum class Durability {
+  // Appends go to an in-memory open segment, sealed and committed at least every
+  // commit_interval. A SIGKILL loses at most the records appended in the last
+  // commit_interval; a power cut additionally loses commits not yet synced, at
+  // most sync_interval old. See FORMAT.md "Durability".
+  kNormal,
+  // Append returns only after its record is committed and fsynced
+  // (SQLite synchronous=FULL). Concurrent appenders share one commit.
+  kSync,
+};
+
+enum class IntegrityCheck {
+  kQuick,  // PRAGMA quick_check at Open (reads every page once; O(file size))
+  kNone,   // only the header and schema are checked at Open
+};
+
+struct StoreOptions {
+  std::string path;                            // database file; its directory must exist
+  uint64_t max_bytes = 1ull << 30;             // cap on database pages in use, bytes
+  FullPolicy when_full = FullPolicy::kDropOldest;
+  int64_t ttl_ns = 0;                          // drop segments sealed longer ago than this; 0 = off
+  Durability durability = Durability::kNormal;
+  int64_t commit_interval_ns = 250'000'000;    // kNormal: max age of the open segment, ns
+  int64_t sync_interval_ns = 1'000'000'000;    // kNormal: WAL checkpoint (fsync) at most this often, ns
+  uint32_t segment_max_records = 8192;         // seal the open segment at this many records
+  uint64_t segment_max_bytes = 1ull << 20;     // ... or at this many encoded (uncompressed) bytes
+  int zstd_level = 3;                          // 1 (fast) .. 19 (small)
+  IntegrityCheck integrity_check = IntegrityCheck::kQuick;
+  uint64_t dlq_max_records = 100'000;          // oldest dead letters pruned beyond this
+  uint64_t dlq_max_payload_bytes = 1ull << 20; // dead-lettered payloads are truncated to this
+  uint64_t max_pending_bytes = 16ull << 20;    // appends wait (backpressure) while more is uncommitted
+  Clock* clock = &SystemClock();               // not owned; must outlive the Store
+};
+
+// Limits for one read. A read returns at least one record when any is available,
+// even if that record alone exceeds max_bytes.
+struct ReadLimits {
+  size_t max_records = 500;
+  uint64_t max_bytes = 4ull << 20;  // sum of payload sizes, bytes
+};
+
+struct CursorStats {
+  std::string name;
+  uint64_t acked_seq = 0;        // highest seq the sink acknowledged (0 = none)
+  uint64_t backlog_records = 0;  // records stored with seq > acked_seq
+};
+
+// A point-in-time view for operators and metrics.
+struct StoreStats {
+  uint64_t records = 0;            // records stored (committed and in memory)
+  uint64_t segments = 0;           // committed segments
+  uint64_t payload_bytes = 0;      // raw payload bytes of the stored records
+  uint64_t compressed_bytes = 0;   // committed segment blobs, bytes
+  uint64_t used_bytes = 0;         // database pages in use, bytes (what max_bytes caps)
+  uint64_t file_bytes = 0;         // database file + WAL on disk, bytes
+  double compression_ratio = 0;    // committed payload bytes / compressed bytes
+  int64_t oldest_ts_ns = 0;        // event time of the oldest stored record (0 if empty)
+  int64_t newest_ts_ns = 0;        // event time of the newest stored record (0 if empty)
+  uint64_t next_seq = 0;           // seq the next append will get
+  uint64_t appended_total = 0;     // records ever appended to this store
+  uint64_t pending_records = 0;    // appended, not yet committed
+  std::map<std::string, uint64_t> dropped;  // records dropped, by reason: cap, ttl, reject_new, corrupt
+  uint64_t dead_letters = 0;       // entries now in the dead letter queue
+  uint64_t dead_letters_total = 0; // entries ever added
+  uint64_t quarantined = 0;        // corrupt databases moved aside at open, ever
+  std::string last_quarantine;     // path and reason of the newest one
+  std::vector<CursorStats> cursors;
+};
+
+// One dead letter: a record that can never be delivered, and why.
+struct DeadLetter {
+  uint64_t id = 0;                 // increasing, assigned by the store
+  int64_t dead_ns = 0;             // when it was dead-lettered, ns since epoch
+  std::optional<uint64_t> seq;     // the record's seq if it had been stored
+  std::string stage;               // where: "source:<name>" or "sink:<name>"
+  std::string reason;              // human-readable, e.g. "payload 300000 bytes > max_record_bytes 262144"
+  Record record;                   // payload possibly truncated to dlq_max_payload_bytes
+};
+
+class Store {
+ public:
+  // Opens or creates the store at options.path. A database that fails its
+  // integrity check, is not a database, or cannot be opened is moved to
+  // <dir>/quarantine/ and a fresh store is created; seq continues above every seq
+  // the old store handed out (kept in the "<path>.seq" sidecar). Errors: IOError when
+  // no store can be created at all (directory missing or unwritable);
+  // InvalidArgument for bad options or a store written by a newer edgeferry.
+  static Result<std::unique_ptr<Store>> Open(const StoreOptions& options);
+
+  // Closes as Close() does.
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Appends one record and returns its seq. The record is readable at once.
+  // kNormal: returns without I/O unless more than max_pending_bytes wait to be
+  // committed, in which case it waits (backpressure). kSync: returns once durable.
+  // Errors: Full (kRejectNew and the store is at max_bytes; the record is counted
+  // as dropped "reject_new"), Cancelled (store closed), IOError.
+  Result<uint64_t> Append(Record record);
+
+  // Seals the open segment and commits everything appended so far. Blocks until done.
+  Status Flush();
+
+  // Flushes, persists cursors, checkpoints the WAL and stops the background
+  // thread. Idempotent. Later calls other than Stats() return Cancelled.
+  Status Close();
+
+  // ---- cursors (one per sink) ----
+  // Creates the cursor if missing, positioned before the oldest stored record so a
+  // new sink receives the whole backlog. Returns the cursor's acked seq.
+  Result<uint64_t> OpenCursor(std::string_view name);
+  // Removes a cursor; segments it alone held back become deletable.
+  Status DropCursor(std::string_view name);
+  std::vector<std::string> CursorNames() const;
+
+  // Copies up to `limits` records with seq > after_seq, in seq order, into *out
+  // (cleared first). Empty *out means nothing is available yet. A segment that
+  // fails to decode is skipped, deleted and counted as dropped "corrupt".
+  Status ReadAfter(uint64_t after_seq, const ReadLimits& limits, std::vector<StoredRecord>* out);
+
+  // Marks every record with seq <= seq as delivered by sink `name`. Acks never move a
+  // cursor backwards. Persisted with the next commit (kNormal) or before
+  // returning (kSync); segments every cursor has passed are then deleted.
+  // Errors: NotFound for an unknown cursor.
+  Status Ack(std::string_view name, uint64_t seq);
+
+  // Waits until a record with seq > after_seq is readable, the timeout passes,
+  // or the store closes. Returns true when a record is readable.
+  bool WaitForRecords(uint64_t after_seq, int64_t timeout_ns);
+
+  // ---- dead letter queue ----
+  // Stores `record` with the reason; `seq` if the record had been stored.
+  Status AddDeadLetter(const Record& record, std::string_view stage, std::string_view reason,
+                       std::optional<uint64_t> seq = std::nullopt);
+  // Up to `limit` dead letters with id > after_id, oldest first.
+  Result<std::vector<DeadLetter>> ListDeadLetters(uint64_t after_id, size_t limit);
+
+  StoreStats Stats();
+
+ private:
+  class Impl;
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace edgeferry::buffer

@@ -1,0 +1,135 @@
+#include "edgeferry/buffer/segment_codec.h"
+
+#include <zstd.h>
+
+#include <fmt/format.h>
+
+#include <memory>
+
+namespace edgeferry::buffer {
+
+namespace {
+
+void PutVarint(uint64_t v, std::string* out) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+bool GetVarint(std::string_view* in, uint64_t* v) {
+  uint64_t result = 0;
+  for (int shift = 0; shift <= 63 && !in->empty(); shift += 7) {
+    const auto byte = static_cast<uint8_t>(in->front());
+    in->remove_prefix(1);
+    result |= static_cast<uint64_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) {
+      *v = result;
+      return true;
+    }
+  }
+  return false;
+}
+
+uint64_t ZigZag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
+int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
+
+void PutBytes(std::string_view s, std::string* out) {
+  PutVarint(s.size(), out);
+  out->append(s);
+}
+
+bool GetBytes(std::string_view* in, std::string* s) {
+  uint64_t n = 0;
+  if (!GetVarint(in, &n) || n > in->size()) return false;
+  s->assign(in->data(), n);
+  in->remove_prefix(n);
+  return true;
+}
+
+struct ZstdCCtxFree {
+  void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
+};
+struct ZstdDCtxFree {
+  void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
+};
+
+}  // namespace
+
+void EncodeRecord(const Record& record, int64_t* prev_ts_ns, std::string* out) {
+  PutVarint(ZigZag(record.ts_ns - *prev_ts_ns), out);
+  *prev_ts_ns = record.ts_ns;
+  PutBytes(record.source, out);
+  PutBytes(record.channel, out);
+  out->push_back(static_cast<char>(record.content_type));
+  PutBytes(record.payload, out);
+}
+
+std::string CompressSegment(std::string_view encoded, int level, Codec* codec) {
+  // One context per thread: creating one costs more than compressing a small segment.
+  thread_local std::unique_ptr<ZSTD_CCtx, ZstdCCtxFree> cctx(ZSTD_createCCtx());
+  ZSTD_CCtx_reset(cctx.get(), ZSTD_reset_session_and_parameters);
+  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, level);
+  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, 1);
+  std::string blob(ZSTD_compressBound(encoded.size()), '\0');
+  const size_t n =
+      ZSTD_compress2(cctx.get(), blob.data(), blob.size(), encoded.data(), encoded.size());
+  if (ZSTD_isError(n) || n >= encoded.size()) {
+    *codec = Codec::kRaw;
+    return std::string(encoded);
+  }
+  blob.resize(n);
+  *codec = Codec::kZstd;
+  return blob;
+}
+
+Status DecodeSegment(Codec codec, std::string_view blob, uint64_t first_seq, uint32_t count,
+                     std::vector<StoredRecord>* out) {
+  std::string decompressed;
+  std::string_view in = blob;
+  if (codec == Codec::kZstd) {
+    const unsigned long long size = ZSTD_getFrameContentSize(blob.data(), blob.size());
+    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > (1ull << 32)) {
+      return Status::Corruption("segment: bad zstd frame header");
+    }
+    thread_local std::unique_ptr<ZSTD_DCtx, ZstdDCtxFree> dctx(ZSTD_createDCtx());
+    decompressed.resize(size);
+    const size_t n = ZSTD_decompressDCtx(dctx.get(), decompressed.data(), decompressed.size(),
+                                         blob.data(), blob.size());
+    if (ZSTD_isError(n) || n != size) {
+      return Status::Corruption(fmt::format("segment: zstd: {}",
+                                            ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short frame"));
+    }
+    in = decompressed;
+  } else if (codec != Codec::kRaw) {
+    return Status::Corruption(fmt::format("segment: unknown codec {}", static_cast<int>(codec)));
+  }
+  out->reserve(out->size() + count);
+  int64_t ts = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    StoredRecord r;
+    r.seq = first_seq + i;
+    uint64_t zz = 0;
+    if (!GetVarint(&in, &zz) || !GetBytes(&in, &r.record.source) ||
+        !GetBytes(&in, &r.record.channel) || in.empty()) {
+      return Status::Corruption(fmt::format("segment {}: record {} truncated", first_seq, i));
+    }
+    ts += UnZigZag(zz);
+    r.record.ts_ns = ts;
+    const auto ct = static_cast<uint8_t>(in.front());
+    in.remove_prefix(1);
+    if (ct > static_cast<uint8_t>(ContentType::kText)) {
+      return Status::Corruption(fmt::format("segment {}: record {} bad content type", first_seq, i));
+    }
+    r.record.content_type = static_cast<ContentType>(ct);
+    if (!GetBytes(&in, &r.record.payload)) {
+      return Status::Corruption(fmt::format("segment {}: record {} truncated", first_seq, i));
+    }
+    out->push_back(std::move(r));
+  }
+  if (!in.empty()) return Status::Corruption(fmt::format("segment {}: trailing bytes", first_seq));
+  return Status::Ok();
+}
+
+}  // namespace edgeferry::buffer

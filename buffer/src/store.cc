@@ -1,0 +1,1063 @@
+// Store: see store.h for the contract and FORMAT.md for the on-disk layout.
+//
+// Concurrency: one mutex (mu_) guards all state and the one SQLite connection.
+// Appends only touch memory; a background flusher thread seals, compresses
+// (outside the lock) and commits segments, persists cursors, deletes what every
+// cursor has passed and enforces the cap and TTL.
+#include "edgeferry/buffer/store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <list>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "edgeferry/buffer/segment_codec.h"
+#include "edgeferry/units.h"
+#include "sqlite.h"
+
+namespace edgeferry::buffer {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int64_t kSchemaVersion = 1;
+// Seqs are reserved this far ahead of use and the reservation is persisted, so a
+// crash never lets a seq that a sink may have seen be handed out again.
+constexpr uint64_t kSeqReserve = 1ull << 20;
+// In-memory accounting per record (vector slot, string headers), bytes.
+constexpr uint64_t kRecordOverhead = 96;
+constexpr size_t kDecodedCacheSegments = 4;
+// Per-row overhead added to a blob's size when estimating page use, bytes.
+constexpr uint64_t kRowOverhead = 64;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(
+  key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS segments(
+  first_seq INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL, count INTEGER NOT NULL,
+  ts_min INTEGER NOT NULL, ts_max INTEGER NOT NULL, payload_bytes INTEGER NOT NULL,
+  encoded_bytes INTEGER NOT NULL, sealed_ns INTEGER NOT NULL, codec INTEGER NOT NULL,
+  blob BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS cursors(
+  name TEXT PRIMARY KEY, acked_seq INTEGER NOT NULL, updated_ns INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counters(
+  name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dead_letters(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, dead_ns INTEGER NOT NULL, seq INTEGER,
+  stage TEXT NOT NULL, reason TEXT NOT NULL, ts_ns INTEGER NOT NULL, source TEXT NOT NULL,
+  channel TEXT NOT NULL, content_type INTEGER NOT NULL, payload BLOB NOT NULL);
+)sql";
+
+// Counter names persisted in the counters table.
+constexpr const char* kCounterNames[] = {
+    "records",       "payload_bytes",  "compressed_bytes", "segments",        "appended_total",
+    "dropped.cap",   "dropped.ttl",    "dropped.reject_new", "dropped.corrupt", "dropped.disk_full",
+    "dlq_total",
+};
+
+uint64_t EstimateEncoded(const Record& r) {
+  return r.payload.size() + r.source.size() + r.channel.size() + 16;
+}
+
+// A run of records not yet committed. Immutable once sealed, so the flusher can
+// encode it without the lock while readers still see it.
+struct MemSegment {
+  uint64_t first_seq = 0;
+  std::vector<StoredRecord> records;
+  uint64_t encoded_estimate = 0;
+  uint64_t payload_bytes = 0;
+  int64_t opened_mono_ns = 0;
+  bool sealed = false;
+  uint64_t last_seq() const { return first_seq + records.size() - 1; }
+};
+
+struct CursorState {
+  uint64_t acked = 0;
+  uint64_t persisted = 0;
+};
+
+struct SidecarState {
+  uint64_t seq_ceiling = 0;
+  uint64_t quarantined = 0;
+};
+
+// The "<db>.seq" sidecar: survives quarantine of the database so seq never goes back.
+SidecarState ReadSidecar(const std::string& path) {
+  SidecarState s;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    const std::string key = line.substr(0, eq);
+    const uint64_t v = std::strtoull(line.c_str() + eq + 1, nullptr, 10);
+    if (key == "seq_ceiling") s.seq_ceiling = v;
+    if (key == "quarantined") s.quarantined = v;
+  }
+  return s;
+}
+
+Status WriteFileAtomically(const std::string& path, const std::string& content) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) return Status::IOError(tmp + ": " + std::strerror(errno));
+  const bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
+                  ::fsync(fd) == 0;
+  const int saved = errno;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    return Status::IOError(path + ": " + std::strerror(ok ? errno : saved));
+  }
+  return Status::Ok();
+}
+
+Status WriteSidecar(const std::string& path, const SidecarState& s) {
+  return WriteFileAtomically(
+      path, fmt::format("# edgeferry store sidecar; do not edit\nseq_ceiling={}\nquarantined={}\n",
+                        s.seq_ceiling, s.quarantined));
+}
+
+std::string UtcStamp(int64_t ns) {
+  std::string s;
+  AppendRfc3339Ns(ns, &s);  // 2026-11-21T08:47:37.123456789Z
+  std::string out;
+  for (char c : s.substr(0, 19)) {
+    if (c != '-' && c != ':') out.push_back(c);
+  }
+  return out + "Z";
+}
+
+uint64_t FileSize(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
+}  // namespace
+
+class Store::Impl {
+ public:
+  explicit Impl(StoreOptions o) : opt_(std::move(o)), clock_(*opt_.clock) {}
+  ~Impl() { (void)Close(); }
+
+  Status Open();
+  Result<uint64_t> Append(Record record);
+  Status Flush();
+  Status Close();
+  Result<uint64_t> OpenCursor(std::string_view name);
+  Status DropCursor(std::string_view name);
+  std::vector<std::string> CursorNames() const;
+  Status ReadAfter(uint64_t after_seq, const ReadLimits& limits, std::vector<StoredRecord>* out);
+  Status Ack(std::string_view name, uint64_t seq);
+  bool WaitForRecords(uint64_t after_seq, int64_t timeout_ns);
+  Status AddDeadLetter(const Record& record, std::string_view stage, std::string_view reason,
+                       std::optional<uint64_t> seq);
+  Result<std::vector<DeadLetter>> ListDeadLetters(uint64_t after_id, size_t limit);
+  StoreStats Stats();
+
+ private:
+  using Lock = std::unique_lock<std::mutex>;
+
+  Status OpenDatabase(bool* corrupt);
+  Status Quarantine(const std::string& reason);
+  Status LoadState();
+  Status ExtendSeqReservation(uint64_t new_ceiling);  // requires mu_
+  void SealOpenSegment();                             // requires mu_
+  void FlusherLoop();
+  Status WriteSealed(Lock& lock);                     // requires mu_; may unlock while compressing
+  Status Maintain();                                  // requires mu_
+  Status PersistCursors();                            // requires mu_, inside a transaction
+  Status PersistCounters();                           // requires mu_, inside a transaction
+  Status DeleteSegmentsUpTo(uint64_t last_seq, const char* drop_reason);  // requires mu_
+  Status EnforceCap(uint64_t incoming_bytes);         // requires mu_, inside a transaction
+  Status EnforceTtl();                                // requires mu_
+  Result<uint64_t> UsedBytes();                       // requires mu_
+  uint64_t MinCursor() const;                         // requires mu_
+  uint64_t OldestSeq();                               // requires mu_
+  Status Transaction(const std::function<Status()>& body);  // requires mu_
+  Result<std::shared_ptr<const std::vector<StoredRecord>>> DecodedSegment(
+      uint64_t first_seq, uint32_t count, Codec codec, std::string_view blob);
+  int64_t TickNs() const {
+    return std::clamp<int64_t>(opt_.commit_interval_ns, 10'000'000, 1'000'000'000);
+  }
+
+  const StoreOptions opt_;
+  Clock& clock_;
+  const std::string sidecar_path_ = opt_.path + ".seq";
+
+  mutable std::mutex mu_;
+  std::condition_variable flusher_cv_;  // wakes the flusher
+  std::condition_variable durable_cv_;  // durable_seq_ advanced, or space freed
+  std::condition_variable data_cv_;     // new records readable
+  std::thread flusher_;
+  bool open_ = false;
+  bool closing_ = false;
+
+  sql::Db db_;
+  uint64_t next_seq_ = 1;
+  uint64_t seq_ceiling_ = 0;
+  uint64_t durable_seq_ = 0;   // every seq <= this is committed (or needed no commit)
+  uint64_t write_errors_ = 0;  // bumped on each failed commit, so waiters can give up
+  Status last_write_error_;
+  bool full_ = false;          // kRejectNew: the cap was reached
+  std::deque<std::shared_ptr<MemSegment>> mem_;
+  uint64_t pending_bytes_ = 0;
+  std::map<std::string, CursorState, std::less<>> cursors_;
+  std::map<std::string, int64_t> counters_;
+  SidecarState sidecar_;
+  std::string last_quarantine_;
+  int64_t last_checkpoint_mono_ = 0;
+  bool uncheckpointed_ = false;
+  // Small LRU of decoded committed segments, shared by all readers.
+  std::list<std::pair<uint64_t, std::shared_ptr<const std::vector<StoredRecord>>>> decoded_;
+};
+
+// ---------------------------------------------------------------- open / close
+
+Status Store::Impl::OpenDatabase(bool* corrupt) {
+  *corrupt = false;
+  Status st = db_.Open(opt_.path);
+  if (st.ok()) st = db_.Exec("PRAGMA journal_mode=WAL");
+  if (st.ok() && opt_.integrity_check == IntegrityCheck::kQuick) {
+    auto stmt = db_.Prepare("PRAGMA quick_check");
+    st = stmt.status();
+    if (st.ok()) {
+      std::string problems;
+      while (stmt->Step(&st)) {
+        if (stmt->Text(0) != "ok" && problems.size() < 300) {
+          problems += std::string(stmt->Text(0)) + "; ";
+        }
+      }
+      if (st.ok() && !problems.empty()) st = Status::Corruption("quick_check: " + problems);
+    }
+  }
+  if (st.ok()) st = db_.Exec(kSchema);
+  if (st.ok()) {
+    auto version = db_.QueryInt("SELECT value FROM meta WHERE key='schema_version'", 0);
+    if (!version.ok()) {
+      st = version.status();
+    } else if (*version > kSchemaVersion) {
+      db_.Close();
+      return Status::InvalidArgument(fmt::format(
+          "{}: written by a newer edgeferry (schema {} > {})", opt_.path, *version, kSchemaVersion));
+    }
+  }
+  if (!st.ok()) {
+    db_.Close();
+    *corrupt = st.IsCorruption();
+    return st;
+  }
+  const char* sync = opt_.durability == Durability::kSync ? "FULL" : "NORMAL";
+  return db_.Exec(fmt::format(
+      // NORMAL in WAL mode: commits are not fsynced; a checkpoint syncs them. FULL
+      // fsyncs the WAL at every commit. Either way the file is never left corrupt.
+      "PRAGMA synchronous={};"
+      "PRAGMA cache_size=-1024;"         // 1 MiB page cache: memory stays small
+      "PRAGMA temp_store=MEMORY;"
+      "PRAGMA journal_size_limit=8388608;"
+      "INSERT OR IGNORE INTO meta(key,value) VALUES('schema_version',{});"
+      "INSERT OR IGNORE INTO meta(key,value) VALUES('created_ns',{});",
+      sync, kSchemaVersion, clock_.NowNs()));
+}
+
+Status Store::Impl::Quarantine(const std::string& reason) {
+  const fs::path db(opt_.path);
+  const fs::path dir = db.parent_path().empty() ? fs::path(".") : db.parent_path();
+  std::error_code ec;
+  fs::create_directories(dir / "quarantine", ec);
+  if (ec) return Status::IOError(fmt::format("create {}: {}", (dir / "quarantine").string(), ec.message()));
+  const std::string stamp = UtcStamp(clock_.NowNs());
+  const fs::path target = dir / "quarantine" / (db.filename().string() + "." + stamp);
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    const fs::path from = opt_.path + suffix;
+    if (!fs::exists(from, ec)) continue;
+    fs::rename(from, target.string() + suffix, ec);
+    if (ec) return Status::IOError(fmt::format("quarantine {}: {}", from.string(), ec.message()));
+  }
+  sidecar_.quarantined += 1;
+  last_quarantine_ = target.string() + ": " + reason;
+  spdlog::error("buffer: corrupt store quarantined to {} ({}); starting a fresh store",
+                target.string(), reason);
+  return WriteSidecar(sidecar_path_, sidecar_);
+}
+
+Status Store::Impl::Open() {
+  if (opt_.path.empty()) return Status::InvalidArgument("buffer path is empty");
+  if (opt_.segment_max_records == 0 || opt_.segment_max_bytes == 0 || opt_.max_bytes == 0) {
+    return Status::InvalidArgument("segment and store limits must be > 0");
+  }
+  sidecar_ = ReadSidecar(sidecar_path_);
+  bool corrupt = false;
+  Status st = OpenDatabase(&corrupt);
+  if (!st.ok() && corrupt) {
+    if (Status q = Quarantine(st.message()); !q.ok()) return q;
+    st = OpenDatabase(&corrupt);
+  }
+  if (!st.ok()) return st;
+  if (st = LoadState(); !st.ok()) return st;
+  open_ = true;
+  last_checkpoint_mono_ = clock_.MonoNs();
+  flusher_ = std::thread([this] { FlusherLoop(); });
+  return Status::Ok();
+}
+
+Status Store::Impl::LoadState() {
+  for (const char* name : kCounterNames) counters_[name] = 0;
+  {
+    auto stmt = db_.Prepare("SELECT name, value FROM counters");
+    if (!stmt.ok()) return stmt.status();
+    Status st;
+    while (stmt->Step(&st)) counters_[std::string(stmt->Text(0))] = stmt->Int(1);
+    if (!st.ok()) return st;
+  }
+  {
+    auto stmt = db_.Prepare("SELECT name, acked_seq FROM cursors");
+    if (!stmt.ok()) return stmt.status();
+    Status st;
+    while (stmt->Step(&st)) {
+      const auto acked = static_cast<uint64_t>(stmt->Int(1));
+      cursors_[std::string(stmt->Text(0))] = CursorState{acked, acked};
+    }
+    if (!st.ok()) return st;
+  }
+  auto ceiling = db_.QueryInt("SELECT value FROM meta WHERE key='seq_ceiling'", 0);
+  auto last = db_.QueryInt("SELECT last_seq FROM segments ORDER BY first_seq DESC LIMIT 1", 0);
+  if (!ceiling.ok()) return ceiling.status();
+  if (!last.ok()) return last.status();
+  next_seq_ = std::max({static_cast<uint64_t>(*ceiling), sidecar_.seq_ceiling,
+                        static_cast<uint64_t>(*last) + 1, uint64_t{1}});
+  durable_seq_ = next_seq_ - 1;
+  counters_["quarantined"] = static_cast<int64_t>(sidecar_.quarantined);
+  return ExtendSeqReservation(next_seq_ + kSeqReserve);
+}
+
+Status Store::Impl::ExtendSeqReservation(uint64_t new_ceiling) {
+  // Sidecar first: it must never be below a ceiling the database has promised.
+  sidecar_.seq_ceiling = new_ceiling;
+  if (Status st = WriteSidecar(sidecar_path_, sidecar_); !st.ok()) return st;
+  auto stmt = db_.Prepare("INSERT OR REPLACE INTO meta(key,value) VALUES('seq_ceiling',?1)");
+  if (!stmt.ok()) return stmt.status();
+  if (Status st = stmt->Bind(1, static_cast<int64_t>(new_ceiling)).Exec(); !st.ok()) return st;
+  seq_ceiling_ = new_ceiling;
+  return Status::Ok();
+}
+
+Status Store::Impl::Close() {
+  {
+    Lock lock(mu_);
+    if (!open_) return Status::Ok();
+    closing_ = true;
+    SealOpenSegment();
+  }
+  flusher_cv_.notify_all();
+  data_cv_.notify_all();
+  durable_cv_.notify_all();
+  if (flusher_.joinable()) flusher_.join();  // writes what is sealed before it exits
+  Lock lock(mu_);
+  Status st = Transaction([&] {
+    if (Status s = PersistCursors(); !s.ok()) return s;
+    return PersistCounters();
+  });
+  if (st.ok() && mem_.empty()) {
+    // Clean shutdown: nothing beyond next_seq_ was handed out, so no gap on restart.
+    sidecar_.seq_ceiling = next_seq_;
+    st = WriteSidecar(sidecar_path_, sidecar_);
+    if (st.ok()) {
+      auto stmt = db_.Prepare("INSERT OR REPLACE INTO meta(key,value) VALUES('seq_ceiling',?1)");
+      st = stmt.ok() ? stmt->Bind(1, static_cast<int64_t>(next_seq_)).Exec() : stmt.status();
+    }
+  }
+  if (Status c = db_.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); st.ok() && !c.ok()) st = c;
+  if (!mem_.empty()) {
+    spdlog::error("buffer: {} records could not be committed at close: {}",
+                  mem_.size(), last_write_error_.ToString());
+  }
+  db_.Close();
+  open_ = false;
+  return st;
+}
+
+// ---------------------------------------------------------------- append / flush
+
+Result<uint64_t> Store::Impl::Append(Record record) {
+  Lock lock(mu_);
+  if (!open_ || closing_) return Status::Cancelled("store is closed");
+  if (full_ && opt_.when_full == FullPolicy::kRejectNew) {
+    counters_["dropped.reject_new"] += 1;
+    return Status::Full(fmt::format("buffer at its cap of {} (when_full = reject_new)",
+                                    FormatBytes(opt_.max_bytes)));
+  }
+  // Backpressure: wait while too much is uncommitted (a slow or failing disk).
+  durable_cv_.wait(lock, [&] { return pending_bytes_ < opt_.max_pending_bytes || closing_; });
+  if (closing_) return Status::Cancelled("store is closed");
+  if (next_seq_ >= seq_ceiling_) {
+    if (Status st = ExtendSeqReservation(next_seq_ + kSeqReserve); !st.ok()) return st;
+  }
+  if (mem_.empty() || mem_.back()->sealed) {
+    auto seg = std::make_shared<MemSegment>();
+    seg->first_seq = next_seq_;
+    seg->opened_mono_ns = clock_.MonoNs();
+    mem_.push_back(std::move(seg));
+  }
+  MemSegment& seg = *mem_.back();
+  const uint64_t seq = next_seq_++;
+  const uint64_t estimate = EstimateEncoded(record);
+  seg.encoded_estimate += estimate;
+  seg.payload_bytes += record.payload.size();
+  pending_bytes_ += estimate + kRecordOverhead;
+  seg.records.push_back(StoredRecord{seq, std::move(record)});
+  counters_["appended_total"] += 1;
+  const bool seal_now = opt_.durability == Durability::kSync ||
+                        seg.records.size() >= opt_.segment_max_records ||
+                        seg.encoded_estimate >= opt_.segment_max_bytes;
+  if (seal_now) SealOpenSegment();
+  data_cv_.notify_all();
+  if (seal_now || seg.records.size() == 1) flusher_cv_.notify_one();
+  if (opt_.durability == Durability::kSync) {
+    const uint64_t errors = write_errors_;
+    durable_cv_.wait(lock, [&] { return durable_seq_ >= seq || write_errors_ != errors || !open_; });
+    if (durable_seq_ < seq) {
+      return Status::IOError("record " + std::to_string(seq) + " stored in memory but not yet durable: " +
+                             last_write_error_.ToString());
+    }
+  }
+  return seq;
+}
+
+void Store::Impl::SealOpenSegment() {
+  if (!mem_.empty() && !mem_.back()->sealed) mem_.back()->sealed = true;
+}
+
+Status Store::Impl::Flush() {
+  Lock lock(mu_);
+  if (!open_) return Status::Cancelled("store is closed");
+  SealOpenSegment();
+  const uint64_t target = next_seq_ - 1;
+  const uint64_t errors = write_errors_;
+  flusher_cv_.notify_one();
+  durable_cv_.wait(lock, [&] { return durable_seq_ >= target || write_errors_ != errors || !open_; });
+  return durable_seq_ >= target ? Status::Ok() : last_write_error_;
+}
+
+// ---------------------------------------------------------------- flusher
+
+void Store::Impl::FlusherLoop() {
+  Lock lock(mu_);
+  int64_t next_maintenance = clock_.MonoNs() + TickNs();
+  int64_t retry_after = 0;
+  bool final_attempt_made = false;
+  while (true) {
+    int64_t now = clock_.MonoNs();
+    if (closing_ && !final_attempt_made) {
+      retry_after = 0;  // one more try at close, whatever the backoff says
+      final_attempt_made = true;
+    }
+    if (!mem_.empty() && !mem_.back()->sealed &&
+        now - mem_.back()->opened_mono_ns >= opt_.commit_interval_ns) {
+      SealOpenSegment();
+    }
+    const bool have_sealed = !mem_.empty() && mem_.front()->sealed;
+    if (have_sealed && now >= retry_after) {
+      if (Status st = WriteSealed(lock); !st.ok()) {
+        ++write_errors_;
+        last_write_error_ = st;
+        durable_cv_.notify_all();
+        spdlog::error("buffer: commit failed, retrying in 1 s: {}", st.ToString());
+        retry_after = clock_.MonoNs() + 1'000'000'000;
+      }
+      continue;
+    }
+    if (closing_ && (!have_sealed || now < retry_after)) break;
+    if (now >= next_maintenance) {
+      if (Status st = Maintain(); !st.ok()) spdlog::warn("buffer: maintenance: {}", st.ToString());
+      next_maintenance = clock_.MonoNs() + TickNs();
+      continue;
+    }
+    int64_t wake = next_maintenance;
+    if (!mem_.empty() && !mem_.back()->sealed) {
+      wake = std::min(wake, mem_.back()->opened_mono_ns + opt_.commit_interval_ns);
+    }
+    if (have_sealed) wake = std::min(wake, retry_after);
+    flusher_cv_.wait_for(lock, std::chrono::nanoseconds(std::max<int64_t>(wake - now, 100'000)));
+  }
+}
+
+Status Store::Impl::WriteSealed(Lock& lock) {
+  std::vector<std::shared_ptr<MemSegment>> batch;
+  for (const auto& seg : mem_) {
+    if (!seg->sealed) break;
+    batch.push_back(seg);
+  }
+  // Segments every cursor has already acked (a live stream) need no disk write.
+  const bool have_cursors = !cursors_.empty();
+  const uint64_t min_cursor = MinCursor();
+  struct Encoded {
+    std::string blob;
+    Codec codec = Codec::kRaw;
+    uint64_t encoded_bytes = 0;
+    int64_t ts_min = INT64_MAX;
+    int64_t ts_max = INT64_MIN;
+    bool skip = false;
+  };
+  std::vector<Encoded> encoded(batch.size());
+  lock.unlock();  // sealed segments are immutable: encode and compress without the lock
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const MemSegment& seg = *batch[i];
+    Encoded& e = encoded[i];
+    e.skip = have_cursors && min_cursor >= seg.last_seq();
+    if (e.skip) continue;
+    std::string raw;
+    raw.reserve(seg.encoded_estimate);
+    int64_t prev_ts = 0;
+    for (const auto& r : seg.records) {
+      EncodeRecord(r.record, &prev_ts, &raw);
+      e.ts_min = std::min(e.ts_min, r.record.ts_ns);
+      e.ts_max = std::max(e.ts_max, r.record.ts_ns);
+    }
+    e.encoded_bytes = raw.size();
+    e.blob = CompressSegment(raw, opt_.zstd_level, &e.codec);
+  }
+  lock.lock();
+
+  uint64_t incoming = 0;
+  for (const auto& e : encoded) incoming += e.skip ? 0 : e.blob.size() + kRowOverhead;
+  const uint64_t last = batch.back()->last_seq();
+  const auto counters_before = counters_;
+  Status st = Transaction([&]() -> Status {
+    if (Status s = EnforceCap(incoming); !s.ok()) return s;
+    auto insert = db_.Prepare(
+        "INSERT INTO segments(first_seq,last_seq,count,ts_min,ts_max,payload_bytes,encoded_bytes,"
+        "sealed_ns,codec,blob) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
+    if (!insert.ok()) return insert.status();
+    const int64_t now = clock_.NowNs();
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const MemSegment& seg = *batch[i];
+      const Encoded& e = encoded[i];
+      if (e.skip) continue;
+      Status s = insert->Bind(1, static_cast<int64_t>(seg.first_seq))
+                     .Bind(2, static_cast<int64_t>(seg.last_seq()))
+                     .Bind(3, static_cast<int64_t>(seg.records.size()))
+                     .Bind(4, e.ts_min)
+                     .Bind(5, e.ts_max)
+                     .Bind(6, static_cast<int64_t>(seg.payload_bytes))
+                     .Bind(7, static_cast<int64_t>(e.encoded_bytes))
+                     .Bind(8, now)
+                     .Bind(9, static_cast<int64_t>(e.codec))
+                     .BindBlob(10, e.blob)
+                     .Exec();
+      if (!s.ok()) return s;
+      counters_["records"] += static_cast<int64_t>(seg.records.size());
+      counters_["payload_bytes"] += static_cast<int64_t>(seg.payload_bytes);
+      counters_["compressed_bytes"] += static_cast<int64_t>(e.blob.size());
+      counters_["segments"] += 1;
+    }
+    if (next_seq_ + kSeqReserve / 2 > seq_ceiling_) {
+      if (Status s = ExtendSeqReservation(next_seq_ + kSeqReserve); !s.ok()) return s;
+    }
+    if (Status s = PersistCursors(); !s.ok()) return s;
+    return PersistCounters();
+  });
+  if (!st.ok()) {
+    counters_ = counters_before;  // the transaction rolled back
+    if (st.IsFull()) {
+      // The file system is full before the cap: apply the same policy.
+      if (opt_.when_full == FullPolicy::kRejectNew) {
+        full_ = true;
+      } else if (auto oldest = db_.QueryInt("SELECT last_seq FROM segments ORDER BY first_seq LIMIT 1");
+                 oldest.ok() && *oldest > 0) {
+        (void)Transaction([&] {
+          if (Status s = DeleteSegmentsUpTo(static_cast<uint64_t>(*oldest), "disk_full"); !s.ok()) return s;
+          return PersistCounters();
+        });
+      }
+    }
+    return st;
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    pending_bytes_ -= std::min(pending_bytes_, batch[i]->encoded_estimate +
+                                                   kRecordOverhead * batch[i]->records.size());
+    mem_.pop_front();
+  }
+  durable_seq_ = std::max(durable_seq_, last);
+  uncheckpointed_ = true;
+  durable_cv_.notify_all();
+  return Status::Ok();
+}
+
+Status Store::Impl::Transaction(const std::function<Status()>& body) {
+  if (Status st = db_.Exec("BEGIN IMMEDIATE"); !st.ok()) return st;
+  Status st = body();
+  if (st.ok()) st = db_.Exec("COMMIT");
+  if (!st.ok()) (void)db_.Exec("ROLLBACK");
+  return st;
+}
+
+Status Store::Impl::PersistCursors() {
+  auto stmt = db_.Prepare("INSERT OR REPLACE INTO cursors(name,acked_seq,updated_ns) VALUES(?1,?2,?3)");
+  if (!stmt.ok()) return stmt.status();
+  for (auto& [name, c] : cursors_) {
+    if (c.acked == c.persisted) continue;
+    if (Status st = stmt->Bind(1, name).Bind(2, static_cast<int64_t>(c.acked)).Bind(3, clock_.NowNs()).Exec();
+        !st.ok()) {
+      return st;
+    }
+    c.persisted = c.acked;
+  }
+  return Status::Ok();
+}
+
+Status Store::Impl::PersistCounters() {
+  auto stmt = db_.Prepare("INSERT OR REPLACE INTO counters(name,value) VALUES(?1,?2)");
+  if (!stmt.ok()) return stmt.status();
+  for (const auto& [name, value] : counters_) {
+    if (Status st = stmt->Bind(1, name).Bind(2, value).Exec(); !st.ok()) return st;
+  }
+  return Status::Ok();
+}
+
+uint64_t Store::Impl::MinCursor() const {
+  uint64_t m = UINT64_MAX;
+  for (const auto& [name, c] : cursors_) m = std::min(m, c.acked);
+  return cursors_.empty() ? 0 : m;
+}
+
+Result<uint64_t> Store::Impl::UsedBytes() {
+  auto pages = db_.QueryInt("PRAGMA page_count");
+  auto free_pages = db_.QueryInt("PRAGMA freelist_count");
+  auto page_size = db_.QueryInt("PRAGMA page_size");
+  if (!pages.ok()) return pages.status();
+  if (!free_pages.ok()) return free_pages.status();
+  if (!page_size.ok()) return page_size.status();
+  return static_cast<uint64_t>((*pages - *free_pages) * *page_size);
+}
+
+Status Store::Impl::DeleteSegmentsUpTo(uint64_t last_seq, const char* drop_reason) {
+  auto sums = db_.Prepare(
+      "SELECT count(*), coalesce(sum(count),0), coalesce(sum(payload_bytes),0), "
+      "coalesce(sum(length(blob)),0) FROM segments WHERE first_seq <= ?1 AND last_seq <= ?1");
+  if (!sums.ok()) return sums.status();
+  Status st;
+  sums->Bind(1, static_cast<int64_t>(last_seq));
+  if (!sums->Step(&st)) return st;
+  const int64_t segments = sums->Int(0), records = sums->Int(1), payload = sums->Int(2),
+                blob = sums->Int(3);
+  sums->Reset();
+  if (segments == 0) return Status::Ok();
+  auto del = db_.Prepare("DELETE FROM segments WHERE first_seq <= ?1 AND last_seq <= ?1");
+  if (!del.ok()) return del.status();
+  if (st = del->Bind(1, static_cast<int64_t>(last_seq)).Exec(); !st.ok()) return st;
+  counters_["segments"] -= segments;
+  counters_["records"] -= records;
+  counters_["payload_bytes"] -= payload;
+  counters_["compressed_bytes"] -= blob;
+  if (drop_reason) {
+    counters_[std::string("dropped.") + drop_reason] += records;
+    spdlog::warn("buffer: dropped {} records ({} segments) up to seq {}: {}", records, segments,
+                 last_seq, drop_reason);
+  }
+  decoded_.remove_if([&](const auto& e) { return e.first <= last_seq; });
+  return Status::Ok();
+}
+
+Status Store::Impl::EnforceCap(uint64_t incoming_bytes) {
+  auto used = UsedBytes();
+  if (!used.ok()) return used.status();
+  uint64_t estimate = *used;
+  if (estimate + incoming_bytes <= opt_.max_bytes) {
+    full_ = false;
+    return Status::Ok();
+  }
+  if (opt_.when_full == FullPolicy::kRejectNew) {
+    // What is already accepted is still written; new appends are refused.
+    if (!full_) {
+      spdlog::warn("buffer: at its cap of {}; rejecting new records (when_full = reject_new)",
+                   FormatBytes(opt_.max_bytes));
+    }
+    full_ = true;
+    return Status::Ok();
+  }
+  // kDropOldest: delete oldest segments until the new ones fit.
+  auto oldest = db_.Prepare("SELECT last_seq, length(blob) FROM segments ORDER BY first_seq LIMIT 64");
+  if (!oldest.ok()) return oldest.status();
+  uint64_t drop_to = 0;
+  Status st;
+  while (estimate + incoming_bytes > opt_.max_bytes && oldest->Step(&st)) {
+    drop_to = static_cast<uint64_t>(oldest->Int(0));
+    const uint64_t freed = static_cast<uint64_t>(oldest->Int(1)) + kRowOverhead;
+    estimate -= std::min(estimate, freed);
+  }
+  oldest->Reset();
+  if (!st.ok()) return st;
+  return drop_to ? DeleteSegmentsUpTo(drop_to, "cap") : Status::Ok();
+}
+
+Status Store::Impl::EnforceTtl() {
+  if (opt_.ttl_ns <= 0) return Status::Ok();
+  // Oldest first, stopping at the first unexpired segment: a clock that jumped
+  // backwards cannot make newer segments look expired.
+  const int64_t cutoff = clock_.NowNs() - opt_.ttl_ns;
+  auto stmt = db_.Prepare("SELECT last_seq, sealed_ns FROM segments ORDER BY first_seq LIMIT 256");
+  if (!stmt.ok()) return stmt.status();
+  uint64_t drop_to = 0;
+  Status st;
+  while (stmt->Step(&st)) {
+    if (stmt->Int(1) >= cutoff) break;
+    drop_to = static_cast<uint64_t>(stmt->Int(0));
+  }
+  stmt->Reset();
+  if (!st.ok() || drop_to == 0) return st;
+  return Transaction([&] {
+    if (Status s = DeleteSegmentsUpTo(drop_to, "ttl"); !s.ok()) return s;
+    return PersistCounters();
+  });
+}
+
+Status Store::Impl::Maintain() {
+  Status st = Transaction([&]() -> Status {
+    if (!cursors_.empty()) {
+      if (Status s = DeleteSegmentsUpTo(MinCursor(), nullptr); !s.ok()) return s;
+    }
+    if (Status s = PersistCursors(); !s.ok()) return s;
+    auto max_id = db_.QueryInt("SELECT max(id) FROM dead_letters", 0);
+    if (!max_id.ok()) return max_id.status();
+    if (*max_id > static_cast<int64_t>(opt_.dlq_max_records)) {
+      auto prune = db_.Prepare("DELETE FROM dead_letters WHERE id <= ?1");
+      if (!prune.ok()) return prune.status();
+      if (Status s = prune->Bind(1, *max_id - static_cast<int64_t>(opt_.dlq_max_records)).Exec(); !s.ok()) {
+        return s;
+      }
+    }
+    return PersistCounters();
+  });
+  if (!st.ok()) return st;
+  if (st = EnforceTtl(); !st.ok()) return st;
+  if (full_) {
+    auto used = UsedBytes();
+    if (used.ok() && *used < opt_.max_bytes) {
+      full_ = false;
+      spdlog::info("buffer: below its cap again; accepting new records");
+    }
+  }
+  const int64_t now = clock_.MonoNs();
+  if (opt_.durability == Durability::kNormal && uncheckpointed_ &&
+      now - last_checkpoint_mono_ >= opt_.sync_interval_ns) {
+    // Syncs the WAL, then copies it into the database: bounds what a power cut loses.
+    st = db_.Exec("PRAGMA wal_checkpoint(PASSIVE)");
+    last_checkpoint_mono_ = now;
+    uncheckpointed_ = false;
+  }
+  durable_cv_.notify_all();
+  return st;
+}
+
+// ---------------------------------------------------------------- cursors and reads
+
+uint64_t Store::Impl::OldestSeq() {
+  auto first = db_.QueryInt("SELECT first_seq FROM segments ORDER BY first_seq LIMIT 1", 0);
+  if (first.ok() && *first > 0) return static_cast<uint64_t>(*first);
+  return mem_.empty() ? next_seq_ : mem_.front()->first_seq;
+}
+
+Result<uint64_t> Store::Impl::OpenCursor(std::string_view name) {
+  Lock lock(mu_);
+  if (!open_) return Status::Cancelled("store is closed");
+  if (auto it = cursors_.find(name); it != cursors_.end()) return it->second.acked;
+  const uint64_t start = OldestSeq() - 1;
+  // Persisted with a zero "persisted" mark so the next commit writes it.
+  cursors_[std::string(name)] = CursorState{start, UINT64_MAX};
+  Status st = Transaction([&] { return PersistCursors(); });
+  if (!st.ok()) return st;
+  return start;
+}
+
+Status Store::Impl::DropCursor(std::string_view name) {
+  Lock lock(mu_);
+  auto it = cursors_.find(name);
+  if (it == cursors_.end()) return Status::NotFound(fmt::format("no cursor '{}'", name));
+  cursors_.erase(it);
+  auto stmt = db_.Prepare("DELETE FROM cursors WHERE name = ?1");
+  if (!stmt.ok()) return stmt.status();
+  return stmt->Bind(1, name).Exec();
+}
+
+std::vector<std::string> Store::Impl::CursorNames() const {
+  Lock lock(mu_);
+  std::vector<std::string> names;
+  for (const auto& [name, c] : cursors_) names.push_back(name);
+  return names;
+}
+
+Status Store::Impl::Ack(std::string_view name, uint64_t seq) {
+  Lock lock(mu_);
+  if (!open_) return Status::Cancelled("store is closed");
+  auto it = cursors_.find(name);
+  if (it == cursors_.end()) return Status::NotFound(fmt::format("no cursor '{}'", name));
+  if (seq <= it->second.acked) return Status::Ok();
+  it->second.acked = std::min(seq, next_seq_ - 1);
+  if (opt_.durability == Durability::kSync) return Transaction([&] { return PersistCursors(); });
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<const std::vector<StoredRecord>>> Store::Impl::DecodedSegment(
+    uint64_t first_seq, uint32_t count, Codec codec, std::string_view blob) {
+  for (auto it = decoded_.begin(); it != decoded_.end(); ++it) {
+    if (it->first == first_seq) {
+      decoded_.splice(decoded_.begin(), decoded_, it);
+      return it->second;
+    }
+  }
+  auto records = std::make_shared<std::vector<StoredRecord>>();
+  if (Status st = DecodeSegment(codec, blob, first_seq, count, records.get()); !st.ok()) return st;
+  decoded_.emplace_front(first_seq, records);
+  if (decoded_.size() > kDecodedCacheSegments) decoded_.pop_back();
+  return std::shared_ptr<const std::vector<StoredRecord>>(std::move(records));
+}
+
+Status Store::Impl::ReadAfter(uint64_t after_seq, const ReadLimits& limits,
+                              std::vector<StoredRecord>* out) {
+  out->clear();
+  Lock lock(mu_);
+  if (!open_) return Status::Cancelled("store is closed");
+  uint64_t bytes = 0;
+  // Returns false once the limits are reached.
+  auto take = [&](const StoredRecord& r) {
+    if (r.seq <= after_seq) return true;
+    if (out->size() >= limits.max_records ||
+        (!out->empty() && bytes + r.record.payload.size() > limits.max_bytes)) {
+      return false;
+    }
+    bytes += r.record.payload.size();
+    out->push_back(r);
+    return true;
+  };
+  bool more = true;
+  const uint64_t mem_first = mem_.empty() ? next_seq_ : mem_.front()->first_seq;
+  if (after_seq + 1 < mem_first) {
+    auto stmt = db_.Prepare(
+        "SELECT first_seq, last_seq, count, codec, blob FROM segments WHERE first_seq >= "
+        "coalesce((SELECT max(first_seq) FROM segments WHERE first_seq <= ?1), 0) "
+        "ORDER BY first_seq");
+    if (!stmt.ok()) return stmt.status();
+    stmt->Bind(1, static_cast<int64_t>(after_seq + 1));
+    Status st;
+    std::vector<uint64_t> corrupt;
+    while (more && stmt->Step(&st)) {
+      const auto first = static_cast<uint64_t>(stmt->Int(0));
+      const auto last = static_cast<uint64_t>(stmt->Int(1));
+      if (last <= after_seq) continue;
+      auto seg = DecodedSegment(first, static_cast<uint32_t>(stmt->Int(2)),
+                                static_cast<Codec>(stmt->Int(3)), stmt->Blob(4));
+      if (!seg.ok()) {
+        spdlog::error("buffer: segment {}..{} unreadable, dropping it: {}", first, last,
+                      seg.status().ToString());
+        corrupt.push_back(first);
+        continue;
+      }
+      for (const auto& r : **seg) {
+        if (!(more = take(r))) break;
+      }
+    }
+    stmt->Reset();
+    if (!st.ok()) return st;
+    for (uint64_t first : corrupt) {
+      Status s = Transaction([&]() -> Status {
+        auto info = db_.Prepare("SELECT count, payload_bytes, length(blob) FROM segments WHERE first_seq=?1");
+        if (!info.ok()) return info.status();
+        Status is;
+        if (!info->Bind(1, static_cast<int64_t>(first)).Step(&is)) return is;
+        counters_["records"] -= info->Int(0);
+        counters_["payload_bytes"] -= info->Int(1);
+        counters_["compressed_bytes"] -= info->Int(2);
+        counters_["segments"] -= 1;
+        counters_["dropped.corrupt"] += info->Int(0);
+        info->Reset();
+        auto del = db_.Prepare("DELETE FROM segments WHERE first_seq=?1");
+        if (!del.ok()) return del.status();
+        if (Status d = del->Bind(1, static_cast<int64_t>(first)).Exec(); !d.ok()) return d;
+        return PersistCounters();
+      });
+      if (!s.ok()) spdlog::error("buffer: could not drop corrupt segment {}: {}", first, s.ToString());
+    }
+  }
+  for (const auto& seg : mem_) {
+    if (!more) break;
+    if (seg->last_seq() <= after_seq) continue;
+    for (const auto& r : seg->records) {
+      if (!(more = take(r))) break;
+    }
+  }
+  return Status::Ok();
+}
+
+bool Store::Impl::WaitForRecords(uint64_t after_seq, int64_t timeout_ns) {
+  Lock lock(mu_);
+  data_cv_.wait_for(lock, std::chrono::nanoseconds(timeout_ns),
+                    [&] { return next_seq_ - 1 > after_seq || closing_ || !open_; });
+  return next_seq_ - 1 > after_seq;
+}
+
+// ---------------------------------------------------------------- dead letters
+
+Status Store::Impl::AddDeadLetter(const Record& record, std::string_view stage,
+                                  std::string_view reason, std::optional<uint64_t> seq) {
+  Lock lock(mu_);
+  if (!open_) return Status::Cancelled("store is closed");
+  auto stmt = db_.Prepare(
+      "INSERT INTO dead_letters(dead_ns,seq,stage,reason,ts_ns,source,channel,content_type,payload) "
+      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, clock_.NowNs());
+  if (seq) {
+    stmt->Bind(2, static_cast<int64_t>(*seq));
+  } else {
+    stmt->BindNull(2);
+  }
+  std::string why(reason);
+  std::string_view payload = record.payload;
+  if (payload.size() > opt_.dlq_max_payload_bytes) {
+    payload = payload.substr(0, opt_.dlq_max_payload_bytes);
+    why += fmt::format(" (payload truncated to {} of {} bytes)", payload.size(), record.payload.size());
+  }
+  Status st = stmt->Bind(3, stage)
+                  .Bind(4, why)
+                  .Bind(5, record.ts_ns)
+                  .Bind(6, record.source)
+                  .Bind(7, record.channel)
+                  .Bind(8, static_cast<int64_t>(record.content_type))
+                  .BindBlob(9, payload)
+                  .Exec();
+  if (st.ok()) counters_["dlq_total"] += 1;
+  return st;
+}
+
+Result<std::vector<DeadLetter>> Store::Impl::ListDeadLetters(uint64_t after_id, size_t limit) {
+  Lock lock(mu_);
+  if (!open_) return Status::Cancelled("store is closed");
+  auto stmt = db_.Prepare(
+      "SELECT id,dead_ns,seq,stage,reason,ts_ns,source,channel,content_type,payload FROM dead_letters "
+      "WHERE id > ?1 ORDER BY id LIMIT ?2");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, static_cast<int64_t>(after_id)).Bind(2, static_cast<int64_t>(limit));
+  std::vector<DeadLetter> out;
+  Status st;
+  while (stmt->Step(&st)) {
+    DeadLetter d;
+    d.id = static_cast<uint64_t>(stmt->Int(0));
+    d.dead_ns = stmt->Int(1);
+    if (!stmt->IsNull(2)) d.seq = static_cast<uint64_t>(stmt->Int(2));
+    d.stage = stmt->Text(3);
+    d.reason = stmt->Text(4);
+    d.record.ts_ns = stmt->Int(5);
+    d.record.source = stmt->Text(6);
+    d.record.channel = stmt->Text(7);
+    d.record.content_type = static_cast<ContentType>(stmt->Int(8));
+    d.record.payload = stmt->Blob(9);
+    out.push_back(std::move(d));
+  }
+  if (!st.ok()) return st;
+  return out;
+}
+
+// ---------------------------------------------------------------- stats
+
+StoreStats Store::Impl::Stats() {
+  Lock lock(mu_);
+  StoreStats s;
+  s.next_seq = next_seq_;
+  s.quarantined = sidecar_.quarantined;
+  s.last_quarantine = last_quarantine_;
+  auto c = [&](const char* name) { return static_cast<uint64_t>(std::max<int64_t>(counters_[name], 0)); };
+  s.appended_total = c("appended_total");
+  s.dead_letters_total = c("dlq_total");
+  for (const char* reason : {"cap", "ttl", "reject_new", "corrupt", "disk_full"}) {
+    s.dropped[reason] = c((std::string("dropped.") + reason).c_str());
+  }
+  s.segments = c("segments");
+  s.records = c("records");
+  s.payload_bytes = c("payload_bytes");
+  s.compressed_bytes = c("compressed_bytes");
+  s.compression_ratio = s.compressed_bytes
+                            ? static_cast<double>(s.payload_bytes) / static_cast<double>(s.compressed_bytes)
+                            : 0.0;
+  for (const auto& seg : mem_) {
+    s.pending_records += seg->records.size();
+    s.payload_bytes += seg->payload_bytes;
+  }
+  s.records += s.pending_records;
+  s.file_bytes = FileSize(opt_.path) + FileSize(opt_.path + "-wal");
+  if (!open_) return s;
+  if (auto used = UsedBytes(); used.ok()) s.used_bytes = *used;
+  if (auto n = db_.QueryInt("SELECT count(*) FROM dead_letters"); n.ok()) s.dead_letters = static_cast<uint64_t>(*n);
+  if (auto t = db_.QueryInt("SELECT ts_min FROM segments ORDER BY first_seq LIMIT 1"); t.ok()) s.oldest_ts_ns = *t;
+  if (auto t = db_.QueryInt("SELECT ts_max FROM segments ORDER BY first_seq DESC LIMIT 1"); t.ok()) s.newest_ts_ns = *t;
+  if (!mem_.empty()) {
+    if (s.oldest_ts_ns == 0) s.oldest_ts_ns = mem_.front()->records.front().record.ts_ns;
+    for (const auto& seg : mem_) {
+      for (const auto& r : seg->records) s.newest_ts_ns = std::max(s.newest_ts_ns, r.record.ts_ns);
+    }
+  }
+  auto backlog = db_.Prepare(
+      "SELECT coalesce(sum(CASE WHEN first_seq > ?1 THEN count ELSE last_seq - ?1 END), 0) "
+      "FROM segments WHERE last_seq > ?1");
+  for (const auto& [name, cur] : cursors_) {
+    CursorStats cs{name, cur.acked, 0};
+    Status st;
+    if (backlog.ok() && backlog->Bind(1, static_cast<int64_t>(cur.acked)).Step(&st)) {
+      cs.backlog_records = static_cast<uint64_t>(backlog->Int(0));
+      backlog->Reset();
+    }
+    for (const auto& seg : mem_) {
+      if (seg->last_seq() <= cur.acked) continue;
+      cs.backlog_records += seg->last_seq() - std::max(cur.acked, seg->first_seq - 1);
+    }
+    s.cursors.push_back(std::move(cs));
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------- Store
+
+Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
+  auto impl = std::make_unique<Impl>(options);
+  if (Status st = impl->Open(); !st.ok()) return st;
+  return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+Result<uint64_t> Store::Append(Record record) { return impl_->Append(std::move(record)); }
+Status Store::Flush() { return impl_->Flush(); }
+Status Store::Close() { return impl_->Close(); }
+Result<uint64_t> Store::OpenCursor(std::string_view name) { return impl_->OpenCursor(name); }
+Status Store::DropCursor(std::string_view name) { return impl_->DropCursor(name); }
+std::vector<std::string> Store::CursorNames() const { return impl_->CursorNames(); }
+Status Store::ReadAfter(uint64_t after_seq, const ReadLimits& limits, std::vector<StoredRecord>* out) {
+  return impl_->ReadAfter(after_seq, limits, out);
+}
+Status Store::Ack(std::string_view name, uint64_t seq) { return impl_->Ack(name, seq); }
+bool Store::WaitForRecords(uint64_t after_seq, int64_t timeout_ns) {
+  return impl_->WaitForRecords(after_seq, timeout_ns);
+}
+Status Store::AddDeadLetter(const Record& record, std::string_view stage, std::string_view reason,
+                            std::optional<uint64_t> seq) {
+  return impl_->AddDeadLetter(record, stage, reason, seq);
+}
+Result<std::vector<DeadLetter>> Store::ListDeadLetters(uint64_t after_id, size_t limit) {
+  return impl_->ListDeadLetters(after_id, limit);
+}
+StoreStats Store::Stats() { return impl_->Stats(); }
+
+}  // namespace edgeferry::buffer

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs every Debian package edgeferry's build, tests and demo need on a fresh
+# Debian 12 (bookworm) machine or Raspberry Pi OS. Idempotent; run as root or via sudo.
+#   scripts/install-deps.sh          build + test + demo dependencies (native)
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+PKGS=(
+  # toolchain
+  build-essential cmake ninja-build pkgconf git ca-certificates
+  # required libraries (the versions Debian 12 / Raspberry Pi OS ship)
+  libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev   # Paho C++'s CMake config needs Paho C and OpenSSL
+  libsqlite3-dev libzstd-dev libcurl4-openssl-dev libboost-dev
+  # well-kept helpers instead of our own code: TOML config, JSON, CLI, logging
+  libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev mosquitto mosquitto-clients
+  sqlite3 zstd python3
+)
+
+export DEBIAN_FRONTEND=noninteractive
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+# A stale or unreachable mirror index must not hide which step failed.
+$SUDO apt-get update -q || echo "install-deps: warning: apt-get update failed; trying with the cached index" >&2
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+# The mosquitto package enables a system broker on :1883; edgeferry's tests and demo start
+# their own private brokers on free loopback ports and never rely on it.
+echo "install-deps: done"

@@ -1,0 +1,463 @@
+#include "edgeferry/buffer/store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "test_support.h"
+
+namespace edgeferry::buffer {
+namespace {
+
+using edgeferry::testing::TempDir;
+using edgeferry::testing::WaitUntil;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+Record MakeRecord(int i, size_t payload_size = 0) {
+  std::string payload = "{\"i\":" + std::to_string(i) + ",\"temp\":21.5}";
+  if (payload_size > payload.size()) payload.append(payload_size - payload.size(), 'x');
+  return Record{1'700'000'000'000'000'000 + i, "plant", "sensors/" + std::to_string(i % 3),
+                ContentType::kJson, payload};
+}
+
+std::string Noise(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  StoreOptions Options() {
+    StoreOptions o;
+    o.path = dir_ / "buffer.db";
+    o.commit_interval_ns = 20'000'000;
+    return o;
+  }
+  std::unique_ptr<Store> OpenStore(const StoreOptions& o) {
+    auto s = Store::Open(o);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(s).value() : nullptr;
+  }
+  std::vector<StoredRecord> ReadAll(Store& s, uint64_t after = 0) {
+    std::vector<StoredRecord> all, batch;
+    while (true) {
+      EXPECT_TRUE(s.ReadAfter(after, ReadLimits{97, 1 << 20}, &batch).ok());
+      if (batch.empty()) return all;
+      after = batch.back().seq;
+      all.insert(all.end(), batch.begin(), batch.end());
+    }
+  }
+  TempDir dir_;
+};
+
+TEST_F(StoreTest, RoundTripAssignsIncreasingSeqAndKeepsEveryField) {
+  auto store = OpenStore(Options());
+  for (int i = 0; i < 1000; ++i) {
+    auto seq = store->Append(MakeRecord(i));
+    ASSERT_TRUE(seq.ok());
+    EXPECT_EQ(*seq, static_cast<uint64_t>(i + 1));
+    if (i == 500) {
+      ASSERT_TRUE(store->Flush().ok());  // half committed, half in memory
+    }
+  }
+  const auto all = ReadAll(*store);
+  ASSERT_EQ(all.size(), 1000u);
+  for (int i = 0; i < 1000; ++i) {
+    const Record want = MakeRecord(i);
+    EXPECT_EQ(all[i].seq, static_cast<uint64_t>(i + 1));
+    EXPECT_EQ(all[i].record.payload, want.payload);
+    EXPECT_EQ(all[i].record.channel, want.channel);
+    EXPECT_EQ(all[i].record.source, want.source);
+    EXPECT_EQ(all[i].record.ts_ns, want.ts_ns);
+    EXPECT_EQ(all[i].record.content_type, ContentType::kJson);
+  }
+  // Reads honour both limits, and always return at least one record.
+  std::vector<StoredRecord> batch;
+  ASSERT_TRUE(store->ReadAfter(10, ReadLimits{5, 1 << 20}, &batch).ok());
+  ASSERT_EQ(batch.size(), 5u);
+  EXPECT_EQ(batch.front().seq, 11u);
+  ASSERT_TRUE(store->ReadAfter(10, ReadLimits{100, 1}, &batch).ok());
+  EXPECT_EQ(batch.size(), 1u);
+  ASSERT_TRUE(store->ReadAfter(1000, ReadLimits{}, &batch).ok());
+  EXPECT_TRUE(batch.empty());
+}
+
+TEST_F(StoreTest, SealsSegmentsByCount) {
+  auto o = Options();
+  o.commit_interval_ns = 3'600'000'000'000;  // age never triggers here
+  o.segment_max_records = 10;
+  auto store = OpenStore(o);
+  for (int i = 0; i < 25; ++i) ASSERT_TRUE(store->Append(MakeRecord(i)).ok());
+  ASSERT_TRUE(WaitUntil([&] { return store->Stats().segments == 2; }, 5s));
+  EXPECT_EQ(store->Stats().pending_records, 5u);
+  ASSERT_TRUE(store->Flush().ok());
+  EXPECT_EQ(store->Stats().segments, 3u);
+  EXPECT_EQ(store->Stats().pending_records, 0u);
+}
+
+TEST_F(StoreTest, SealsSegmentsByBytes) {
+  auto o = Options();
+  o.commit_interval_ns = 3'600'000'000'000;
+  o.segment_max_bytes = 4096;
+  auto store = OpenStore(o);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(store->Append(MakeRecord(i, 1000)).ok());
+  // ~1040 encoded bytes each: a segment seals at every 4th record.
+  ASSERT_TRUE(WaitUntil([&] { return store->Stats().segments == 5; }, 5s));
+  EXPECT_EQ(store->Stats().pending_records, 0u);
+}
+
+TEST_F(StoreTest, SealsSegmentsByAgeWithoutFlush) {
+  auto o = Options();
+  o.commit_interval_ns = 50'000'000;
+  auto store = OpenStore(o);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(store->Append(MakeRecord(i)).ok());
+  EXPECT_EQ(store->Stats().segments, 0u);
+  ASSERT_TRUE(WaitUntil([&] { return store->Stats().segments == 1; }, 5s));
+  EXPECT_EQ(store->Stats().pending_records, 0u);
+  EXPECT_EQ(store->Stats().records, 3u);
+}
+
+TEST_F(StoreTest, CursorsAreIndependentAndSegmentsGoOnlyWhenAllHavePassed) {
+  auto o = Options();
+  o.segment_max_records = 10;
+  auto store = OpenStore(o);
+  ASSERT_EQ(*store->OpenCursor("a"), 0u);
+  ASSERT_EQ(*store->OpenCursor("b"), 0u);
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(store->Append(MakeRecord(i)).ok());
+  ASSERT_TRUE(store->Flush().ok());
+  ASSERT_TRUE(store->Ack("a", 100).ok());
+  ASSERT_TRUE(store->Ack("b", 35).ok());
+  EXPECT_TRUE(store->Ack("nobody", 1).code() == Status::Code::kNotFound);
+  auto stats = store->Stats();
+  ASSERT_EQ(stats.cursors.size(), 2u);
+  EXPECT_EQ(stats.cursors[0].backlog_records, 0u);
+  EXPECT_EQ(stats.cursors[1].backlog_records, 65u);
+  // b's segments 1..30 go; 31..40 stays because b is at 35.
+  ASSERT_TRUE(WaitUntil([&] { return store->Stats().segments == 7; }, 5s));
+  EXPECT_EQ(store->Stats().records, 70u);
+  const auto rest = ReadAll(*store, 35);
+  ASSERT_EQ(rest.size(), 65u);
+  EXPECT_EQ(rest.front().seq, 36u);
+  // An ack never moves a cursor back.
+  ASSERT_TRUE(store->Ack("b", 20).ok());
+  EXPECT_EQ(store->Stats().cursors[1].acked_seq, 35u);
+  ASSERT_TRUE(store->Ack("b", 100).ok());
+  ASSERT_TRUE(WaitUntil([&] { return store->Stats().records == 0; }, 5s));
+  EXPECT_EQ(store->Stats().segments, 0u);
+}
+
+TEST_F(StoreTest, NewCursorStartsAtTheOldestStoredRecord) {
+  auto store = OpenStore(Options());
+  ASSERT_TRUE(store->OpenCursor("a").ok());
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(store->Append(MakeRecord(i)).ok());
+  ASSERT_TRUE(store->Flush().ok());
+  ASSERT_TRUE(store->Ack("a", 10).ok());
+  ASSERT_TRUE(WaitUntil([&] { return store->Stats().records == 0; }, 5s));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(store->Append(MakeRecord(i)).ok());
+  ASSERT_TRUE(store->Flush().ok());
+  EXPECT_EQ(*store->OpenCursor("late"), 10u);  // sees 11..15, the whole backlog
+}
+
+TEST_F(StoreTest, RestartKeepsSeqCursorsAndRecords) {
+  auto o = Options();
+  {
+    auto store = OpenStore(o);
+    ASSERT_TRUE(store->OpenCursor("a").ok());
+    for (int i = 0; i < 100; ++i) ASSERT_TRUE(store->Append(MakeRecord(i)).ok());
+    ASSERT_TRUE(store->Ack("a", 40).ok());
+    ASSERT_TRUE(store->AddDeadLetter(MakeRecord(7), "source:plant", "too big").ok());
+    ASSERT_TRUE(store->Close().ok());
+    EXPECT_EQ(store->Append(MakeRecord(0)).status().code(), Status::Code::kCancelled);
+  }
+  auto store = OpenStore(o);
+  EXPECT_EQ(*store->OpenCursor("a"), 40u);
+  EXPECT_EQ(*store->Append(MakeRecord(100)), 101u);  // clean restart: no gap
+  const auto rest = ReadAll(*store, 40);
+  ASSERT_EQ(rest.size(), 61u);
+  EXPECT_EQ(rest.front().seq, 41u);
+  EXPECT_EQ(rest.back().seq, 101u);
+  auto stats = store->Stats();
+  EXPECT_EQ(stats.appended_total, 101u);
+  EXPECT_EQ(stats.dead_letters, 1u);
+}
+
+// A process that dies without Close(): the seqs it handed out (even ones never
+// committed) are never handed out again, and committed records survive.
+TEST_F(StoreTest, SeqNeverRepeatsAfterACrash) {
+  auto o = Options();
+  o.commit_interval_ns = 3'600'000'000'000;
+  o.segment_max_records = 100;
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    auto s = Store::Open(o);
+    uint64_t last = 0;
+    for (int i = 0; i < 250; ++i) last = *s.value()->Append(MakeRecord(i));
+    // 200 are committed (2 sealed segments); 50 are only in memory.
+    WaitUntil([&] { return s.value()->Stats().segments == 2; }, 5s);
+    (void)!write(fds[1], &last, sizeof(last));
+    _exit(0);  // no destructor, no Close: as a SIGKILL would
+  }
+  close(fds[1]);
+  uint64_t last_handed_out = 0;
+  ASSERT_EQ(read(fds[0], &last_handed_out, sizeof(last_handed_out)), 8);
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_EQ(last_handed_out, 250u);
+  auto store = OpenStore(o);
+  EXPECT_EQ(ReadAll(*store).size(), 200u);
+  EXPECT_GT(*store->Append(MakeRecord(0)), last_handed_out);
+}
+
+TEST_F(StoreTest, SyncDurabilityLosesNothingWhenTheProcessDies) {
+  auto o = Options();
+  o.durability = Durability::kSync;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    auto s = Store::Open(o);
+    for (int i = 0; i < 30; ++i) (void)s.value()->Append(MakeRecord(i));
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  auto store = OpenStore(o);
+  const auto all = ReadAll(*store);
+  ASSERT_EQ(all.size(), 30u);
+  EXPECT_EQ(all.back().record.payload, MakeRecord(29).payload);
+}
+
+TEST_F(StoreTest, CapDropOldestKeepsTheStoreBoundedAndCountsDrops) {
+  auto o = Options();
+  o.max_bytes = 512 * 1024;
+  o.segment_max_records = 16;
+  auto store = OpenStore(o);
+  const int n = 600;  // ~2.4 MB of incompressible payload into a 512 KiB store
+  for (int i = 0; i < n; ++i) {
+    Record r = MakeRecord(i);
+    r.payload = Noise(4000, static_cast<uint32_t>(i));
+    ASSERT_TRUE(store->Append(std::move(r)).ok());
+  }
+  ASSERT_TRUE(store->Flush().ok());
+  const auto stats = store->Stats();
+  EXPECT_LE(stats.used_bytes, o.max_bytes + 80 * 1024) << "one segment of slack at most";
+  EXPECT_GT(stats.dropped.at("cap"), 0u);
+  EXPECT_EQ(stats.records + stats.dropped.at("cap"), static_cast<uint64_t>(n));
+  const auto all = ReadAll(*store);
+  ASSERT_EQ(all.size(), stats.records);
+  EXPECT_EQ(all.back().seq, static_cast<uint64_t>(n));  // the newest survive
+}
+
+TEST_F(StoreTest, CapRejectNewRefusesAppendsUntilSpaceFrees) {
+  auto o = Options();
+  o.max_bytes = 256 * 1024;
+  o.when_full = FullPolicy::kRejectNew;
+  o.segment_max_records = 8;
+  auto store = OpenStore(o);
+  ASSERT_TRUE(store->OpenCursor("sink").ok());
+  int accepted = 0, rejected = 0;
+  for (int i = 0; i < 400; ++i) {
+    Record r = MakeRecord(i);
+    r.payload = Noise(4000, static_cast<uint32_t>(i));
+    auto seq = store->Append(std::move(r));
+    if (seq.ok()) {
+      ++accepted;
+    } else {
+      ASSERT_TRUE(seq.status().IsFull()) << seq.status().ToString();
+      ++rejected;
+    }
+    if (i % 8 == 7) (void)store->Flush();
+  }
+  ASSERT_GT(rejected, 0);
+  auto stats = store->Stats();
+  EXPECT_EQ(stats.dropped.at("reject_new"), static_cast<uint64_t>(rejected));
+  EXPECT_EQ(stats.records, static_cast<uint64_t>(accepted)) << "nothing accepted was dropped";
+  // The sink catches up: space frees and appends are accepted again.
+  ASSERT_TRUE(store->Ack("sink", stats.next_seq - 1).ok());
+  ASSERT_TRUE(WaitUntil([&] { return store->Append(MakeRecord(1)).ok(); }, 5s));
+}
+
+TEST_F(StoreTest, TtlDropsExpiredSegmentsOldestFirst) {
+  ManualClock clock(1'800'000'000'000'000'000);
+  auto o = Options();
+  o.clock = &clock;
+  o.ttl_ns = 3600'000'000'000;  // 1 h
+  auto store = OpenStore(o);
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(store->Append(MakeRecord(i)).ok());
+  ASSERT_TRUE(store->Flush().ok());
+  clock.AdvanceNs(1800'000'000'000);  // +30 min
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(store->Append(MakeRecord(i)).ok());
+  ASSERT_TRUE(store->Flush().ok());
+  clock.AdvanceNs(2400'000'000'000);  // +40 min: the first 50 are 70 min old
+  ASSERT_TRUE(WaitUntil([&] { return store->Stats().dropped.at("ttl") == 50; }, 5s));
+  EXPECT_EQ(store->Stats().records, 20u);
+  EXPECT_EQ(ReadAll(*store).front().seq, 51u);
+}
+
+TEST_F(StoreTest, LiveStreamAckedBeforeCommitIsNeverWritten) {
+  auto o = Options();
+  o.commit_interval_ns = 3'600'000'000'000;
+  auto store = OpenStore(o);
+  ASSERT_TRUE(store->OpenCursor("live").ok());
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(store->Append(MakeRecord(i)).ok());
+  ASSERT_TRUE(store->Ack("live", 100).ok());
+  ASSERT_TRUE(store->Flush().ok());
+  const auto stats = store->Stats();
+  EXPECT_EQ(stats.segments, 0u);
+  EXPECT_EQ(stats.records, 0u);
+  EXPECT_EQ(stats.appended_total, 100u);
+}
+
+TEST_F(StoreTest, CompressesTheRealLoRaWanSample) {
+  auto lines = edgeferry::testing::ReadGzipLines(edgeferry::testing::SourceDir() +
+                                                 "/examples/data/lorawan-tourperret-2000.ndjson.gz");
+  ASSERT_EQ(lines.size(), 2000u);
+  auto store = OpenStore(Options());
+  uint64_t raw = 0;
+  for (auto& l : lines) {
+    raw += l.size();
+    ASSERT_TRUE(store->Append(Record{1, "lora", "helium/uplink", ContentType::kJson, l}).ok());
+  }
+  ASSERT_TRUE(store->Flush().ok());
+  const auto stats = store->Stats();
+  EXPECT_EQ(stats.payload_bytes, raw);
+  EXPECT_LT(stats.compressed_bytes * 6, raw) << "ratio " << stats.compression_ratio;
+  EXPECT_LT(stats.used_bytes * 5, raw) << "pages in use " << stats.used_bytes;
+  EXPECT_GT(stats.compression_ratio, 6.0);
+}
+
+TEST_F(StoreTest, DeadLettersAreListedWithReasonAndTruncatedWhenHuge) {
+  auto o = Options();
+  o.dlq_max_payload_bytes = 100;
+  auto store = OpenStore(o);
+  ASSERT_TRUE(store->AddDeadLetter(MakeRecord(1), "source:plant", "bad json").ok());
+  ASSERT_TRUE(store->AddDeadLetter(MakeRecord(2, 500), "sink:cloud", "rejected", 42).ok());
+  auto list = store->ListDeadLetters(0, 10);
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].stage, "source:plant");
+  EXPECT_EQ((*list)[0].reason, "bad json");
+  EXPECT_FALSE((*list)[0].seq.has_value());
+  EXPECT_EQ((*list)[0].record.payload, MakeRecord(1).payload);
+  EXPECT_EQ((*list)[1].seq, 42u);
+  EXPECT_EQ((*list)[1].record.payload.size(), 100u);
+  EXPECT_NE((*list)[1].reason.find("truncated to 100 of 500 bytes"), std::string::npos);
+  EXPECT_EQ(store->ListDeadLetters((*list)[0].id, 10)->size(), 1u);
+  EXPECT_EQ(store->Stats().dead_letters_total, 2u);
+}
+
+void Scribble(const std::string& path, long offset, size_t n) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(offset);
+  const std::string garbage = Noise(n, 99);
+  f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+}
+
+class QuarantineTest : public StoreTest, public ::testing::WithParamInterface<long> {};
+
+TEST_P(QuarantineTest, CorruptFileIsMovedAsideAndAFreshStoreContinuesTheSeq) {
+  auto o = Options();
+  {
+    auto store = OpenStore(o);
+    for (int i = 0; i < 3000; ++i) {
+      Record r = MakeRecord(i);
+      r.payload = Noise(200, static_cast<uint32_t>(i));
+      ASSERT_TRUE(store->Append(std::move(r)).ok());
+    }
+    ASSERT_TRUE(store->Close().ok());
+  }
+  ASSERT_GT(fs::file_size(o.path), 400'000u);
+  Scribble(o.path, GetParam(), 8192);  // header (0) or b-tree pages in the middle
+  auto store = OpenStore(o);
+  ASSERT_NE(store, nullptr);
+  const auto stats = store->Stats();
+  EXPECT_EQ(stats.quarantined, 1u);
+  EXPECT_NE(stats.last_quarantine.find("quarantine/buffer.db."), std::string::npos) << stats.last_quarantine;
+  EXPECT_EQ(stats.records, 0u);
+  size_t kept = 0;
+  for (const auto& e : fs::directory_iterator(dir_ / "quarantine")) kept += e.path().string().find("buffer.db.") != std::string::npos;
+  EXPECT_GE(kept, 1u);
+  EXPECT_GT(*store->Append(MakeRecord(0)), 3000u) << "seq continues above the quarantined store";
+}
+
+INSTANTIATE_TEST_SUITE_P(Offsets, QuarantineTest, ::testing::Values(0L, 16384L));
+
+TEST_F(StoreTest, UnreadableSegmentIsSkippedCountedAndDropped) {
+  auto o = Options();
+  o.segment_max_records = 10;
+  o.integrity_check = IntegrityCheck::kNone;
+  {
+    auto store = OpenStore(o);
+    for (int i = 0; i < 30; ++i) ASSERT_TRUE(store->Append(MakeRecord(i)).ok());
+    ASSERT_TRUE(store->Close().ok());
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(o.path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE segments SET blob = x'28b52ffd0000' WHERE first_seq = 11", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto store = OpenStore(o);
+  const auto all = ReadAll(*store);
+  ASSERT_EQ(all.size(), 20u);
+  EXPECT_EQ(all[9].seq, 10u);
+  EXPECT_EQ(all[10].seq, 21u);
+  EXPECT_EQ(store->Stats().dropped.at("corrupt"), 10u);
+  EXPECT_EQ(store->Stats().records, 20u);
+}
+
+TEST_F(StoreTest, WaitForRecordsWakesOnAppend) {
+  auto store = OpenStore(Options());
+  EXPECT_FALSE(store->WaitForRecords(0, 20'000'000));
+  std::thread writer([&] {
+    std::this_thread::sleep_for(30ms);
+    (void)store->Append(MakeRecord(1));
+  });
+  EXPECT_TRUE(store->WaitForRecords(0, 5'000'000'000));
+  writer.join();
+}
+
+TEST_F(StoreTest, ConcurrentAppendersAndReadersSeeEveryRecordOnce) {
+  auto o = Options();
+  o.segment_max_records = 64;
+  auto store = OpenStore(o);
+  ASSERT_TRUE(store->OpenCursor("r").ok());
+  constexpr int kThreads = 4, kPerThread = 5000;
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) ASSERT_TRUE(store->Append(MakeRecord(t * kPerThread + i)).ok());
+    });
+  }
+  uint64_t after = 0;
+  std::vector<int> seen(kThreads * kPerThread, 0);
+  std::vector<StoredRecord> batch;
+  while (after < kThreads * kPerThread) {
+    store->WaitForRecords(after, 100'000'000);
+    ASSERT_TRUE(store->ReadAfter(after, ReadLimits{300, 1 << 20}, &batch).ok());
+    for (const auto& r : batch) {
+      ASSERT_EQ(r.seq, after + 1);
+      after = r.seq;
+      const int i = std::stoi(r.record.payload.substr(5));
+      seen[i]++;
+    }
+    if (!batch.empty()) {
+      ASSERT_TRUE(store->Ack("r", after).ok());
+    }
+  }
+  for (auto& w : writers) w.join();
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), kThreads * kPerThread);
+}
+
+}  // namespace
+}  // namespace edgeferry::buffer
