@@ -90,11 +90,11 @@ void Db::Close() {
   db_ = nullptr;
 }
 
-Status Db::Open(const std::string& path) {
+Status Db::Open(const std::string& path, bool read_only) {
   Close();
-  const int rc = sqlite3_open_v2(path.c_str(), &db_,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+  const int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+                    SQLITE_OPEN_NOMUTEX;
+  const int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
   if (rc != SQLITE_OK) {
     Status st = Error(rc, "open " + path);
     Close();

@@ -50,7 +50,7 @@ class Db {
   Db& operator=(Db&& o) noexcept;
   ~Db();
 
-  Status Open(const std::string& path);
+  Status Open(const std::string& path, bool read_only = false);
   void Close();
   bool is_open() const { return db_ != nullptr; }
   Status Exec(std::string_view sql);

@@ -172,6 +172,10 @@ class Store::Impl {
   using Lock = std::unique_lock<std::mutex>;
 
   Status OpenDatabase(bool* corrupt);
+  Status OpenReadOnly();
+  Status RefuseIfReadOnly() const {
+    return opt_.read_only ? Status::InvalidArgument("store opened read-only") : Status::Ok();
+  }
   Status Quarantine(const std::string& reason);
   Status LoadState();
   Status ExtendSeqReservation(uint64_t new_ceiling);  // requires mu_
@@ -294,8 +298,23 @@ Status Store::Impl::Quarantine(const std::string& reason) {
   return WriteSidecar(sidecar_path_, sidecar_);
 }
 
+Status Store::Impl::OpenReadOnly() {
+  if (!fs::exists(opt_.path)) return Status::NotFound(fmt::format("no store at {}", opt_.path));
+  sidecar_ = ReadSidecar(sidecar_path_);
+  if (Status st = db_.Open(opt_.path, /*read_only=*/true); !st.ok()) return st;
+  auto version = db_.QueryInt("SELECT value FROM meta WHERE key='schema_version'", 0);
+  if (!version.ok()) return version.status();
+  if (*version < 1 || *version > kSchemaVersion) {
+    return Status::InvalidArgument(fmt::format("{}: not an edgeferry store of schema {}", opt_.path, kSchemaVersion));
+  }
+  if (Status st = LoadState(); !st.ok()) return st;
+  open_ = true;
+  return Status::Ok();
+}
+
 Status Store::Impl::Open() {
   if (opt_.path.empty()) return Status::InvalidArgument("buffer path is empty");
+  if (opt_.read_only) return OpenReadOnly();
   if (opt_.segment_max_records == 0 || opt_.segment_max_bytes == 0 || opt_.max_bytes == 0) {
     return Status::InvalidArgument("segment and store limits must be > 0");
   }
@@ -341,6 +360,7 @@ Status Store::Impl::LoadState() {
                         static_cast<uint64_t>(*last) + 1, uint64_t{1}});
   durable_seq_ = next_seq_ - 1;
   counters_["quarantined"] = static_cast<int64_t>(sidecar_.quarantined);
+  if (opt_.read_only) return Status::Ok();
   return ExtendSeqReservation(next_seq_ + kSeqReserve);
 }
 
@@ -356,6 +376,12 @@ Status Store::Impl::ExtendSeqReservation(uint64_t new_ceiling) {
 }
 
 Status Store::Impl::Close() {
+  if (opt_.read_only) {
+    Lock lock(mu_);
+    db_.Close();
+    open_ = false;
+    return Status::Ok();
+  }
   {
     Lock lock(mu_);
     if (!open_) return Status::Ok();
@@ -394,6 +420,7 @@ Status Store::Impl::Close() {
 
 Result<uint64_t> Store::Impl::Append(Record record) {
   Lock lock(mu_);
+  if (Status ro = RefuseIfReadOnly(); !ro.ok()) return ro;
   if (!open_ || closing_) return Status::Cancelled("store is closed");
   if (full_ && opt_.when_full == FullPolicy::kRejectNew) {
     counters_["dropped.reject_new"] += 1;
@@ -443,6 +470,7 @@ void Store::Impl::SealOpenSegment() {
 
 Status Store::Impl::Flush() {
   Lock lock(mu_);
+  if (Status ro = RefuseIfReadOnly(); !ro.ok()) return ro;
   if (!open_) return Status::Cancelled("store is closed");
   SealOpenSegment();
   const uint64_t target = next_seq_ - 1;
@@ -773,6 +801,7 @@ uint64_t Store::Impl::OldestSeq() {
 
 Result<uint64_t> Store::Impl::OpenCursor(std::string_view name) {
   Lock lock(mu_);
+  if (Status ro = RefuseIfReadOnly(); !ro.ok()) return ro;
   if (!open_) return Status::Cancelled("store is closed");
   if (auto it = cursors_.find(name); it != cursors_.end()) return it->second.acked;
   const uint64_t start = OldestSeq() - 1;
@@ -785,6 +814,7 @@ Result<uint64_t> Store::Impl::OpenCursor(std::string_view name) {
 
 Status Store::Impl::DropCursor(std::string_view name) {
   Lock lock(mu_);
+  if (Status ro = RefuseIfReadOnly(); !ro.ok()) return ro;
   auto it = cursors_.find(name);
   if (it == cursors_.end()) return Status::NotFound(fmt::format("no cursor '{}'", name));
   cursors_.erase(it);
@@ -802,6 +832,7 @@ std::vector<std::string> Store::Impl::CursorNames() const {
 
 Status Store::Impl::Ack(std::string_view name, uint64_t seq) {
   Lock lock(mu_);
+  if (Status ro = RefuseIfReadOnly(); !ro.ok()) return ro;
   if (!open_) return Status::Cancelled("store is closed");
   auto it = cursors_.find(name);
   if (it == cursors_.end()) return Status::NotFound(fmt::format("no cursor '{}'", name));
@@ -872,7 +903,7 @@ Status Store::Impl::ReadAfter(uint64_t after_seq, const ReadLimits& limits,
     }
     stmt->Reset();
     if (!st.ok()) return st;
-    for (uint64_t first : corrupt) {
+    for (uint64_t first : opt_.read_only ? std::vector<uint64_t>{} : corrupt) {
       Status s = Transaction([&]() -> Status {
         auto info = db_.Prepare("SELECT count, payload_bytes, length(blob) FROM segments WHERE first_seq=?1");
         if (!info.ok()) return info.status();
@@ -914,6 +945,7 @@ bool Store::Impl::WaitForRecords(uint64_t after_seq, int64_t timeout_ns) {
 Status Store::Impl::AddDeadLetter(const Record& record, std::string_view stage,
                                   std::string_view reason, std::optional<uint64_t> seq) {
   Lock lock(mu_);
+  if (Status ro = RefuseIfReadOnly(); !ro.ok()) return ro;
   if (!open_) return Status::Cancelled("store is closed");
   auto stmt = db_.Prepare(
       "INSERT INTO dead_letters(dead_ns,seq,stage,reason,ts_ns,source,channel,content_type,payload) "

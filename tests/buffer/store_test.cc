@@ -416,6 +416,30 @@ TEST_F(StoreTest, UnreadableSegmentIsSkippedCountedAndDropped) {
   EXPECT_EQ(store->Stats().records, 20u);
 }
 
+TEST_F(StoreTest, ReadOnlyOpenSeesCommittedStateBesideAWriterAndWritesNothing) {
+  auto o = Options();
+  auto ro = o;
+  ro.read_only = true;
+  EXPECT_EQ(Store::Open(ro).status().code(), Status::Code::kNotFound);
+  auto writer = OpenStore(o);
+  ASSERT_TRUE(writer->OpenCursor("s").ok());
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(writer->Append(MakeRecord(i)).ok());
+  ASSERT_TRUE(writer->Flush().ok());
+  const std::string sidecar_before = edgeferry::testing::ReadFile(o.path + ".seq");
+  auto reader = OpenStore(ro);
+  ASSERT_NE(reader, nullptr);
+  const auto stats = reader->Stats();
+  EXPECT_EQ(stats.records, 40u);
+  ASSERT_EQ(stats.cursors.size(), 1u);
+  EXPECT_EQ(stats.cursors[0].backlog_records, 40u);
+  EXPECT_EQ(ReadAll(*reader).size(), 40u);
+  EXPECT_EQ(reader->Append(MakeRecord(1)).status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(reader->Ack("s", 3).code(), Status::Code::kInvalidArgument);
+  ASSERT_TRUE(reader->Close().ok());
+  EXPECT_EQ(edgeferry::testing::ReadFile(o.path + ".seq"), sidecar_before);
+  EXPECT_EQ(*writer->Append(MakeRecord(41)), 41u);
+}
+
 TEST_F(StoreTest, WaitForRecordsWakesOnAppend) {
   auto store = OpenStore(Options());
   EXPECT_FALSE(store->WaitForRecords(0, 20'000'000));

@@ -65,6 +65,11 @@ struct StoreOptions {
   uint64_t dlq_max_payload_bytes = 1ull << 20; // dead-lettered payloads are truncated to this
   uint64_t max_pending_bytes = 16ull << 20;    // appends wait (backpressure) while more is uncommitted
   Clock* clock = &SystemClock();               // not owned; must outlive the Store
+  // Inspect only (e.g. `edgeferry buffer stats` beside a running agent): no
+  // writes, no background thread, no integrity check, no quarantine. Stats(),
+  // ReadAfter() and ListDeadLetters() work; writes return InvalidArgument.
+  // Shows what is committed. Open fails with NotFound when there is no store.
+  bool read_only = false;
 };
 
 // Limits for one read. A read returns at least one record when any is available,

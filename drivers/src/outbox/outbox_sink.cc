@@ -1,0 +1,122 @@
+#include "edgeferry/drivers/outbox/outbox_sink.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "edgeferry/drivers/envelope.h"
+
+namespace edgeferry::drivers {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string Extension(int level) { return level > 0 ? ".ndjson.zst" : ".ndjson"; }
+
+Status WriteAll(int fd, std::string_view data, const std::string& path) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::Unavailable(fmt::format("write {}: {}", path, std::strerror(errno)));
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return Status::Ok();
+}
+
+Status SyncDir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::Unavailable(fmt::format("open {}: {}", dir, std::strerror(errno)));
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  return rc == 0 ? Status::Ok() : Status::Unavailable(fmt::format("fsync {}: {}", dir, std::strerror(errno)));
+}
+
+}  // namespace
+
+OutboxSink::OutboxSink(OutboxSinkConfig config) : config_(std::move(config)) {}
+
+std::string OutboxSink::FileName(uint64_t first_seq, uint64_t last_seq) const {
+  return fmt::format("{}-{:020}-{:020}{}", config_.gateway_id, first_seq, last_seq,
+                     Extension(config_.zstd_level));
+}
+
+Status OutboxSink::Start() {
+  std::error_code ec;
+  fs::create_directories(config_.dir, ec);
+  if (ec) return Status::IOError(fmt::format("create {}: {}", config_.dir, ec.message()));
+  for (const auto& e : fs::directory_iterator(config_.dir, ec)) {
+    const std::string n = e.path().filename().string();
+    if (n.starts_with(".") && n.ends_with(".tmp")) fs::remove(e.path(), ec);
+  }
+  return Status::Ok();
+}
+
+uint64_t OutboxSink::RecoverDeliveredSeq() {
+  // Names are "<gateway_id>-<20 digits>-<20 digits><ext>".
+  const std::string prefix = config_.gateway_id + "-";
+  const std::string ext = Extension(config_.zstd_level);
+  uint64_t newest = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(config_.dir, ec)) {
+    const std::string n = e.path().filename().string();
+    if (!n.starts_with(prefix) || !n.ends_with(ext) || n.size() != prefix.size() + 41 + ext.size()) continue;
+    const std::string last = n.substr(prefix.size() + 21, 20);
+    if (last.find_first_not_of("0123456789") != std::string::npos) continue;
+    newest = std::max<uint64_t>(newest, std::stoull(last));
+  }
+  return newest;
+}
+
+Delivery OutboxSink::Deliver(std::span<const StoredRecord> batch) {
+  Delivery d;
+  std::string text;
+  for (const auto& r : batch) AppendEnvelope(config_.gateway_id, r, &text);
+  std::string body;
+  if (config_.zstd_level > 0) {
+    body.resize(ZSTD_compressBound(text.size()));
+    const size_t n = ZSTD_compress(body.data(), body.size(), text.data(), text.size(), config_.zstd_level);
+    if (ZSTD_isError(n)) {
+      d.error = Status::Unavailable(fmt::format("zstd: {}", ZSTD_getErrorName(n)));
+      return d;
+    }
+    body.resize(n);
+  } else {
+    body = std::move(text);
+  }
+  const std::string name = FileName(batch.front().seq, batch.back().seq);
+  const std::string final_path = config_.dir + "/" + name;
+  const std::string tmp_path = config_.dir + "/." + name + ".tmp";
+  const int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    d.error = Status::Unavailable(fmt::format("open {}: {}", tmp_path, std::strerror(errno)));
+    return d;
+  }
+  Status st = WriteAll(fd, body, tmp_path);
+  if (st.ok() && ::fsync(fd) != 0) {
+    st = Status::Unavailable(fmt::format("fsync {}: {}", tmp_path, std::strerror(errno)));
+  }
+  ::close(fd);
+  if (st.ok() && ::rename(tmp_path.c_str(), final_path.c_str()) != 0) {
+    st = Status::Unavailable(fmt::format("rename {}: {}", final_path, std::strerror(errno)));
+  }
+  if (st.ok()) st = SyncDir(config_.dir);
+  if (!st.ok()) {
+    ::unlink(tmp_path.c_str());
+    d.error = st;
+    return d;
+  }
+  d.acked_through = batch.back().seq;
+  return d;
+}
+
+}  // namespace edgeferry::drivers
