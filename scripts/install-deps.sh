@@ -12,7 +12,7 @@ PKGS=(
   build-essential cmake ninja-build pkgconf git ca-certificates
   # required libraries (the versions Debian 12 / Raspberry Pi OS ship)
   libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev   # Paho C++'s CMake config needs Paho C and OpenSSL
-  libsqlite3-dev libzstd-dev libcurl4-openssl-dev libboost-dev
+  libsqlite3-dev libzstd-dev libcurl4-openssl-dev libboost-dev zlib1g-dev
   # well-kept helpers instead of our own code: TOML config, JSON, CLI, logging
   libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   # tests and benchmarks

@@ -1,1 +1,163 @@
-int main() { return 0; }
+// edgeferry: moves sensor data from an edge gateway to the cloud without losing it.
+//
+//   edgeferry run --config F            run the agent until SIGTERM/SIGINT
+//   edgeferry check --config F          validate a config file (exit 78 when invalid)
+//   edgeferry buffer stats --config F   what the buffer holds (--json for scripts)
+//   edgeferry version
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "edgeferry/agent/agent.h"
+#include "edgeferry/agent/config.h"
+#include "edgeferry/agent/report.h"
+#include "edgeferry/clock.h"
+
+namespace edgeferry::agent {
+namespace {
+
+constexpr int kExitIoError = 74;  // sysexits.h EX_IOERR
+
+// Under systemd (JOURNAL_STREAM set) each line starts with "<N>", the syslog priority
+// journald reads; elsewhere with a UTC timestamp.
+class SyslogPriorityFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    static constexpr const char* kPrio[] = {"<7>", "<7>", "<6>", "<4>", "<3>", "<2>", "<6>"};
+    const char* p = kPrio[static_cast<int>(msg.level)];
+    dest.append(p, p + 3);
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<SyslogPriorityFlag>(); }
+};
+
+void SetUpLogging(const std::string& level) {
+  auto logger = std::make_shared<spdlog::logger>("edgeferry", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+  if (std::getenv("JOURNAL_STREAM")) {
+    formatter->add_flag<SyslogPriorityFlag>('*').set_pattern("%*%l: %v");
+  } else {
+    formatter->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l: %v");
+  }
+  logger->set_formatter(std::move(formatter));
+  logger->set_level(spdlog::level::from_str(level));
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+// Loads the config or prints every error and returns nullopt.
+std::optional<AgentConfig> Load(const std::string& path) {
+  ConfigErrors errors;
+  auto cfg = LoadConfigFile(path, &errors);
+  if (cfg.ok()) return std::move(cfg).value();
+  std::fprintf(stderr, "edgeferry: invalid configuration %s:\n", path.c_str());
+  for (const auto& e : errors.errors) std::fprintf(stderr, "  %s\n", e.c_str());
+  return std::nullopt;
+}
+
+int Run(const std::string& path) {
+  auto cfg = Load(path);
+  if (!cfg) return kExitConfig;
+  SetUpLogging(cfg->log_level);
+  // Block the stop signals in every thread; the main thread waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  spdlog::info("edgeferry {} starting: gateway {}, {} sources, {} sinks", EDGEFERRY_VERSION, cfg->gateway_id,
+               cfg->sources.size(), cfg->sinks.size());
+  Agent agent(*cfg);
+  if (Status st = agent.Start(); !st.ok()) {
+    spdlog::critical("cannot start: {}", st.ToString());
+    (void)agent.Stop();
+    return st.code() == Status::Code::kInvalidArgument ? kExitConfig : kExitIoError;
+  }
+  spdlog::info("running");
+  int64_t next_stats = SystemClock().MonoNs() + cfg->stats_interval_ns;
+  while (true) {
+    timespec tick{1, 0};
+    const int sig = sigtimedwait(&signals, nullptr, &tick);
+    if (sig == SIGINT || sig == SIGTERM) {
+      spdlog::info("{} received: sealing the open segment and stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      break;
+    }
+    if (sig == SIGHUP) spdlog::warn("SIGHUP: configuration reload is not supported yet; restart to apply changes");
+    if (cfg->stats_interval_ns > 0 && SystemClock().MonoNs() >= next_stats) {
+      spdlog::info("{}", AgentStatsLine(agent.Stats()));
+      next_stats = SystemClock().MonoNs() + cfg->stats_interval_ns;
+    }
+  }
+  const AgentStats final_stats = agent.Stats();
+  const Status st = agent.Stop();
+  spdlog::info("{}", AgentStatsLine(final_stats));
+  if (!st.ok()) {
+    spdlog::error("stopped with an error: {}", st.ToString());
+    return kExitIoError;
+  }
+  spdlog::info("stopped cleanly");
+  return 0;
+}
+
+int Check(const std::string& path) {
+  auto cfg = Load(path);
+  if (!cfg) return kExitConfig;
+  std::printf("%s: OK (gateway %s, %zu sources, %zu sinks, buffer %s)\n", path.c_str(), cfg->gateway_id.c_str(),
+              cfg->sources.size(), cfg->sinks.size(), cfg->buffer.path.c_str());
+  return 0;
+}
+
+int BufferStats(const std::string& path, bool json) {
+  auto cfg = Load(path);
+  if (!cfg) return kExitConfig;
+  SetUpLogging("warn");
+  buffer::StoreOptions o = cfg->buffer;
+  o.read_only = true;
+  auto store = buffer::Store::Open(o);
+  if (!store.ok()) {
+    std::fprintf(stderr, "edgeferry: %s\n", store.status().ToString().c_str());
+    return kExitIoError;
+  }
+  const auto stats = (*store)->Stats();
+  std::cout << (json ? StoreStatsJson(stats) + "\n" : StoreStatsText(stats));
+  return 0;
+}
+
+}  // namespace
+}  // namespace edgeferry::agent
+
+int main(int argc, char** argv) {
+  using namespace edgeferry::agent;
+  CLI::App app{"edgeferry: durable sensor data forwarding for edge gateways"};
+  app.require_subcommand(1);
+  std::string config = "/etc/edgeferry/edgeferry.toml";
+  bool json = false;
+
+  auto* run = app.add_subcommand("run", "Run the agent until SIGTERM or SIGINT");
+  run->add_option("-c,--config", config, "Configuration file")->capture_default_str();
+  auto* check = app.add_subcommand("check", "Validate a configuration file; exit 78 when invalid");
+  check->add_option("-c,--config", config, "Configuration file")->capture_default_str();
+  auto* buffer = app.add_subcommand("buffer", "Inspect the durable buffer");
+  buffer->require_subcommand(1);
+  auto* stats = buffer->add_subcommand("stats", "Records, bytes, compression, backlog per sink, drops");
+  stats->add_option("-c,--config", config, "Configuration file")->capture_default_str();
+  stats->add_flag("--json", json, "Print JSON");
+  auto* version = app.add_subcommand("version", "Print the version");
+
+  CLI11_PARSE(app, argc, argv);
+  if (*run) return Run(config);
+  if (*check) return Check(config);
+  if (*stats) return BufferStats(config, json);
+  if (*version) {
+    std::printf("edgeferry %s\n", EDGEFERRY_VERSION);
+    return 0;
+  }
+  return 1;
+}

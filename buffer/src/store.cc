@@ -66,7 +66,7 @@ CREATE TABLE IF NOT EXISTS dead_letters(
 constexpr const char* kCounterNames[] = {
     "records",       "payload_bytes",  "compressed_bytes", "segments",        "appended_total",
     "dropped.cap",   "dropped.ttl",    "dropped.reject_new", "dropped.corrupt", "dropped.disk_full",
-    "dlq_total",
+    "dlq_total",     "written.records", "written.payload_bytes", "written.compressed_bytes",
 };
 
 uint64_t EstimateEncoded(const Record& r) {
@@ -163,6 +163,10 @@ class Store::Impl {
   Status ReadAfter(uint64_t after_seq, const ReadLimits& limits, std::vector<StoredRecord>* out);
   Status Ack(std::string_view name, uint64_t seq);
   bool WaitForRecords(uint64_t after_seq, int64_t timeout_ns);
+  uint64_t LastSeq() const {
+    Lock lock(mu_);
+    return next_seq_ - 1;
+  }
   Status AddDeadLetter(const Record& record, std::string_view stage, std::string_view reason,
                        std::optional<uint64_t> seq);
   Result<std::vector<DeadLetter>> ListDeadLetters(uint64_t after_id, size_t limit);
@@ -591,6 +595,9 @@ Status Store::Impl::WriteSealed(Lock& lock) {
       counters_["payload_bytes"] += static_cast<int64_t>(seg.payload_bytes);
       counters_["compressed_bytes"] += static_cast<int64_t>(e.blob.size());
       counters_["segments"] += 1;
+      counters_["written.records"] += static_cast<int64_t>(seg.records.size());
+      counters_["written.payload_bytes"] += static_cast<int64_t>(seg.payload_bytes);
+      counters_["written.compressed_bytes"] += static_cast<int64_t>(e.blob.size());
     }
     if (next_seq_ + kSeqReserve / 2 > seq_ceiling_) {
       if (Status s = ExtendSeqReservation(next_seq_ + kSeqReserve); !s.ok()) return s;
@@ -1017,13 +1024,16 @@ StoreStats Store::Impl::Stats() {
   for (const char* reason : {"cap", "ttl", "reject_new", "corrupt", "disk_full"}) {
     s.dropped[reason] = c((std::string("dropped.") + reason).c_str());
   }
+  s.written_records = c("written.records");
+  s.written_payload_bytes = c("written.payload_bytes");
+  s.written_compressed_bytes = c("written.compressed_bytes");
   s.segments = c("segments");
   s.records = c("records");
   s.payload_bytes = c("payload_bytes");
   s.compressed_bytes = c("compressed_bytes");
-  s.compression_ratio = s.compressed_bytes
-                            ? static_cast<double>(s.payload_bytes) / static_cast<double>(s.compressed_bytes)
-                            : 0.0;
+  s.compression_ratio = s.written_compressed_bytes ? static_cast<double>(s.written_payload_bytes) /
+                                                        static_cast<double>(s.written_compressed_bytes)
+                                                  : 0.0;
   for (const auto& seg : mem_) {
     s.pending_records += seg->records.size();
     s.payload_bytes += seg->payload_bytes;
@@ -1080,6 +1090,7 @@ Status Store::ReadAfter(uint64_t after_seq, const ReadLimits& limits, std::vecto
   return impl_->ReadAfter(after_seq, limits, out);
 }
 Status Store::Ack(std::string_view name, uint64_t seq) { return impl_->Ack(name, seq); }
+uint64_t Store::LastSeq() const { return impl_->LastSeq(); }
 bool Store::WaitForRecords(uint64_t after_seq, int64_t timeout_ns) {
   return impl_->WaitForRecords(after_seq, timeout_ns);
 }

@@ -140,7 +140,8 @@ bool MqttSource::Impl::ConnectAndSubscribe() {
     tok->wait();
     // A broker refuses a filter by answering 0x80 (3.1.1) or a reason code >= 0x80 (5).
     std::vector<int> granted;
-    for (auto rc : tok->get_subscribe_response().get_reason_codes()) granted.push_back(static_cast<int>(rc));
+    const mqtt::subscribe_response response = tok->get_subscribe_response();
+    for (auto rc : response.get_reason_codes()) granted.push_back(static_cast<int>(rc));
     for (size_t i = 0; i < granted.size() && i < cfg_.subscriptions.size(); ++i) {
       if (granted[i] >= 0x80) {
         spdlog::error("source {}: broker refused subscription '{}' (code 0x{:02x})", cfg_.name,

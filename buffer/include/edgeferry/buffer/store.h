@@ -93,10 +93,14 @@ struct StoreStats {
   uint64_t compressed_bytes = 0;   // committed segment blobs, bytes
   uint64_t used_bytes = 0;         // database pages in use, bytes (what max_bytes caps)
   uint64_t file_bytes = 0;         // database file + WAL on disk, bytes
-  double compression_ratio = 0;    // committed payload bytes / compressed bytes
+  double compression_ratio = 0;    // written_payload_bytes / written_compressed_bytes (lifetime)
+  uint64_t written_records = 0;    // records ever committed to disk (a live stream acked before its
+                                   // commit is never written: written_records <= appended_total)
+  uint64_t written_payload_bytes = 0;     // their payload bytes
+  uint64_t written_compressed_bytes = 0;  // the segment blobs written for them
   int64_t oldest_ts_ns = 0;        // event time of the oldest stored record (0 if empty)
   int64_t newest_ts_ns = 0;        // event time of the newest stored record (0 if empty)
-  uint64_t next_seq = 0;           // seq the next append will get
+  uint64_t next_seq = 0;           // seq the next append will get (read-only: an upper bound)
   uint64_t appended_total = 0;     // records ever appended to this store
   uint64_t pending_records = 0;    // appended, not yet committed
   std::map<std::string, uint64_t> dropped;  // records dropped, by reason: cap, ttl, reject_new, corrupt
@@ -164,6 +168,9 @@ class Store {
   // returning (kSync); segments every cursor has passed are then deleted.
   // Errors: NotFound for an unknown cursor.
   Status Ack(std::string_view name, uint64_t seq);
+
+  // The seq of the newest appended record (0 if none yet).
+  uint64_t LastSeq() const;
 
   // Waits until a record with seq > after_seq is readable, the timeout passes,
   // or the store closes. Returns true when a record is readable.

@@ -1,0 +1,64 @@
+// The agent's configuration: one TOML file (gateway, log, buffer, sources, sinks),
+// validated whole before anything starts. docs/configuration.md lists every key.
+//
+// Errors name the key path and the reason, e.g.
+//   sources.plant.qos: must be 0, 1 or 2 (got 3)
+// and unknown keys are errors, so a typo never silently falls back to a default.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "edgeferry/buffer/store.h"
+#include "edgeferry/drivers/mqtt/mqtt_source.h"
+#include "edgeferry/drivers/outbox/outbox_sink.h"
+#include "edgeferry/status.h"
+
+namespace edgeferry::agent {
+
+struct SourceConfig {
+  std::string name;
+  std::string type;  // "mqtt"
+  drivers::MqttSourceConfig mqtt;
+};
+
+struct RetryPolicy {
+  int64_t base_ns = 500'000'000;     // first backoff, doubled per consecutive failure
+  int64_t max_ns = 60'000'000'000;   // backoff cap; each wait is uniform in [0, min(cap, base*2^n)]
+};
+
+struct SinkConfig {
+  std::string name;
+  std::string type;  // "outbox"
+  drivers::OutboxSinkConfig outbox;
+  RetryPolicy retry;
+};
+
+struct AgentConfig {
+  std::string gateway_id;        // [A-Za-z0-9._-], 1..64; part of the dedup key (gateway_id, seq)
+  std::string data_dir;          // holds buffer.db and, by default, the outbox
+  std::string log_level = "info";
+  int64_t stats_interval_ns = 60'000'000'000;  // a stats line in the log this often; 0 = off
+  buffer::StoreOptions buffer;
+  std::vector<SourceConfig> sources;
+  std::vector<SinkConfig> sinks;
+};
+
+// All problems found in a config, each "key.path: reason".
+struct ConfigErrors {
+  std::vector<std::string> errors;
+  std::string Join() const;
+};
+
+// Parses and validates TOML text. `origin` names the file in messages. Files a key
+// names (password_file) are read now. Returns the config, or every error found.
+Result<AgentConfig> ParseConfig(std::string_view toml_text, std::string_view origin,
+                                ConfigErrors* errors);
+
+// Reads `path` and calls ParseConfig.
+Result<AgentConfig> LoadConfigFile(const std::string& path, ConfigErrors* errors);
+
+// The process exit code for an invalid configuration (sysexits.h EX_CONFIG).
+inline constexpr int kExitConfig = 78;
+
+}  // namespace edgeferry::agent

@@ -1,0 +1,18 @@
+// Human and machine renderings of the agent's and buffer's stats.
+#pragma once
+
+#include <string>
+
+#include "edgeferry/agent/agent.h"
+#include "edgeferry/buffer/store.h"
+
+namespace edgeferry::agent {
+
+// Stable JSON for scripts (`edgeferry buffer stats --json`); keys documented in docs/operations.md.
+std::string StoreStatsJson(const buffer::StoreStats& s);
+// A short aligned table for a person.
+std::string StoreStatsText(const buffer::StoreStats& s);
+// One log line: records in/out per source and sink, backlog, ratio, drops.
+std::string AgentStatsLine(const AgentStats& s);
+
+}  // namespace edgeferry::agent

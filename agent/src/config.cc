@@ -1,0 +1,413 @@
+#include "edgeferry/agent/config.h"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "edgeferry/units.h"
+
+namespace edgeferry::agent {
+
+std::string ConfigErrors::Join() const {
+  std::string out;
+  for (const auto& e : errors) out += e + "\n";
+  return out;
+}
+
+namespace {
+
+bool ValidName(std::string_view s, bool allow_dot) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || (allow_dot && c == '.'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Reads one TOML table against a schema written as calls: each getter marks its key
+// as known, checks type and bounds, and records "path.key: reason" on a problem.
+// Finish() reports the keys nobody asked for.
+class TableReader {
+ public:
+  TableReader(const toml::table* table, std::string path, ConfigErrors* errors)
+      : table_(table), path_(std::move(path)), errors_(errors) {}
+  ~TableReader() { Finish(); }
+
+  std::string Key(std::string_view key) const {
+    return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
+  }
+  ConfigErrors* errors() { return errors_; }
+  void Error(std::string_view key, std::string_view reason) {
+    errors_->errors.push_back(fmt::format("{}: {}", Key(key), reason));
+  }
+  bool Has(std::string_view key) {
+    known_.insert(std::string(key));
+    return table_ && table_->contains(key);
+  }
+  const toml::node* Node(std::string_view key) {
+    known_.insert(std::string(key));
+    return table_ ? table_->get(key) : nullptr;
+  }
+
+  std::string String(std::string_view key, std::string fallback, bool required = false) {
+    const toml::node* n = Node(key);
+    if (!n) {
+      if (required) Error(key, "is required");
+      return fallback;
+    }
+    if (auto v = n->value<std::string>(); v && n->is_string()) return *v;
+    Error(key, "must be a string");
+    return fallback;
+  }
+
+  bool Bool(std::string_view key, bool fallback) {
+    const toml::node* n = Node(key);
+    if (!n) return fallback;
+    if (n->is_boolean()) return *n->value<bool>();
+    Error(key, "must be true or false");
+    return fallback;
+  }
+
+  int64_t Int(std::string_view key, int64_t fallback, int64_t min, int64_t max) {
+    const toml::node* n = Node(key);
+    if (!n) return fallback;
+    if (!n->is_integer()) {
+      Error(key, "must be an integer");
+      return fallback;
+    }
+    const int64_t v = *n->value<int64_t>();
+    if (v < min || v > max) {
+      Error(key, fmt::format("must be between {} and {} (got {})", min, max, v));
+      return fallback;
+    }
+    return v;
+  }
+
+  // An integer number of bytes or a string with a unit: "64MiB", "512KiB", "1GB".
+  uint64_t Bytes(std::string_view key, uint64_t fallback, uint64_t min, uint64_t max) {
+    const toml::node* n = Node(key);
+    if (!n) return fallback;
+    std::optional<uint64_t> v;
+    if (n->is_integer() && *n->value<int64_t>() >= 0) {
+      v = static_cast<uint64_t>(*n->value<int64_t>());
+    } else if (n->is_string()) {
+      v = ParseBytes(*n->value<std::string>());
+    }
+    if (!v) {
+      Error(key, "must be a size such as 4096, \"512KiB\", \"64MiB\" or \"1GiB\"");
+      return fallback;
+    }
+    if (*v < min || *v > max) {
+      Error(key, fmt::format("must be between {} and {} (got {})", FormatBytes(min), FormatBytes(max),
+                             FormatBytes(*v)));
+      return fallback;
+    }
+    return *v;
+  }
+
+  // A string with a unit: "250ms", "30s", "15m", "6h", "7d"; or 0.
+  int64_t Duration(std::string_view key, int64_t fallback, int64_t min_ns, int64_t max_ns) {
+    const toml::node* n = Node(key);
+    if (!n) return fallback;
+    std::optional<int64_t> v;
+    if (n->is_string()) v = ParseDurationNs(*n->value<std::string>());
+    if (n->is_integer() && *n->value<int64_t>() == 0) v = 0;
+    if (!v) {
+      Error(key, "must be a duration such as \"250ms\", \"30s\", \"15m\", \"6h\" or \"7d\"");
+      return fallback;
+    }
+    if (*v < min_ns || *v > max_ns) {
+      Error(key, fmt::format("must be between {} ms and {} ms (got {} ms)", min_ns / 1'000'000,
+                             max_ns / 1'000'000, *v / 1'000'000));
+      return fallback;
+    }
+    return *v;
+  }
+
+  std::string Enum(std::string_view key, std::string fallback, std::initializer_list<std::string_view> allowed) {
+    const toml::node* n = Node(key);
+    if (!n) return fallback;
+    std::string options;
+    for (auto a : allowed) options += (options.empty() ? "" : ", ") + fmt::format("\"{}\"", a);
+    if (!n->is_string()) {
+      Error(key, "must be one of " + options);
+      return fallback;
+    }
+    const std::string v = *n->value<std::string>();
+    for (auto a : allowed) {
+      if (a == v) return v;
+    }
+    Error(key, fmt::format("must be one of {} (got \"{}\")", options, v));
+    return fallback;
+  }
+
+  const toml::table* Table(std::string_view key) {
+    const toml::node* n = Node(key);
+    if (!n) return nullptr;
+    if (n->is_table()) return n->as_table();
+    Error(key, "must be a table");
+    return nullptr;
+  }
+
+  void Finish() {
+    if (finished_ || !table_) return;
+    finished_ = true;
+    for (const auto& [k, v] : *table_) {
+      if (!known_.count(std::string(k.str()))) {
+        errors_->errors.push_back(fmt::format("{}: unknown key", Key(k.str())));
+      }
+    }
+  }
+
+ private:
+  const toml::table* table_;
+  std::string path_;
+  ConfigErrors* errors_;
+  std::set<std::string> known_;
+  bool finished_ = false;
+};
+
+std::optional<std::string> ReadSecretFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+constexpr int64_t kMs = 1'000'000;
+constexpr int64_t kSec = 1000 * kMs;
+constexpr int64_t kDay = 86400 * kSec;
+
+void ReadBuffer(TableReader& r, const std::string& data_dir, buffer::StoreOptions* b) {
+  b->path = r.String("path", data_dir + "/buffer.db");
+  b->max_bytes = r.Bytes("max_bytes", b->max_bytes, 1 << 20, 1ull << 50);
+  b->when_full = r.Enum("when_full", "drop_oldest", {"drop_oldest", "reject_new"}) == "reject_new"
+                     ? buffer::FullPolicy::kRejectNew
+                     : buffer::FullPolicy::kDropOldest;
+  b->ttl_ns = r.Duration("ttl", 0, 0, 3650 * kDay);
+  b->durability = r.Enum("durability", "normal", {"normal", "sync"}) == "sync" ? buffer::Durability::kSync
+                                                                              : buffer::Durability::kNormal;
+  b->commit_interval_ns = r.Duration("commit_interval", b->commit_interval_ns, 1 * kMs, 60 * kSec);
+  b->sync_interval_ns = r.Duration("sync_interval", b->sync_interval_ns, 0, 3600 * kSec);
+  b->segment_max_records =
+      static_cast<uint32_t>(r.Int("segment_max_records", b->segment_max_records, 1, 1'000'000));
+  b->segment_max_bytes = r.Bytes("segment_max_bytes", b->segment_max_bytes, 1024, 64ull << 20);
+  b->zstd_level = static_cast<int>(r.Int("compression_level", b->zstd_level, 1, 19));
+  b->integrity_check = r.Enum("integrity_check", "quick", {"quick", "none"}) == "none"
+                           ? buffer::IntegrityCheck::kNone
+                           : buffer::IntegrityCheck::kQuick;
+  b->dlq_max_records = static_cast<uint64_t>(r.Int("dlq_max_records", 100'000, 1, 100'000'000));
+  b->max_pending_bytes = r.Bytes("max_pending_bytes", b->max_pending_bytes, 1 << 20, 1ull << 30);
+}
+
+void ReadMqttSource(TableReader& r, const std::string& gateway_id, SourceConfig* s) {
+  auto& m = s->mqtt;
+  m.name = s->name;
+  m.uri = r.String("uri", "tcp://127.0.0.1:1883");
+  if (!(m.uri.starts_with("tcp://") || m.uri.starts_with("ssl://") || m.uri.starts_with("mqtt://") ||
+        m.uri.starts_with("mqtts://") || m.uri.starts_with("ws://") || m.uri.starts_with("wss://"))) {
+    r.Error("uri", fmt::format("must start with tcp://, ssl://, mqtt://, mqtts://, ws:// or wss:// (got \"{}\")", m.uri));
+  }
+  m.client_id = r.String("client_id", "edgeferry-" + gateway_id + "-" + s->name);
+  if (m.client_id.empty() || m.client_id.size() > 128) r.Error("client_id", "must be 1 to 128 characters");
+  const int default_qos = static_cast<int>(r.Int("qos", 1, INT64_MIN, INT64_MAX));
+  if (default_qos < 0 || default_qos > 2) r.Error("qos", fmt::format("must be 0, 1 or 2 (got {})", default_qos));
+  const toml::node* topics = r.Node("topics");
+  if (!topics) {
+    r.Error("topics", "is required (a list of topic filters, e.g. [\"sensors/#\"])");
+  } else if (!topics->is_array() || topics->as_array()->empty()) {
+    r.Error("topics", "must be a non-empty list of topic filters");
+  } else {
+    size_t i = 0;
+    for (const auto& t : *topics->as_array()) {
+      const std::string key = fmt::format("topics[{}]", i++);
+      drivers::MqttSubscription sub{"", default_qos};
+      if (t.is_string()) {
+        sub.filter = *t.value<std::string>();
+      } else if (t.is_table()) {
+        TableReader tr(t.as_table(), r.Key(key), r.errors());
+        sub.filter = tr.String("filter", "", /*required=*/true);
+        sub.qos = static_cast<int>(tr.Int("qos", default_qos, INT64_MIN, INT64_MAX));
+        if (sub.qos < 0 || sub.qos > 2) {
+          tr.Error("qos", fmt::format("must be 0, 1 or 2 (got {})", sub.qos));
+          continue;
+        }
+        if (sub.filter.empty()) continue;
+      } else {
+        r.Error(key, "must be a topic filter string or {filter = \"...\", qos = 1}");
+        continue;
+      }
+      // MQTT 3.1.1 4.7.1: '#' only last and alone in its level; '+' alone in its level.
+      const std::string& f = sub.filter;
+      bool ok = !f.empty() && f.size() <= 65535;
+      for (size_t p = 0; ok && p < f.size(); ++p) {
+        if (f[p] == '#') ok = p + 1 == f.size() && (p == 0 || f[p - 1] == '/');
+        if (f[p] == '+') ok = (p == 0 || f[p - 1] == '/') && (p + 1 == f.size() || f[p + 1] == '/');
+      }
+      if (!ok) {
+        r.Error(key, fmt::format("\"{}\" is not a valid MQTT topic filter", f));
+        continue;
+      }
+      m.subscriptions.push_back(sub);
+    }
+  }
+  m.clean_session = r.Bool("clean_session", true);
+  const std::string version = r.Enum("mqtt_version", "3.1.1", {"3.1.1", "5"});
+  m.mqtt_version = version == "5" ? 5 : 4;
+  m.username = r.String("username", "");
+  const std::string password_file = r.String("password_file", "");
+  if (!password_file.empty()) {
+    if (auto pw = ReadSecretFile(password_file)) {
+      m.password = *pw;
+    } else {
+      r.Error("password_file", fmt::format("cannot read \"{}\"", password_file));
+    }
+  }
+  m.keepalive_s = static_cast<int>(r.Duration("keepalive", 30 * kSec, kSec, 3600 * kSec) / kSec);
+  m.reconnect_min_ns = r.Duration("reconnect_min", m.reconnect_min_ns, 10 * kMs, 3600 * kSec);
+  m.reconnect_max_ns = r.Duration("reconnect_max", m.reconnect_max_ns, 10 * kMs, 3600 * kSec);
+  if (m.reconnect_max_ns < m.reconnect_min_ns) r.Error("reconnect_max", "must not be below reconnect_min");
+  m.max_record_bytes = r.Bytes("max_record_bytes", m.max_record_bytes, 1, 256ull << 20);
+  const std::string ct = r.Enum("content_type", "auto", {"auto", "json", "text", "csv", "nmea", "binary"});
+  if (ct != "auto") m.content_type = ParseContentType(ct);
+  const bool tls_uri = m.uri.starts_with("ssl://") || m.uri.starts_with("mqtts://") || m.uri.starts_with("wss://");
+  const bool has_tls = r.Has("tls");
+  if (has_tls && !tls_uri) r.Error("tls", "is set but uri does not start with ssl://, mqtts:// or wss://");
+  if (has_tls || tls_uri) {
+    TableReader tr(r.Table("tls"), r.Key("tls"), r.errors());
+    drivers::MqttTls tls;
+    tls.ca_file = tr.String("ca_file", "");
+    tls.cert_file = tr.String("cert_file", "");
+    tls.key_file = tr.String("key_file", "");
+    tls.verify = tr.Bool("verify", true);
+    if (tls.cert_file.empty() != tls.key_file.empty()) {
+      tr.Error(tls.cert_file.empty() ? "cert_file" : "key_file", "cert_file and key_file go together");
+    }
+    for (const auto& [k, f] : {std::pair{"ca_file", tls.ca_file}, {"cert_file", tls.cert_file},
+                               {"key_file", tls.key_file}}) {
+      if (!f.empty() && !std::ifstream(f)) tr.Error(k, fmt::format("cannot read \"{}\"", f));
+    }
+    m.tls = tls;
+  }
+}
+
+}  // namespace
+
+Result<AgentConfig> ParseConfig(std::string_view toml_text, std::string_view origin, ConfigErrors* errors) {
+  errors->errors.clear();
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, origin);
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    errors->errors.push_back(fmt::format("{}:{}:{}: TOML syntax: {}", origin, where.line, where.column,
+                                         e.description()));
+    return Status::InvalidArgument(errors->Join());
+  }
+  AgentConfig cfg;
+  TableReader top(&root, "", errors);
+  {
+    TableReader g(top.Table("gateway"), "gateway", errors);
+    if (!top.Has("gateway")) errors->errors.push_back("gateway: is required (with at least id = \"...\")");
+    cfg.gateway_id = g.String("id", "", /*required=*/top.Has("gateway"));
+    if (!cfg.gateway_id.empty() && !ValidName(cfg.gateway_id, true)) {
+      g.Error("id", "must be 1 to 64 of A-Z a-z 0-9 . _ -");
+    }
+    cfg.data_dir = g.String("data_dir", "/var/lib/edgeferry");
+    if (cfg.data_dir.empty()) g.Error("data_dir", "must not be empty");
+  }
+  {
+    TableReader l(top.Table("log"), "log", errors);
+    cfg.log_level = l.Enum("level", "info", {"trace", "debug", "info", "warn", "error"});
+    cfg.stats_interval_ns = l.Duration("stats_interval", cfg.stats_interval_ns, 0, 86400 * kSec);
+  }
+  {
+    TableReader b(top.Table("buffer"), "buffer", errors);
+    ReadBuffer(b, cfg.data_dir, &cfg.buffer);
+  }
+  if (const toml::table* sources = top.Table("sources")) {
+    for (const auto& [key, node] : *sources) {
+      const std::string name(key.str());
+      const std::string path = "sources." + name;
+      if (!ValidName(name, false)) {
+        errors->errors.push_back(path + ": source names must be 1 to 64 of A-Z a-z 0-9 _ -");
+        continue;
+      }
+      if (!node.is_table()) {
+        errors->errors.push_back(path + ": must be a table");
+        continue;
+      }
+      SourceConfig s;
+      s.name = name;
+      TableReader r(node.as_table(), path, errors);
+      s.type = r.String("type", "", /*required=*/true);
+      if (s.type == "mqtt") {
+        ReadMqttSource(r, cfg.gateway_id, &s);
+      } else if (!s.type.empty()) {
+        r.Error("type", fmt::format("unknown source type \"{}\" (known: mqtt)", s.type));
+        continue;
+      }
+      cfg.sources.push_back(std::move(s));
+    }
+  }
+  if (const toml::table* sinks = top.Table("sinks")) {
+    for (const auto& [key, node] : *sinks) {
+      const std::string name(key.str());
+      const std::string path = "sinks." + name;
+      if (!ValidName(name, false)) {
+        errors->errors.push_back(path + ": sink names must be 1 to 64 of A-Z a-z 0-9 _ -");
+        continue;
+      }
+      if (!node.is_table()) {
+        errors->errors.push_back(path + ": must be a table");
+        continue;
+      }
+      SinkConfig s;
+      s.name = name;
+      TableReader r(node.as_table(), path, errors);
+      s.type = r.String("type", "", /*required=*/true);
+      drivers::BatchPolicy batch;
+      batch.max_records = static_cast<size_t>(r.Int("max_records", 10'000, 1, 1'000'000));
+      batch.max_bytes = r.Bytes("max_bytes", 4ull << 20, 1, 1ull << 30);
+      batch.linger_ns = r.Duration("linger", 1 * kSec, 0, 7 * kDay);
+      s.retry.base_ns = r.Duration("retry_base", s.retry.base_ns, 1 * kMs, 3600 * kSec);
+      s.retry.max_ns = r.Duration("retry_max", s.retry.max_ns, 1 * kMs, 86400 * kSec);
+      if (s.type == "outbox") {
+        auto& o = s.outbox;
+        o.name = name;
+        o.gateway_id = cfg.gateway_id;
+        o.dir = r.String("dir", cfg.data_dir + "/outbox");
+        o.zstd_level = static_cast<int>(r.Int("compression_level", 3, 0, 19));
+        o.batch = batch;
+      } else if (!s.type.empty()) {
+        r.Error("type", fmt::format("unknown sink type \"{}\" (known: outbox)", s.type));
+        continue;
+      }
+      cfg.sinks.push_back(std::move(s));
+    }
+  }
+  top.Finish();
+  if (!errors->errors.empty()) return Status::InvalidArgument(errors->Join());
+  return cfg;
+}
+
+Result<AgentConfig> LoadConfigFile(const std::string& path, ConfigErrors* errors) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    errors->errors = {fmt::format("{}: cannot read the configuration file", path)};
+    return Status::InvalidArgument(errors->Join());
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseConfig(ss.str(), path, errors);
+}
+
+}  // namespace edgeferry::agent
