@@ -1,0 +1,195 @@
+// MqttSource against a real mosquitto broker on a free loopback port, storing into a
+// real buffer::Store.
+#include "edgeferry/drivers/mqtt/mqtt_source.h"
+
+#include <gtest/gtest.h>
+#include <mqtt/async_client.h>
+
+#include <thread>
+
+#include "edgeferry/buffer/store.h"
+#include "test_support.h"
+
+namespace edgeferry::drivers {
+namespace {
+
+using edgeferry::testing::MosquittoBroker;
+using edgeferry::testing::TempDir;
+using edgeferry::testing::WaitUntil;
+using namespace std::chrono_literals;
+
+// The agent's adapter in miniature: the buffer is the real one.
+class StoreIngest final : public Ingest {
+ public:
+  explicit StoreIngest(buffer::Store& store) : store_(store) {}
+  Result<uint64_t> Append(Record record) override { return store_.Append(std::move(record)); }
+  void DeadLetter(const Record& record, std::string_view reason) override {
+    EXPECT_TRUE(store_.AddDeadLetter(record, "source:test", reason).ok());
+  }
+
+ private:
+  buffer::Store& store_;
+};
+
+class MqttSourceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    EDGEFERRY_REQUIRE_TOOL("mosquitto");
+    ASSERT_TRUE(broker_.Start());
+    buffer::StoreOptions o;
+    o.path = dir_ / "buffer.db";
+    store_ = std::move(buffer::Store::Open(o)).value();
+    ingest_ = std::make_unique<StoreIngest>(*store_);
+  }
+
+  MqttSourceConfig Config(std::vector<MqttSubscription> subs) {
+    MqttSourceConfig c;
+    c.name = "plant";
+    c.uri = broker_.uri();
+    c.client_id = "edgeferry-test-" + std::to_string(getpid());
+    c.subscriptions = std::move(subs);
+    c.reconnect_min_ns = 50'000'000;
+    c.reconnect_max_ns = 200'000'000;
+    return c;
+  }
+
+  // Publishes `n` messages "<prefix><i>" to `topic`, waiting for each QoS handshake.
+  void Publish(const std::string& topic, int n, int qos, const std::string& prefix = "m") {
+    mqtt::async_client pub(broker_.uri(), "publisher-" + std::to_string(rand()));
+    pub.connect()->wait();
+    for (int i = 0; i < n; ++i) pub.publish(topic, prefix + std::to_string(i), qos, false)->wait();
+    pub.disconnect()->wait();
+  }
+
+  std::vector<StoredRecord> Stored() {
+    std::vector<StoredRecord> out;
+    EXPECT_TRUE(store_->ReadAfter(0, buffer::ReadLimits{100000, 1ull << 30}, &out).ok());
+    return out;
+  }
+
+  TempDir dir_;
+  MosquittoBroker broker_;
+  std::unique_ptr<buffer::Store> store_;
+  std::unique_ptr<StoreIngest> ingest_;
+};
+
+TEST_F(MqttSourceTest, StoresQos0AndQos1MessagesWithTopicAsChannel) {
+  MqttSource source(Config({{"sensors/#", 1}}), *ingest_);
+  ASSERT_TRUE(source.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s));
+  Publish("sensors/q0", 50, 0);
+  Publish("sensors/q1", 50, 1);
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().stored == 100; }, 5s)) << source.Stats().stored;
+  const auto records = Stored();
+  ASSERT_EQ(records.size(), 100u);
+  EXPECT_EQ(records[0].record.channel, "sensors/q0");
+  EXPECT_EQ(records[0].record.payload, "m0");
+  EXPECT_EQ(records[0].record.source, "plant");
+  EXPECT_EQ(records[0].record.content_type, ContentType::kText);
+  EXPECT_EQ(records[99].record.channel, "sensors/q1");
+  EXPECT_EQ(records[99].record.payload, "m49");
+  EXPECT_EQ(source.Stats().received, 100u);
+}
+
+TEST_F(MqttSourceTest, WildcardFiltersSelectTopicsAndJsonIsDetected) {
+  MqttSource source(Config({{"site/+/temp", 0}, {"alarms/#", 2}}), *ingest_);
+  ASSERT_TRUE(source.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s));
+  Publish("site/a/temp", 3, 1, "{\"t\":");  // "{\"t\":0" is not JSON: stored as text
+  Publish("site/a/hum", 3, 1);              // not subscribed
+  Publish("site/a/b/temp", 3, 1);           // + matches one level only
+  mqtt::async_client pub(broker_.uri(), "json-publisher");
+  pub.connect()->wait();
+  pub.publish("alarms/door/1", std::string("{\"open\":true}"), 2, false)->wait();
+  pub.disconnect()->wait();
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().stored == 4; }, 5s));
+  std::this_thread::sleep_for(200ms);
+  const auto records = Stored();
+  ASSERT_EQ(records.size(), 4u);
+  EXPECT_EQ(records[3].record.channel, "alarms/door/1");
+  EXPECT_EQ(records[3].record.content_type, ContentType::kJson);
+  EXPECT_EQ(records[0].record.content_type, ContentType::kText);
+}
+
+TEST_F(MqttSourceTest, OversizePayloadIsDeadLetteredWithTheReason) {
+  auto c = Config({{"big/#", 1}});
+  c.max_record_bytes = 1000;
+  MqttSource source(c, *ingest_);
+  ASSERT_TRUE(source.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s));
+  mqtt::async_client pub(broker_.uri(), "big-publisher");
+  pub.connect()->wait();
+  pub.publish("big/one", std::string(1001, 'x'), 1, false)->wait();
+  pub.publish("big/two", std::string(1000, 'y'), 1, false)->wait();
+  pub.disconnect()->wait();
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().received == 2; }, 5s));
+  EXPECT_EQ(source.Stats().dead_lettered, 1u);
+  EXPECT_EQ(source.Stats().stored, 1u);
+  auto dlq = store_->ListDeadLetters(0, 10);
+  ASSERT_EQ(dlq->size(), 1u);
+  EXPECT_EQ((*dlq)[0].record.channel, "big/one");
+  EXPECT_EQ((*dlq)[0].reason, "payload 1001 bytes > max_record_bytes 1000");
+  EXPECT_EQ((*dlq)[0].record.payload.size(), 1001u);
+}
+
+TEST_F(MqttSourceTest, ReconnectsAndResubscribesAfterTheBrokerIsKilled) {
+  MqttSource source(Config({{"sensors/#", 1}}), *ingest_);
+  ASSERT_TRUE(source.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s));
+  Publish("sensors/a", 100, 1, "before-");
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().stored == 100; }, 5s));
+  broker_.Kill();
+  ASSERT_TRUE(WaitUntil([&] { return !source.Stats().connected; }, 10s));
+  EXPECT_FALSE(source.Stats().last_error.empty());
+  std::this_thread::sleep_for(300ms);  // a few failed reconnects
+  ASSERT_TRUE(broker_.Start());         // same port, no memory of the session
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 10s));
+  Publish("sensors/a", 100, 1, "after-");
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().stored == 200; }, 5s)) << source.Stats().stored;
+  EXPECT_EQ(source.Stats().reconnects, 1u);
+  EXPECT_EQ(Stored().back().record.payload, "after-99");
+}
+
+TEST_F(MqttSourceTest, UnreachableBrokerIsRetriedWithoutCrashingThenConnects) {
+  broker_.Kill();
+  MqttSource source(Config({{"sensors/#", 1}}), *ingest_);
+  ASSERT_TRUE(source.Start().ok());
+  std::this_thread::sleep_for(700ms);
+  EXPECT_FALSE(source.Stats().connected);
+  EXPECT_FALSE(source.Stats().last_error.empty());
+  ASSERT_TRUE(broker_.Start());
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 10s));
+  Publish("sensors/x", 5, 1);
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().stored == 5; }, 5s));
+  EXPECT_EQ(source.Stats().reconnects, 0u) << "the first successful connect is not a reconnect";
+}
+
+TEST_F(MqttSourceTest, PersistentSessionReceivesWhatWasPublishedWhileAway) {
+  auto c = Config({{"queue/#", 1}});
+  c.clean_session = false;
+  {
+    MqttSource first(c, *ingest_);
+    ASSERT_TRUE(first.Start().ok());
+    ASSERT_TRUE(WaitUntil([&] { return first.Stats().connected; }, 5s));
+    first.Stop();
+  }
+  Publish("queue/a", 50, 1, "while-away-");
+  MqttSource second(c, *ingest_);
+  ASSERT_TRUE(second.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return second.Stats().stored == 50; }, 5s)) << second.Stats().stored;
+  EXPECT_EQ(Stored().front().record.payload, "while-away-0");
+}
+
+TEST_F(MqttSourceTest, Mqtt5ClientReceivesToo) {
+  auto c = Config({{"v5/#", 1}});
+  c.mqtt_version = 5;
+  c.clean_session = false;
+  MqttSource source(c, *ingest_);
+  ASSERT_TRUE(source.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s)) << source.Stats().last_error;
+  Publish("v5/a", 10, 1);
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().stored == 10; }, 5s));
+}
+
+}  // namespace
+}  // namespace edgeferry::drivers
