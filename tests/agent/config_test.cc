@@ -1,0 +1,210 @@
+#include "edgeferry/agent/config.h"
+
+#include <gtest/gtest.h>
+
+#include <regex>
+
+#include "test_support.h"
+
+namespace edgeferry::agent {
+namespace {
+
+constexpr const char* kMinimal = R"(
+[gateway]
+id = "gw-1"
+data_dir = "/tmp/ef"
+[sources.plant]
+type = "mqtt"
+topics = ["sensors/#"]
+[sinks.local]
+type = "outbox"
+)";
+
+TEST(Config, MinimalConfigGetsDocumentedDefaults) {
+  ConfigErrors errors;
+  auto cfg = ParseConfig(kMinimal, "test.toml", &errors);
+  ASSERT_TRUE(cfg.ok()) << errors.Join();
+  EXPECT_EQ(cfg->gateway_id, "gw-1");
+  EXPECT_EQ(cfg->buffer.path, "/tmp/ef/buffer.db");
+  EXPECT_EQ(cfg->buffer.commit_interval_ns, 250'000'000);
+  EXPECT_EQ(cfg->buffer.when_full, buffer::FullPolicy::kDropOldest);
+  ASSERT_EQ(cfg->sources.size(), 1u);
+  const auto& m = cfg->sources[0].mqtt;
+  EXPECT_EQ(m.uri, "tcp://127.0.0.1:1883");
+  EXPECT_EQ(m.client_id, "edgeferry-gw-1-plant");
+  ASSERT_EQ(m.subscriptions.size(), 1u);
+  EXPECT_EQ(m.subscriptions[0].qos, 1);
+  EXPECT_FALSE(m.tls.has_value());
+  ASSERT_EQ(cfg->sinks.size(), 1u);
+  EXPECT_EQ(cfg->sinks[0].outbox.dir, "/tmp/ef/outbox");
+  EXPECT_EQ(cfg->sinks[0].outbox.gateway_id, "gw-1");
+}
+
+TEST(Config, ShippedExamplesAreValid) {
+  for (const char* name : {"edgeferry.toml", "demo.toml"}) {
+    ConfigErrors errors;
+    auto cfg = LoadConfigFile(edgeferry::testing::SourceDir() + "/examples/" + name, &errors);
+    EXPECT_TRUE(cfg.ok()) << name << ":\n" << errors.Join();
+  }
+}
+
+TEST(Config, EveryKeyIsReadWithUnitsAndNestedTables) {
+  edgeferry::testing::TempDir dir;
+  edgeferry::testing::WriteFile(dir / "pw", "s3cret\n");
+  edgeferry::testing::WriteFile(dir / "ca.pem", "pem");
+  const std::string text = R"(
+[gateway]
+id = "gw.site-7"
+data_dir = "/data"
+[log]
+level = "debug"
+stats_interval = "10s"
+[buffer]
+path = "/data/b.db"
+max_bytes = "64MiB"
+when_full = "reject_new"
+ttl = "7d"
+durability = "sync"
+commit_interval = "100ms"
+sync_interval = "2s"
+segment_max_records = 100
+segment_max_bytes = "256KiB"
+compression_level = 9
+integrity_check = "none"
+dlq_max_records = 50
+max_pending_bytes = "8MiB"
+[sources.plant]
+type = "mqtt"
+uri = "ssl://broker:8883"
+client_id = "me"
+topics = ["a/#", { filter = "b/+", qos = 2 }]
+qos = 0
+clean_session = false
+mqtt_version = "5"
+username = "u"
+password_file = ")" + (dir / "pw") + R"("
+keepalive = "1m"
+reconnect_min = "1s"
+reconnect_max = "1m"
+max_record_bytes = "1KiB"
+content_type = "json"
+[sources.plant.tls]
+ca_file = ")" + (dir / "ca.pem") + R"("
+verify = false
+[sinks.local]
+type = "outbox"
+dir = "/out"
+max_records = 5
+max_bytes = "1MiB"
+linger = "0"
+compression_level = 0
+retry_base = "100ms"
+retry_max = "5s"
+)";
+  ConfigErrors errors;
+  auto cfg = ParseConfig(text, "full.toml", &errors);
+  ASSERT_TRUE(cfg.ok()) << errors.Join();
+  EXPECT_EQ(cfg->buffer.max_bytes, 64u << 20);
+  EXPECT_EQ(cfg->buffer.ttl_ns, 7 * 86400'000'000'000);
+  EXPECT_EQ(cfg->buffer.durability, buffer::Durability::kSync);
+  EXPECT_EQ(cfg->buffer.when_full, buffer::FullPolicy::kRejectNew);
+  const auto& m = cfg->sources[0].mqtt;
+  EXPECT_EQ(m.password, "s3cret");
+  EXPECT_EQ(m.mqtt_version, 5);
+  EXPECT_EQ(m.keepalive_s, 60);
+  EXPECT_EQ(m.subscriptions[0].qos, 0);
+  EXPECT_EQ(m.subscriptions[1].qos, 2);
+  ASSERT_TRUE(m.tls.has_value());
+  EXPECT_FALSE(m.tls->verify);
+  EXPECT_EQ(m.content_type, ContentType::kJson);
+  EXPECT_EQ(cfg->sinks[0].outbox.batch.linger_ns, 0);
+  EXPECT_EQ(cfg->sinks[0].outbox.batch.max_records, 5u);
+  EXPECT_EQ(cfg->sinks[0].retry.max_ns, 5'000'000'000);
+}
+
+struct BadCase {
+  std::string name;
+  std::string toml;           // replaces or extends the minimal config
+  std::string expected_error; // one line of the error list, exactly
+};
+
+class BadConfig : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(BadConfig, NamesTheKeyPathAndTheReason) {
+  ConfigErrors errors;
+  auto cfg = ParseConfig(GetParam().toml, "bad.toml", &errors);
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_NE(std::find(errors.errors.begin(), errors.errors.end(), GetParam().expected_error), errors.errors.end())
+      << "got:\n" << errors.Join();
+}
+
+std::string With(const std::string& extra) { return std::string(kMinimal) + extra; }
+std::string Replace(std::string from, const std::string& to) {
+  std::string s = kMinimal;
+  s.replace(s.find(from), from.size(), to);
+  return s;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, BadConfig,
+    ::testing::Values(
+        BadCase{"qos", Replace("type = \"mqtt\"", "type = \"mqtt\"\nqos = 3"),
+                "sources.plant.qos: must be 0, 1 or 2 (got 3)"},
+        BadCase{"topic_qos", Replace("[\"sensors/#\"]", "[{filter = \"a\", qos = 5}]"),
+                "sources.plant.topics[0].qos: must be 0, 1 or 2 (got 5)"},
+        BadCase{"unknown_key", With("[buffer]\nmax_byte = 1\n"), "buffer.max_byte: unknown key"},
+        BadCase{"unknown_top", With("[metrics]\nport = 1\n"), "metrics: unknown key"},
+        BadCase{"no_gateway", "[sinks.a]\ntype=\"outbox\"\n", "gateway: is required (with at least id = \"...\")"},
+        BadCase{"no_id", Replace("id = \"gw-1\"", ""), "gateway.id: is required"},
+        BadCase{"bad_id", Replace("\"gw-1\"", "\"gw 1\""), "gateway.id: must be 1 to 64 of A-Z a-z 0-9 . _ -"},
+        BadCase{"size", With("[buffer]\nmax_bytes = \"12XB\"\n"),
+                "buffer.max_bytes: must be a size such as 4096, \"512KiB\", \"64MiB\" or \"1GiB\""},
+        BadCase{"size_range", With("[buffer]\nmax_bytes = 10\n"),
+                "buffer.max_bytes: must be between 1.0 MiB and 1024.0 TiB (got 10 B)"},
+        BadCase{"duration", With("[buffer]\ncommit_interval = 250\n"),
+                "buffer.commit_interval: must be a duration such as \"250ms\", \"30s\", \"15m\", \"6h\" or \"7d\""},
+        BadCase{"enum", With("[buffer]\nwhen_full = \"drop_newest\"\n"),
+                "buffer.when_full: must be one of \"drop_oldest\", \"reject_new\" (got \"drop_newest\")"},
+        BadCase{"type", With("[buffer]\nsegment_max_records = \"many\"\n"),
+                "buffer.segment_max_records: must be an integer"},
+        BadCase{"source_type", Replace("type = \"mqtt\"", "type = \"modbus\""),
+                "sources.plant.type: unknown source type \"modbus\" (known: mqtt)"},
+        BadCase{"sink_type", Replace("type = \"outbox\"", "type = \"s3\""),
+                "sinks.local.type: unknown sink type \"s3\" (known: outbox)"},
+        BadCase{"filter", Replace("[\"sensors/#\"]", "[\"a/#/b\"]"),
+                "sources.plant.topics[0]: \"a/#/b\" is not a valid MQTT topic filter"},
+        BadCase{"no_topics", Replace("topics = [\"sensors/#\"]", ""),
+                "sources.plant.topics: is required (a list of topic filters, e.g. [\"sensors/#\"])"},
+        BadCase{"uri", Replace("type = \"mqtt\"", "type = \"mqtt\"\nuri = \"http://x\""),
+                "sources.plant.uri: must start with tcp://, ssl://, mqtt://, mqtts://, ws:// or wss:// (got \"http://x\")"},
+        BadCase{"password_file", Replace("type = \"mqtt\"", "type = \"mqtt\"\npassword_file = \"/nonexistent/pw\""),
+                "sources.plant.password_file: cannot read \"/nonexistent/pw\""},
+        BadCase{"tls_on_tcp", With("[sources.plant.tls]\nverify = true\n"),
+                "sources.plant.tls: is set but uri does not start with ssl://, mqtts:// or wss://"},
+        BadCase{"tls_pair", Replace("type = \"mqtt\"", "type = \"mqtt\"\nuri = \"ssl://h:8883\"\ntls = { cert_file = \"/etc/hostname\" }"),
+                "sources.plant.tls.key_file: cert_file and key_file go together"},
+        BadCase{"tls_unknown", Replace("type = \"mqtt\"", "type = \"mqtt\"\nuri = \"ssl://h:8883\"\ntls = { verfy = false }"),
+                "sources.plant.tls.verfy: unknown key"},
+        BadCase{"name", With("[sources.\"bad name\"]\ntype = \"mqtt\"\n"),
+                "sources.bad name: source names must be 1 to 64 of A-Z a-z 0-9 _ -"},
+        BadCase{"reconnect", Replace("type = \"mqtt\"", "type = \"mqtt\"\nreconnect_min = \"10s\"\nreconnect_max = \"1s\""),
+                "sources.plant.reconnect_max: must not be below reconnect_min"},
+        BadCase{"syntax", "[gateway\nid = 1\n", "bad.toml:1:9: TOML syntax: Error while parsing table header: expected ']', saw '\\n'"}),
+    [](const auto& p) { return p.param.name; });
+
+TEST(Config, ReportsEveryProblemAtOnce) {
+  ConfigErrors errors;
+  auto cfg = ParseConfig(With("[buffer]\nmax_bytes = \"x\"\nttl = \"forever\"\nbogus = 1\n"), "bad.toml", &errors);
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_EQ(errors.errors.size(), 3u) << errors.Join();
+}
+
+TEST(Config, MissingFileIsAnError) {
+  ConfigErrors errors;
+  EXPECT_FALSE(LoadConfigFile("/nonexistent/edgeferry.toml", &errors).ok());
+  ASSERT_EQ(errors.errors.size(), 1u);
+  EXPECT_EQ(errors.errors[0], "/nonexistent/edgeferry.toml: cannot read the configuration file");
+}
+
+}  // namespace
+}  // namespace edgeferry::agent

@@ -1,0 +1,205 @@
+// Forwarder over a real Store, with a fault-injecting sink (fakes are for faults only).
+#include "edgeferry/agent/forwarder.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "test_support.h"
+
+namespace edgeferry::agent {
+namespace {
+
+using edgeferry::testing::TempDir;
+using edgeferry::testing::WaitUntil;
+using namespace std::chrono_literals;
+
+// What the sink does on each Deliver call, in order; after the script, it accepts.
+struct Step {
+  Status error;                   // Unavailable -> nothing acked; Permanent -> batch refused
+  std::vector<uint64_t> reject;   // seqs refused for good (rest accepted)
+  std::chrono::milliseconds stall{0};
+};
+
+class FaultySink final : public drivers::Sink {
+ public:
+  FaultySink(std::string name, drivers::BatchPolicy policy) : name_(std::move(name)), policy_(policy) {}
+  const std::string& name() const override { return name_; }
+  drivers::BatchPolicy policy() const override { return policy_; }
+  Status Start() override { return Status::Ok(); }
+  uint64_t RecoverDeliveredSeq() override { return recovered_; }
+  drivers::Delivery Deliver(std::span<const StoredRecord> batch) override {
+    Step step;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!script_.empty()) {
+        step = script_.front();
+        script_.pop_front();
+      }
+      calls_.push_back(std::vector<uint64_t>());
+      for (const auto& r : batch) calls_.back().push_back(r.seq);
+    }
+    std::this_thread::sleep_for(step.stall);
+    drivers::Delivery d;
+    d.error = step.error;
+    if (!step.error.ok()) return d;
+    for (uint64_t s : step.reject) d.rejected.push_back({s, "rejected by test"});
+    d.acked_through = batch.back().seq;
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& r : batch) {
+      if (std::find(step.reject.begin(), step.reject.end(), r.seq) == step.reject.end()) accepted_.push_back(r.seq);
+    }
+    return d;
+  }
+  void Script(std::vector<Step> steps) { script_.assign(steps.begin(), steps.end()); }
+  std::vector<uint64_t> Accepted() {
+    std::lock_guard<std::mutex> l(mu_);
+    return accepted_;
+  }
+  std::vector<std::vector<uint64_t>> Calls() {
+    std::lock_guard<std::mutex> l(mu_);
+    return calls_;
+  }
+  uint64_t recovered_ = 0;
+
+ private:
+  std::string name_;
+  drivers::BatchPolicy policy_;
+  std::mutex mu_;
+  std::deque<Step> script_;
+  std::vector<std::vector<uint64_t>> calls_;
+  std::vector<uint64_t> accepted_;
+};
+
+class ForwarderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    buffer::StoreOptions o;
+    o.path = dir_ / "buffer.db";
+    o.commit_interval_ns = 20'000'000;
+    store_ = std::move(buffer::Store::Open(o)).value();
+  }
+  void Append(int n) {
+    for (int i = 0; i < n; ++i) {
+      ASSERT_TRUE(store_->Append(Record{i, "src", "ch", ContentType::kText, "r" + std::to_string(i)}).ok());
+    }
+  }
+  static std::vector<uint64_t> Range(uint64_t from, uint64_t to) {
+    std::vector<uint64_t> v;
+    for (uint64_t s = from; s <= to; ++s) v.push_back(s);
+    return v;
+  }
+  TempDir dir_;
+  std::unique_ptr<buffer::Store> store_;
+  RetryPolicy fast_retry_{10'000'000, 50'000'000};
+};
+
+TEST_F(ForwarderTest, DeliversEverythingInOrderInBatchesUpToMaxRecords) {
+  FaultySink sink("s", {10, 1 << 20, 0});
+  Forwarder f(*store_, sink, fast_retry_);
+  ASSERT_TRUE(f.Start().ok());
+  Append(95);
+  ASSERT_TRUE(WaitUntil([&] { return sink.Accepted().size() == 95; }, 5s));
+  EXPECT_EQ(sink.Accepted(), Range(1, 95));
+  for (const auto& call : sink.Calls()) EXPECT_LE(call.size(), 10u);
+  EXPECT_EQ(f.Stats().acked_seq, 95u);
+  EXPECT_EQ(f.Stats().delivered_records, 95u);
+  EXPECT_EQ(f.Stats().state, SinkState::kOnline);
+  ASSERT_TRUE(WaitUntil([&] { return store_->Stats().records == 0; }, 5s)) << "acked segments are deleted";
+}
+
+TEST_F(ForwarderTest, TransientFailuresAreRetriedAndTheCursorWaits) {
+  FaultySink sink("s", {100, 1 << 20, 0});
+  const Status down = Status::Unavailable("connection refused");
+  sink.Script({{down, {}}, {down, {}}, {down, {}}});
+  Append(30);
+  Forwarder f(*store_, sink, fast_retry_);
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return sink.Accepted().size() == 30; }, 5s));
+  EXPECT_EQ(sink.Accepted(), Range(1, 30));
+  EXPECT_EQ(f.Stats().retries, 3u);
+  EXPECT_EQ(f.Stats().last_error, "Unavailable: connection refused");
+  // Every attempt started from the same record: the cursor did not move on failure.
+  for (const auto& call : sink.Calls()) EXPECT_EQ(call.front(), 1u);
+}
+
+TEST_F(ForwarderTest, RecordsRejectedForGoodAreDeadLetteredAndTheCursorMovesOn) {
+  FaultySink sink("s", {100, 1 << 20, 0});
+  sink.Script({{Status::Ok(), {5, 7}}});
+  Append(20);
+  Forwarder f(*store_, sink, fast_retry_);
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 20; }, 5s));
+  EXPECT_EQ(sink.Accepted().size(), 18u);
+  EXPECT_EQ(f.Stats().dead_lettered, 2u);
+  EXPECT_EQ(f.Stats().delivered_records, 18u);
+  auto dlq = store_->ListDeadLetters(0, 10);
+  ASSERT_EQ(dlq->size(), 2u);
+  EXPECT_EQ((*dlq)[0].seq, 5u);
+  EXPECT_EQ((*dlq)[0].stage, "sink:s");
+  EXPECT_EQ((*dlq)[0].reason, "rejected by test");
+  EXPECT_EQ((*dlq)[1].record.payload, "r6");
+}
+
+TEST_F(ForwarderTest, APermanentBatchErrorDeadLettersTheBatchInsteadOfRetryingForever) {
+  FaultySink sink("s", {10, 1 << 20, 0});
+  sink.Script({{Status::Permanent("HTTP 400: bad request"), {}}});
+  Append(25);
+  Forwarder f(*store_, sink, fast_retry_);
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 25; }, 5s));
+  EXPECT_EQ(f.Stats().dead_lettered, 10u);
+  EXPECT_EQ(sink.Accepted(), Range(11, 25));
+  EXPECT_EQ((*store_->ListDeadLetters(0, 100))[9].reason, "HTTP 400: bad request");
+}
+
+TEST_F(ForwarderTest, LingerGathersRecordsIntoOneBatch) {
+  FaultySink sink("s", {1000, 1 << 20, 400'000'000});
+  Forwarder f(*store_, sink, fast_retry_);
+  ASSERT_TRUE(f.Start().ok());
+  Append(50);
+  ASSERT_TRUE(WaitUntil([&] { return sink.Accepted().size() == 50; }, 5s));
+  ASSERT_EQ(sink.Calls().size(), 1u);
+  EXPECT_EQ(sink.Calls()[0].size(), 50u);
+}
+
+TEST_F(ForwarderTest, MaxBytesSealsBatchesToo) {
+  FaultySink sink("s", {1000, 6, 0});  // payloads are 2-3 bytes: 2 per batch
+  Append(9);
+  Forwarder f(*store_, sink, fast_retry_);
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return sink.Accepted().size() == 9; }, 5s));
+  for (const auto& call : sink.Calls()) EXPECT_LE(call.size(), 3u);
+}
+
+TEST_F(ForwarderTest, WhatTheDestinationAlreadyHoldsIsNotSentAgain) {
+  FaultySink sink("s", {100, 1 << 20, 0});
+  sink.recovered_ = 30;
+  Append(40);
+  Forwarder f(*store_, sink, fast_retry_);
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return sink.Accepted().size() == 10; }, 5s));
+  EXPECT_EQ(sink.Accepted(), Range(31, 40));
+}
+
+TEST_F(ForwarderTest, AStalledSinkBlocksNeitherIngestNorOtherSinks) {
+  FaultySink slow("slow", {10, 1 << 20, 0});
+  slow.Script({{Status::Ok(), {}, 3000ms}});
+  FaultySink fast("fast", {10, 1 << 20, 0});
+  Forwarder fs(*store_, slow, fast_retry_), ff(*store_, fast, fast_retry_);
+  ASSERT_TRUE(fs.Start().ok());
+  ASSERT_TRUE(ff.Start().ok());
+  Append(1);
+  ASSERT_TRUE(WaitUntil([&] { return slow.Calls().size() == 1; }, 2s));  // slow is now stuck
+  Append(199);
+  EXPECT_TRUE(WaitUntil([&] { return fast.Accepted().size() == 200; }, 2s)) << fast.Accepted().size();
+  EXPECT_TRUE(slow.Accepted().empty());
+  const auto stats = store_->Stats();
+  EXPECT_EQ(stats.appended_total, 200u);
+  ASSERT_TRUE(WaitUntil([&] { return slow.Accepted().size() == 200; }, 10s));
+}
+
+}  // namespace
+}  // namespace edgeferry::agent
