@@ -1,0 +1,91 @@
+#include "agent_process.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <regex>
+
+namespace edgeferry::testing {
+
+std::string EdgeferryBinary() {
+  const char* dir = std::getenv("EDGEFERRY_BIN");
+  return std::string(dir ? dir : BinaryDir() + "/agent") + "/edgeferry";
+}
+
+std::string ReplayBinary() { return BinaryDir() + "/tools/replay/edgeferry-replay"; }
+
+AgentProcess::AgentProcess(const TempDir& dir, std::string config)
+    : data_dir_(dir / "data"), config_path_(dir / "edgeferry.toml"), log_path_(dir / "edgeferry.log") {
+  config = std::regex_replace(config, std::regex("@DATA@"), data_dir_);
+  WriteFile(config_path_, config);
+}
+
+AgentProcess::~AgentProcess() {
+  if (proc_) proc_->Stop(SIGKILL, std::chrono::seconds(5));
+}
+
+bool AgentProcess::Start(int connected) {
+  const std::string log_before = ReadFile(log_path_);
+  const size_t running_before = std::count(log_before.begin(), log_before.end(), '\n');
+  (void)running_before;
+  const auto count = [&](const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  const size_t runs_before = count(log_before, " info: running");
+  const size_t conns_before = count(log_before, ": connected to ") + count(log_before, ": reconnected to ");
+  proc_ = std::make_unique<ChildProcess>(std::vector<std::string>{EdgeferryBinary(), "run", "--config", config_path_},
+                                         log_path_);
+  ++starts_;
+  const bool ok = WaitUntil(
+      [&] {
+        const std::string log = ReadFile(log_path_);
+        return count(log, " info: running") > runs_before &&
+               count(log, ": connected to ") + count(log, ": reconnected to ") >= conns_before + connected;
+      },
+      std::chrono::seconds(20));
+  if (!ok) ADD_FAILURE() << "edgeferry did not start; log:\n" << Log();
+  return ok;
+}
+
+void AgentProcess::Kill() {
+  if (proc_) proc_->Stop(SIGKILL, std::chrono::seconds(5));
+  proc_.reset();
+}
+
+int AgentProcess::Terminate() {
+  if (!proc_) return -1;
+  const int rc = proc_->Stop(SIGTERM, std::chrono::seconds(30));
+  proc_.reset();
+  return rc;
+}
+
+std::string AgentProcess::Log() const { return ReadFile(log_path_); }
+
+nlohmann::json AgentProcess::BufferStats() const {
+  std::string out;
+  const int rc = RunCommand({EdgeferryBinary(), "buffer", "stats", "--json", "--config", config_path_}, &out);
+  EXPECT_EQ(rc, 0) << out;
+  const auto at = out.find('{');
+  return at == std::string::npos ? nlohmann::json() : nlohmann::json::parse(out.substr(at));
+}
+
+int RunCommand(const std::vector<std::string>& argv, std::string* output) {
+  TempDir dir;
+  ChildProcess p(argv, dir / "out.log");
+  const int rc = p.Wait(std::chrono::seconds(60));
+  *output = ReadFile(dir / "out.log");
+  return rc;
+}
+
+std::vector<nlohmann::json> OutboxRecords(const std::string& dir) {
+  std::vector<nlohmann::json> out;
+  if (!std::filesystem::exists(dir)) return out;
+  for (const auto& line : ReadOutboxLines(dir)) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+}  // namespace edgeferry::testing
