@@ -127,6 +127,8 @@ struct BadCase {
   std::string toml;           // replaces or extends the minimal config
   std::string expected_error; // one line of the error list, exactly
 };
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.name; }
+
 
 class BadConfig : public ::testing::TestWithParam<BadCase> {};
 

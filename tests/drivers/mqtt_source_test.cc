@@ -3,7 +3,6 @@
 #include "edgeferry/drivers/mqtt/mqtt_source.h"
 
 #include <gtest/gtest.h>
-#include <mqtt/async_client.h>
 
 #include <thread>
 
@@ -35,6 +34,7 @@ class MqttSourceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     EDGEFERRY_REQUIRE_TOOL("mosquitto");
+    EDGEFERRY_REQUIRE_TOOL("mosquitto_pub");
     ASSERT_TRUE(broker_.Start());
     buffer::StoreOptions o;
     o.path = dir_ / "buffer.db";
@@ -53,12 +53,24 @@ class MqttSourceTest : public ::testing::Test {
     return c;
   }
 
-  // Publishes `n` messages "<prefix><i>" to `topic`, waiting for each QoS handshake.
+  // Publishes `n` messages "<prefix><i>" to `topic` with mosquitto_pub, in order.
+  // A separate process on purpose: a second Paho client in this process would wait
+  // for the source client's select() timeout to connect (Paho C shares one thread).
   void Publish(const std::string& topic, int n, int qos, const std::string& prefix = "m") {
-    mqtt::async_client pub(broker_.uri(), "publisher-" + std::to_string(rand()));
-    pub.connect()->wait();
-    for (int i = 0; i < n; ++i) pub.publish(topic, prefix + std::to_string(i), qos, false)->wait();
-    pub.disconnect()->wait();
+    std::string lines;
+    for (int i = 0; i < n; ++i) lines += prefix + std::to_string(i) + "\n";
+    PublishFile(topic, qos, lines, /*per_line=*/true);
+  }
+  void PublishOne(const std::string& topic, int qos, const std::string& payload) {
+    PublishFile(topic, qos, payload, /*per_line=*/false);
+  }
+  void PublishFile(const std::string& topic, int qos, const std::string& content, bool per_line) {
+    const std::string file = dir_ / "publish.txt";
+    edgeferry::testing::WriteFile(file, content);
+    const int rc = std::system(("mosquitto_pub -h 127.0.0.1 -p " + std::to_string(broker_.port()) + " -q " +
+                                std::to_string(qos) + " -t '" + topic + "' " + (per_line ? "-l < " : "-f ") + file)
+                                   .c_str());
+    ASSERT_EQ(rc, 0) << "mosquitto_pub failed";
   }
 
   std::vector<StoredRecord> Stored() {
@@ -98,10 +110,7 @@ TEST_F(MqttSourceTest, WildcardFiltersSelectTopicsAndJsonIsDetected) {
   Publish("site/a/temp", 3, 1, "{\"t\":");  // "{\"t\":0" is not JSON: stored as text
   Publish("site/a/hum", 3, 1);              // not subscribed
   Publish("site/a/b/temp", 3, 1);           // + matches one level only
-  mqtt::async_client pub(broker_.uri(), "json-publisher");
-  pub.connect()->wait();
-  pub.publish("alarms/door/1", std::string("{\"open\":true}"), 2, false)->wait();
-  pub.disconnect()->wait();
+  PublishOne("alarms/door/1", 2, "{\"open\":true}");
   ASSERT_TRUE(WaitUntil([&] { return source.Stats().stored == 4; }, 5s));
   std::this_thread::sleep_for(200ms);
   const auto records = Stored();
@@ -117,11 +126,8 @@ TEST_F(MqttSourceTest, OversizePayloadIsDeadLetteredWithTheReason) {
   MqttSource source(c, *ingest_);
   ASSERT_TRUE(source.Start().ok());
   ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s));
-  mqtt::async_client pub(broker_.uri(), "big-publisher");
-  pub.connect()->wait();
-  pub.publish("big/one", std::string(1001, 'x'), 1, false)->wait();
-  pub.publish("big/two", std::string(1000, 'y'), 1, false)->wait();
-  pub.disconnect()->wait();
+  PublishOne("big/one", 1, std::string(1001, 'x'));
+  PublishOne("big/two", 1, std::string(1000, 'y'));
   ASSERT_TRUE(WaitUntil([&] { return source.Stats().received == 2; }, 5s));
   EXPECT_EQ(source.Stats().dead_lettered, 1u);
   EXPECT_EQ(source.Stats().stored, 1u);
@@ -164,9 +170,12 @@ TEST_F(MqttSourceTest, UnreachableBrokerIsRetriedWithoutCrashingThenConnects) {
   EXPECT_EQ(source.Stats().reconnects, 0u) << "the first successful connect is not a reconnect";
 }
 
-TEST_F(MqttSourceTest, PersistentSessionReceivesWhatWasPublishedWhileAway) {
+class PersistentSession : public MqttSourceTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(PersistentSession, ReceivesWhatWasPublishedWhileAway) {
   auto c = Config({{"queue/#", 1}});
   c.clean_session = false;
+  c.mqtt_version = GetParam();
   {
     MqttSource first(c, *ingest_);
     ASSERT_TRUE(first.Start().ok());
@@ -179,6 +188,9 @@ TEST_F(MqttSourceTest, PersistentSessionReceivesWhatWasPublishedWhileAway) {
   ASSERT_TRUE(WaitUntil([&] { return second.Stats().stored == 50; }, 5s)) << second.Stats().stored;
   EXPECT_EQ(Stored().front().record.payload, "while-away-0");
 }
+
+INSTANTIATE_TEST_SUITE_P(MqttVersions, PersistentSession, ::testing::Values(4, 5),
+                         [](const auto& p) { return p.param == 5 ? std::string("mqtt5") : std::string("mqtt311"); });
 
 TEST_F(MqttSourceTest, Mqtt5ClientReceivesToo) {
   auto c = Config({{"v5/#", 1}});

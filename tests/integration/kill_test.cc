@@ -67,6 +67,8 @@ struct KillCase {
   std::string durability;
   int commit_interval_ms;
 };
+void PrintTo(const KillCase& c, std::ostream* os) { *os << c.name; }
+
 
 class KillTest : public ::testing::TestWithParam<KillCase> {};
 

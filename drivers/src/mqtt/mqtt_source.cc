@@ -70,10 +70,6 @@ Status MqttSource::Impl::Start() {
         .automatic_reconnect(false);  // our own loop: it also covers the first connect
     if (version == MQTTVERSION_5) {
       b.clean_start(cfg_.clean_session);
-      if (!cfg_.clean_session) {
-        // MQTT 5: without a session expiry the broker drops the session at disconnect.
-        b.properties(mqtt::properties{{mqtt::property::SESSION_EXPIRY_INTERVAL, INT32_MAX}});
-      }
     } else {
       b.clean_session(cfg_.clean_session);
     }
@@ -88,6 +84,12 @@ Status MqttSource::Impl::Start() {
       b.ssl(ssl.finalize());
     }
     connect_opts_ = b.finalize();
+    if (version == MQTTVERSION_5 && !cfg_.clean_session) {
+      // MQTT 5: without a session expiry the broker drops the session at disconnect.
+      // Set on the member itself: Paho C++ 1.2 copies of connect_options point at the
+      // properties of the object they were copied from (a builder's would dangle).
+      connect_opts_.set_properties(mqtt::properties{{mqtt::property::SESSION_EXPIRY_INTERVAL, INT32_MAX}});
+    }
     client_->set_message_callback([this](mqtt::const_message_ptr msg) { OnMessage(msg); });
     client_->set_connection_lost_handler([this](const std::string& cause) {
       connected_ = false;
