@@ -99,10 +99,10 @@ void Forwarder::Run() {
     // Linger: let a batch fill up to max_records, at most `linger` after its first record.
     const int64_t deadline = SystemClock().MonoNs() + policy.linger_ns;
     while (true) {
-      const uint64_t last = store_.LastSeq();
       const int64_t left = deadline - SystemClock().MonoNs();
-      if (last - pos_ >= policy.max_records || left <= 0) break;
-      store_.WaitForRecords(last, std::min(left, kPollNs));
+      if (store_.LastSeq() - pos_ >= policy.max_records || left <= 0) break;
+      // Wakes when the batch is full by count, or at the deadline (checking Stop() meanwhile).
+      store_.WaitForRecords(pos_ + policy.max_records - 1, std::min(left, kPollNs));
       if (!Sleep(0)) return;
     }
     const uint64_t last_before_read = store_.LastSeq();

@@ -21,6 +21,7 @@
 #include <fstream>
 #include <list>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -210,6 +211,7 @@ class Store::Impl {
   std::condition_variable flusher_cv_;  // wakes the flusher
   std::condition_variable durable_cv_;  // durable_seq_ advanced, or space freed
   std::condition_variable data_cv_;     // new records readable
+  std::multiset<uint64_t> read_waiters_;  // after_seq of each WaitForRecords in progress
   std::thread flusher_;
   bool open_ = false;
   bool closing_ = false;
@@ -455,7 +457,9 @@ Result<uint64_t> Store::Impl::Append(Record record) {
                         seg.records.size() >= opt_.segment_max_records ||
                         seg.encoded_estimate >= opt_.segment_max_bytes;
   if (seal_now) SealOpenSegment();
-  data_cv_.notify_all();
+  // Wake readers only when one waits for this seq: a notify per record would wake a
+  // lingering forwarder for every message.
+  if (!read_waiters_.empty() && seq > *read_waiters_.begin()) data_cv_.notify_all();
   if (seal_now || seg.records.size() == 1) flusher_cv_.notify_one();
   if (opt_.durability == Durability::kSync) {
     const uint64_t errors = write_errors_;
@@ -942,8 +946,11 @@ Status Store::Impl::ReadAfter(uint64_t after_seq, const ReadLimits& limits,
 
 bool Store::Impl::WaitForRecords(uint64_t after_seq, int64_t timeout_ns) {
   Lock lock(mu_);
+  if (next_seq_ - 1 > after_seq) return true;
+  const auto waiter = read_waiters_.insert(after_seq);
   data_cv_.wait_for(lock, std::chrono::nanoseconds(timeout_ns),
                     [&] { return next_seq_ - 1 > after_seq || closing_ || !open_; });
+  read_waiters_.erase(waiter);
   return next_seq_ - 1 > after_seq;
 }
 
