@@ -1,0 +1,163 @@
+#include "edgeferry/drivers/serial/frame_parser.h"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "edgeferry/drivers/envelope.h"
+#include "edgeferry/drivers/serial/nmea.h"
+
+namespace edgeferry::drivers::serial {
+
+namespace {
+
+ParsedFrame Fail(std::string reason) {
+  ParsedFrame p;
+  p.error = Status::InvalidArgument(reason);
+  return p;
+}
+
+class NmeaParser final : public FrameParser {
+ public:
+  ParsedFrame Parse(std::string_view frame) override {
+    const auto start = frame.find_last_of("$!");
+    if (start == std::string_view::npos) {
+      return Fail(fmt::format("no NMEA sentence start ($ or !) in {} bytes", frame.size()));
+    }
+    const std::string_view sentence = frame.substr(start);
+    ParsedFrame p;
+    p.junk = std::string(frame.substr(0, start));
+    if (Status st = ValidateNmeaSentence(sentence); !st.ok()) {
+      p.error = st;
+      p.payload = std::string(sentence);
+      return p;
+    }
+    p.channel = std::string(NmeaAddress(sentence));
+    p.content_type = ContentType::kNmea;
+    p.payload = std::string(sentence);
+    p.event_ts_ns = NmeaEventTimeNs(sentence);
+    return p;
+  }
+};
+
+class CsvParser final : public FrameParser {
+ public:
+  explicit CsvParser(CsvOptions o) : opt_(std::move(o)), columns_(opt_.columns) {}
+
+  void Reset() override {
+    if (opt_.columns.empty()) {
+      columns_.clear();
+      header_line_.clear();
+    }
+  }
+
+  ParsedFrame Parse(std::string_view frame) override {
+    std::vector<std::string> cells = Split(frame);
+    if (opt_.columns.empty() && (columns_.empty() || frame == header_line_)) {
+      columns_ = std::move(cells);
+      header_line_ = std::string(frame);
+      ParsedFrame header;
+      header.skip = true;
+      return header;
+    }
+    if (cells.size() != columns_.size()) {
+      return Fail(fmt::format("row has {} fields, expected {} ({})", cells.size(), columns_.size(),
+                              fmt::join(columns_, std::string(1, opt_.separator))));
+    }
+    std::string json = "{";
+    for (size_t i = 0; i < cells.size(); ++i) {
+      if (i) json.push_back(',');
+      AppendJsonString(columns_[i], &json);
+      json.push_back(':');
+      AppendValue(cells[i], &json);
+    }
+    json.push_back('}');
+    ParsedFrame p;
+    p.content_type = ContentType::kJson;
+    p.payload = std::move(json);
+    return p;
+  }
+
+ private:
+  std::vector<std::string> Split(std::string_view line) const {
+    std::vector<std::string> cells(1);
+    bool quoted = false;
+    for (char c : line) {
+      if (c == '"') {
+        quoted = !quoted;
+      } else if (c == opt_.separator && !quoted) {
+        cells.emplace_back();
+      } else {
+        cells.back().push_back(c);
+      }
+    }
+    for (auto& c : cells) {
+      while (!c.empty() && (c.back() == ' ' || c.back() == '\t')) c.pop_back();
+      while (!c.empty() && (c.front() == ' ' || c.front() == '\t')) c.erase(0, 1);
+    }
+    return cells;
+  }
+
+  void AppendValue(std::string cell, std::string* out) const {
+    if (cell.empty()) {
+      out->append("null");
+      return;
+    }
+    if (opt_.decimal_comma) {
+      for (auto& c : cell) {
+        if (c == ',') c = '.';
+      }
+    }
+    // A JSON number (RFC 8259 grammar) stays a number, written as the device wrote it.
+    const bool numeric_start = cell[0] == '-' || (cell[0] >= '0' && cell[0] <= '9');
+    if (numeric_start && nlohmann::json::accept(cell)) {
+      out->append(cell);
+    } else if (IsValidUtf8(cell)) {
+      AppendJsonString(cell, out);
+    } else {
+      AppendJsonString("<invalid utf-8>", out);
+    }
+  }
+
+  const CsvOptions opt_;
+  std::vector<std::string> columns_;
+  std::string header_line_;
+};
+
+class JsonLinesParser final : public FrameParser {
+ public:
+  ParsedFrame Parse(std::string_view frame) override {
+    if (!nlohmann::json::accept(frame)) {
+      std::string why = "invalid JSON";
+      try {
+        const auto discarded = nlohmann::json::parse(frame);
+      } catch (const nlohmann::json::exception& e) {
+        why += std::string(": ") + e.what();
+      }
+      return Fail(why);
+    }
+    ParsedFrame p;
+    p.content_type = ContentType::kJson;
+    p.payload = std::string(frame);
+    return p;
+  }
+};
+
+class RawParser final : public FrameParser {
+ public:
+  ParsedFrame Parse(std::string_view frame) override {
+    ParsedFrame p;
+    p.content_type = ContentType::kBinary;
+    p.payload = std::string(frame);
+    return p;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<FrameParser> MakeNmeaParser() { return std::make_unique<NmeaParser>(); }
+std::unique_ptr<FrameParser> MakeCsvParser(CsvOptions options) { return std::make_unique<CsvParser>(std::move(options)); }
+std::unique_ptr<FrameParser> MakeJsonLinesParser() { return std::make_unique<JsonLinesParser>(); }
+std::unique_ptr<FrameParser> MakeRawParser() { return std::make_unique<RawParser>(); }
+
+}  // namespace edgeferry::drivers::serial

@@ -1,0 +1,254 @@
+#include "edgeferry/drivers/serial/serial_source.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/serial_port.hpp>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "edgeferry/clock.h"
+
+namespace edgeferry::drivers::serial {
+
+namespace asio = boost::asio;
+
+namespace {
+std::unique_ptr<FrameParser> MakeParser(const SerialSourceConfig& c) {
+  switch (c.format) {
+    case Format::kNmea: return MakeNmeaParser();
+    case Format::kCsv: return MakeCsvParser(c.csv);
+    case Format::kJson: return MakeJsonLinesParser();
+    case Format::kRaw: return MakeRawParser();
+  }
+  return MakeRawParser();
+}
+}  // namespace
+
+class SerialSource::Impl {
+ public:
+  Impl(SerialSourceConfig config, Ingest& ingest)
+      : cfg_(std::move(config)),
+        ingest_(ingest),
+        channel_(cfg_.channel.empty() ? cfg_.device : cfg_.channel),
+        parser_(MakeParser(cfg_)),
+        framer_(
+            cfg_.framing, [this](std::string_view f) { OnFrame(f); },
+            [this](std::string_view head, const std::string& why) { DeadLetter(head, why); }),
+        port_(io_) {}
+  ~Impl() { Stop(); }
+
+  const std::string& name() const { return cfg_.name; }
+
+  Status Start() {
+    thread_ = std::thread([this] { Run(); });
+    return Status::Ok();
+  }
+
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (stop_) return;
+      stop_ = true;
+    }
+    cv_.notify_all();
+    asio::post(io_, [this] {
+      boost::system::error_code ec;
+      port_.close(ec);
+      io_.stop();
+    });
+    if (thread_.joinable()) thread_.join();
+  }
+
+  SourceStats Stats() const {
+    SourceStats s;
+    s.connected = open_;
+    s.received = received_;
+    s.stored = stored_;
+    s.dead_lettered = dead_;
+    s.rejected = rejected_;
+    s.reconnects = reconnects_;
+    std::lock_guard<std::mutex> l(mu_);
+    s.last_error = last_error_;
+    return s;
+  }
+
+ private:
+  void SetError(const std::string& e) {
+    std::lock_guard<std::mutex> l(mu_);
+    last_error_ = e;
+  }
+
+  bool Stopping() {
+    std::lock_guard<std::mutex> l(mu_);
+    return stop_;
+  }
+
+  // Opens the device (resolving symlinks now) and applies the line settings.
+  bool Open(std::string* resolved) {
+    std::error_code fec;
+    const auto path = std::filesystem::canonical(cfg_.device, fec);
+    if (fec) {
+      SetError(fmt::format("{}: {}", cfg_.device, fec.message()));
+      return false;
+    }
+    *resolved = path.string();
+    boost::system::error_code ec;
+    port_.open(*resolved, ec);
+    using sp = asio::serial_port_base;
+    if (!ec) port_.set_option(sp::baud_rate(cfg_.baud), ec);
+    if (!ec) port_.set_option(sp::character_size(cfg_.data_bits), ec);
+    if (!ec) {
+      port_.set_option(sp::parity(cfg_.parity == Parity::kEven  ? sp::parity::even
+                                  : cfg_.parity == Parity::kOdd ? sp::parity::odd
+                                                                : sp::parity::none),
+                       ec);
+    }
+    if (!ec) {
+      port_.set_option(sp::stop_bits(cfg_.stop_bits == StopBits::kTwo            ? sp::stop_bits::two
+                                     : cfg_.stop_bits == StopBits::kOnePointFive ? sp::stop_bits::onepointfive
+                                                                                 : sp::stop_bits::one),
+                       ec);
+    }
+    if (!ec) {
+      port_.set_option(sp::flow_control(cfg_.flow_control == FlowControl::kHardware   ? sp::flow_control::hardware
+                                        : cfg_.flow_control == FlowControl::kSoftware ? sp::flow_control::software
+                                                                                      : sp::flow_control::none),
+                       ec);
+    }
+    if (ec) {
+      SetError(fmt::format("{}: {}", *resolved, ec.message()));
+      boost::system::error_code ignored;
+      port_.close(ignored);
+      return false;
+    }
+    return true;
+  }
+
+  void Run() {
+    int64_t delay = cfg_.reopen_min_ns;
+    bool ever_open = false, waiting_logged = false;
+    while (!Stopping()) {
+      std::string resolved;
+      if (Open(&resolved)) {
+        if (ever_open) reconnects_.fetch_add(1);
+        spdlog::info("source {}: {} {}{} at {} baud", cfg_.name, ever_open ? "reopened" : "opened", cfg_.device,
+                     resolved == cfg_.device ? "" : " (" + resolved + ")", cfg_.baud);
+        ever_open = true;
+        waiting_logged = false;
+        delay = cfg_.reopen_min_ns;
+        parser_->Reset();
+        open_ = true;
+        ReadUntilError();
+        open_ = false;
+        // A frame cut by the disconnect is never a record.
+        if (std::string partial = framer_.TakePartial(); !partial.empty()) {
+          DeadLetter(partial, fmt::format("incomplete frame at disconnect ({} bytes)", partial.size()));
+        }
+        if (Stopping()) break;
+        spdlog::warn("source {}: {} went away ({}); waiting for it", cfg_.name, cfg_.device, last_error());
+      } else if (!waiting_logged) {
+        spdlog::warn("source {}: waiting for {} ({})", cfg_.name, cfg_.device, last_error());
+        waiting_logged = true;
+      }
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait_for(l, std::chrono::nanoseconds(delay), [&] { return stop_; });
+      delay = std::min(delay * 2, cfg_.reopen_max_ns);
+    }
+  }
+
+  std::string last_error() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return last_error_;
+  }
+
+  void ReadUntilError() {
+    buf_.resize(cfg_.read_chunk_bytes);
+    io_.restart();
+    StartRead();
+    io_.run();
+    boost::system::error_code ignored;
+    port_.close(ignored);
+  }
+
+  void StartRead() {
+    port_.async_read_some(asio::buffer(buf_), [this](const boost::system::error_code& ec, size_t n) {
+      if (n > 0) {
+        receive_ns_ = SystemClock().NowNs();
+        framer_.Feed(std::string_view(buf_.data(), n));
+      }
+      if (ec) {
+        SetError(ec == asio::error::eof ? "end of file (device closed)" : ec.message());
+        return;  // io_.run() returns: the caller closes and reopens
+      }
+      StartRead();
+    });
+  }
+
+  void OnFrame(std::string_view frame) {
+    received_.fetch_add(1, std::memory_order_relaxed);
+    ParsedFrame p = parser_->Parse(frame);
+    if (p.skip) return;
+    if (!p.junk.empty()) DeadLetter(p.junk, fmt::format("{} bytes of non-NMEA data before a sentence", p.junk.size()));
+    if (!p.error.ok()) {
+      DeadLetter(p.payload.empty() ? frame : std::string_view(p.payload), p.error.message());
+      return;
+    }
+    Record r;
+    r.ts_ns = p.event_ts_ns.value_or(receive_ns_);
+    r.source = cfg_.name;
+    r.channel = p.channel.empty() ? channel_ : std::move(p.channel);
+    r.content_type = p.content_type;
+    r.payload = std::move(p.payload);
+    auto seq = ingest_.Append(std::move(r));
+    if (seq.ok()) {
+      stored_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      rejected_.fetch_add(1, std::memory_order_relaxed);
+      SetError(seq.status().ToString());
+    }
+  }
+
+  void DeadLetter(std::string_view bytes, const std::string& reason) {
+    Record r;
+    r.ts_ns = receive_ns_ ? receive_ns_ : SystemClock().NowNs();
+    r.source = cfg_.name;
+    r.channel = channel_;
+    r.content_type = ContentType::kBinary;
+    r.payload = std::string(bytes);
+    ingest_.DeadLetter(r, reason);
+    dead_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  const SerialSourceConfig cfg_;
+  Ingest& ingest_;
+  const std::string channel_;
+  std::unique_ptr<FrameParser> parser_;
+  Framer framer_;
+  asio::io_context io_;
+  asio::serial_port port_;
+  std::vector<char> buf_;
+  int64_t receive_ns_ = 0;
+  std::thread thread_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::string last_error_;
+  std::atomic<bool> open_{false};
+  std::atomic<uint64_t> received_{0}, stored_{0}, dead_{0}, rejected_{0}, reconnects_{0};
+};
+
+SerialSource::SerialSource(SerialSourceConfig config, Ingest& ingest)
+    : impl_(std::make_unique<Impl>(std::move(config), ingest)) {}
+SerialSource::~SerialSource() = default;
+const std::string& SerialSource::name() const { return impl_->name(); }
+Status SerialSource::Start() { return impl_->Start(); }
+void SerialSource::Stop() { impl_->Stop(); }
+SourceStats SerialSource::Stats() const { return impl_->Stats(); }
+
+}  // namespace edgeferry::drivers::serial

@@ -1,0 +1,118 @@
+#include "edgeferry/drivers/serial/nmea.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <regex>
+
+#include "edgeferry/drivers/serial/frame_parser.h"
+#include "edgeferry/units.h"
+#include "test_support.h"
+
+namespace edgeferry::drivers::serial {
+namespace {
+
+TEST(Nmea, ChecksumIsValidatedAndProblemsAreNamed) {
+  EXPECT_TRUE(ValidateNmeaSentence("$GPGSA,A,3,17,28,06,01,30,20,26,13,,,,,1.8,1.1,1.5*33").ok());
+  EXPECT_TRUE(ValidateNmeaSentence("!AIVDM,1,1,,A,13aEOK?P00PD2wVMdLDRhgvL289?,0*26").ok());
+  EXPECT_EQ(ValidateNmeaSentence("$GPGSA,A,3,17,28,06,01,30,20,26,13,,,,,1.8,1.1,1.5*34").message(),
+            "bad checksum: computed 33, sentence says 34");
+  EXPECT_EQ(ValidateNmeaSentence("$GPBOD,,T,,M,,*").message(), "checksum field \"\" is not two hex digits");
+  EXPECT_EQ(ValidateNmeaSentence("$GPRMC,030719.000,A,3747.08").message(), "no checksum (missing *hh): truncated?");
+  EXPECT_EQ(ValidateNmeaSentence("$GP\x01GA*00").message(), "non-printable byte 0x01 in sentence");
+  EXPECT_FALSE(ValidateNmeaSentence("GPGGA*00").ok());
+}
+
+TEST(Nmea, AddressAndEventTime) {
+  EXPECT_EQ(NmeaAddress("$GPRMC,1,2*00"), "GPRMC");
+  EXPECT_EQ(NmeaAddress("$PGRME,15.0,M*1C"), "PGRME");
+  // 2014-12-31T03:07:19Z
+  EXPECT_EQ(NmeaEventTimeNs("$GPRMC,030719.000,A,3747.0873,S,17518.8938,E,0.69,181.39,311214,,,A*7D"),
+            1419995239'000'000'000);
+  // ZDA with fractions: 2015-04-13T20:27:09.250Z
+  EXPECT_EQ(NmeaEventTimeNs("$GPZDA,202709.250,13,04,2015,,*5A"), 1428956829'250'000'000);
+  // No fix yet, but time and date: still dated.
+  EXPECT_EQ(NmeaEventTimeNs("$GPRMC,000001,V,,,,,,,010199,,*00"), 915148801'000'000'000);
+  EXPECT_FALSE(NmeaEventTimeNs("$GPRMC,,V,,,,,,,,,*00").has_value());
+  EXPECT_FALSE(NmeaEventTimeNs("$GPGGA,030719.000,3747.0873,S*00").has_value());
+  EXPECT_FALSE(NmeaEventTimeNs("$GPRMC,250000,A,,,,,,,311214,,*00").has_value()) << "hour 25";
+  EXPECT_FALSE(NmeaEventTimeNs("$GPRMC,030719,A,,,,,,,310214,,*00").has_value()) << "31 February";
+}
+
+// edgeferry's decoding of every RMC sentence against gpsd's TPV report that follows it.
+class RmcVsGpsd : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(RmcVsGpsd, TimeAndPositionMatchGpsd) {
+  std::ifstream in(edgeferry::testing::SourceDir() + "/tests/data/nmea/expected/" + GetParam() + ".chk");
+  ASSERT_TRUE(in) << GetParam();
+  std::string line, rmc;
+  int compared = 0;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (std::regex_search(line, std::regex("^\\$..RMC,"))) {
+      rmc = line;
+      continue;
+    }
+    if (rmc.empty() || !line.starts_with("{\"class\":\"TPV\"")) continue;
+    const auto tpv = nlohmann::json::parse(line);
+    const auto fix = DecodeRmc(rmc);
+    rmc.clear();
+    if (!tpv.contains("time") || !tpv.contains("lat")) continue;
+    ASSERT_TRUE(fix.has_value()) << line;
+    std::string ts;
+    AppendRfc3339Ns(fix->ts_ns, &ts);
+    EXPECT_EQ(ts.substr(0, 23), tpv["time"].get<std::string>().substr(0, 23)) << rmc;
+    EXPECT_NEAR(fix->lat, tpv["lat"].get<double>(), 1e-6);
+    EXPECT_NEAR(fix->lon, tpv["lon"].get<double>(), 1e-6);
+    ++compared;
+  }
+  EXPECT_GT(compared, 50) << "RMC/TPV pairs compared";
+}
+
+INSTANTIATE_TEST_SUITE_P(Receivers, RmcVsGpsd, ::testing::Values("sirfstarv-nmea.log", "ublox-8.log"),
+                         [](const auto& p) { return std::regex_replace(p.param, std::regex("[^A-Za-z0-9]"), "_"); });
+
+TEST(NmeaParser, JunkBeforeASentenceIsSplitOffAndTheSentenceKept) {
+  auto parser = MakeNmeaParser();
+  const auto p = parser->Parse(std::string("\xb5\x62\x01\x07\x5c", 5) + "$GPGSA,A,3,17,28,06,01,30,20,26,13,,,,,1.8,1.1,1.5*33");
+  EXPECT_TRUE(p.error.ok());
+  EXPECT_EQ(p.junk.size(), 5u);
+  EXPECT_EQ(p.channel, "GPGSA");
+  EXPECT_EQ(p.content_type, ContentType::kNmea);
+  EXPECT_EQ(p.payload, "$GPGSA,A,3,17,28,06,01,30,20,26,13,,,,,1.8,1.1,1.5*33");
+  EXPECT_FALSE(p.event_ts_ns.has_value());
+  EXPECT_EQ(parser->Parse("\x01\x02garbage").error.message(), "no NMEA sentence start ($ or !) in 9 bytes");
+}
+
+TEST(CsvParser, HeaderThenTypedRows) {
+  auto parser = MakeCsvParser({});
+  EXPECT_TRUE(parser->Parse("reading,mote_id,humidity,temperature,note").skip);
+  auto p = parser->Parse("1,1,43.82,30.21,");
+  ASSERT_TRUE(p.error.ok());
+  EXPECT_EQ(p.payload, R"({"reading":1,"mote_id":1,"humidity":43.82,"temperature":30.21,"note":null})");
+  EXPECT_EQ(parser->Parse("1,2,3").error.message(),
+            "row has 3 fields, expected 5 (reading,mote_id,humidity,temperature,note)");
+  EXPECT_TRUE(parser->Parse("reading,mote_id,humidity,temperature,note").skip) << "a reprinted header";
+  p = parser->Parse("007,-2,1e3,abc \"q\",x");
+  EXPECT_EQ(p.payload, R"({"reading":"007","mote_id":-2,"humidity":1e3,"temperature":"abc q","note":"x"})");
+}
+
+TEST(CsvParser, ConfiguredColumnsSeparatorAndDecimalComma) {
+  auto parser = MakeCsvParser({{"t", "rh"}, ';', true});
+  const auto p = parser->Parse("21,5;48,9");
+  ASSERT_TRUE(p.error.ok()) << p.error.ToString();
+  EXPECT_EQ(p.payload, R"({"t":21.5,"rh":48.9})");
+}
+
+TEST(JsonLinesParser, ValidatesEachLine) {
+  auto parser = MakeJsonLinesParser();
+  EXPECT_TRUE(parser->Parse(R"({"a":1})").error.ok());
+  const auto bad = parser->Parse(R"({"a":1)");
+  EXPECT_FALSE(bad.error.ok());
+  EXPECT_TRUE(bad.error.message().starts_with("invalid JSON: ")) << bad.error.message();
+}
+
+}  // namespace
+}  // namespace edgeferry::drivers::serial

@@ -1,0 +1,295 @@
+// SerialSource over real pseudo-terminals, storing into a real buffer::Store: real
+// receiver logs replayed at line rates and at full speed, CSV and JSON lines,
+// unplug/replug behind a symlink, an absent device, garbage.
+#include "edgeferry/drivers/serial/serial_source.h"
+
+#include <gtest/gtest.h>
+#include <time.h>
+
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "edgeferry/buffer/store.h"
+#include "edgeferry/drivers/serial/frame_parser.h"
+#include "edgeferry/drivers/serial/framer.h"
+#include "edgeferry/drivers/serial/nmea.h"
+#include "pseudo_terminal.h"
+#include "test_support.h"
+
+namespace edgeferry::drivers::serial {
+namespace {
+
+using edgeferry::testing::Pty;
+using edgeferry::testing::TempDir;
+using edgeferry::testing::WaitUntil;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+class StoreIngest final : public Ingest {
+ public:
+  explicit StoreIngest(buffer::Store& store) : store_(store) {}
+  Result<uint64_t> Append(Record record) override { return store_.Append(std::move(record)); }
+  void DeadLetter(const Record& record, std::string_view reason) override {
+    EXPECT_TRUE(store_.AddDeadLetter(record, "source:serial", reason).ok());
+  }
+
+ private:
+  buffer::Store& store_;
+};
+
+// What a correct source must make of a byte stream: the frames (CR/LF split), each
+// either a stored sentence or a dead letter.
+struct Expected {
+  std::vector<std::string> stored;
+  size_t dead = 0;
+};
+
+Expected Classify(const std::string& stream) {
+  Expected e;
+  Framer framer({}, [&](std::string_view f) {
+    auto p = MakeNmeaParser()->Parse(f);
+    if (!p.junk.empty()) ++e.dead;
+    if (p.error.ok()) e.stored.push_back(p.payload); else ++e.dead;
+  }, [&](std::string_view, const std::string&) { ++e.dead; });
+  framer.Feed(stream);
+  if (!framer.TakePartial().empty()) ++e.dead;  // cut at the end of the replay
+  return e;
+}
+
+class SerialSourceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    buffer::StoreOptions o;
+    o.path = dir_ / "buffer.db";
+    store_ = std::move(buffer::Store::Open(o)).value();
+    ingest_ = std::make_unique<StoreIngest>(*store_);
+  }
+  SerialSourceConfig Config(const std::string& device, Format format = Format::kNmea) {
+    SerialSourceConfig c;
+    c.name = "gps";
+    c.device = device;
+    c.format = format;
+    c.reopen_min_ns = 20'000'000;
+    c.reopen_max_ns = 100'000'000;
+    return c;
+  }
+  std::vector<StoredRecord> Stored() {
+    std::vector<StoredRecord> out;
+    EXPECT_TRUE(store_->ReadAfter(0, buffer::ReadLimits{1'000'000, 1ull << 30}, &out).ok());
+    return out;
+  }
+  std::vector<buffer::DeadLetter> Dead() { return store_->ListDeadLetters(0, 1'000'000).value(); }
+  static std::string Log(const std::string& name) {
+    return edgeferry::testing::ReceiverOutput(edgeferry::testing::SourceDir() + "/tests/data/nmea/" + name);
+  }
+
+  TempDir dir_;
+  std::unique_ptr<buffer::Store> store_;
+  std::unique_ptr<StoreIngest> ingest_;
+};
+
+class RealLogs : public SerialSourceTest, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(RealLogs, EveryValidSentenceStoredOnceInOrderAndEveryBadFrameDeadLettered) {
+  const std::string stream = Log(GetParam());
+  const Expected want = Classify(stream);
+  Pty pty;
+  SerialSource source(Config(pty.slave_path()), *ingest_);
+  ASSERT_TRUE(source.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s));
+  ASSERT_TRUE(pty.Write(stream));  // full speed
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().stored == want.stored.size(); }, 10s))
+      << source.Stats().stored << " of " << want.stored.size();
+  pty.Close();  // the replay ends: the last, unterminated line is cut
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().dead_lettered == want.dead; }, 5s))
+      << source.Stats().dead_lettered << " dead letters, want " << want.dead;
+  source.Stop();
+  const auto stored = Stored();
+  ASSERT_EQ(stored.size(), want.stored.size());
+  for (size_t i = 0; i < stored.size(); ++i) {
+    ASSERT_EQ(stored[i].record.payload, want.stored[i]) << i;
+    EXPECT_EQ(stored[i].record.channel, std::string(NmeaAddress(want.stored[i])));
+    EXPECT_EQ(stored[i].record.content_type, ContentType::kNmea);
+    if (auto t = NmeaEventTimeNs(want.stored[i])) {
+      EXPECT_EQ(stored[i].record.ts_ns, *t) << want.stored[i];
+    }
+  }
+  std::printf("[ serial ] %s: %zu sentences stored, %zu dead-lettered\n", GetParam().c_str(), stored.size(), want.dead);
+  for (const auto& d : Dead()) std::printf("[ serial ]   DLQ %-45.45s %zu bytes\n", d.reason.c_str(), d.record.payload.size());
+}
+
+INSTANTIATE_TEST_SUITE_P(Receivers, RealLogs,
+                         ::testing::Values("bu353s4.log", "garmin-geko201.log", "ublox-8.log", "sirfstarv-nmea.log",
+                                           "bundg_zeus_9.log", "sounder.log"),
+                         [](const auto& p) {
+                           std::string n = p.param.substr(0, p.param.find('.'));
+                           for (auto& c : n) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           return n;
+                         });
+
+TEST_F(SerialSourceTest, KnownDefectsInTheLogsAreDeadLetteredWithTheirReason) {
+  // The README's counts of lines starting with $ or ! whose checksum is right.
+  for (const auto& [log, valid_lines] : std::vector<std::pair<std::string, size_t>>{
+           {"bu353s4.log", 90}, {"garmin-geko201.log", 212}, {"ublox-8.log", 1007}}) {
+    EXPECT_GE(Classify(Log(log)).stored.size(), valid_lines) << log;
+  }
+  Pty pty;
+  SerialSource source(Config(pty.slave_path()), *ingest_);
+  ASSERT_TRUE(source.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s));
+  ASSERT_TRUE(pty.Write(Log("garmin-geko201.log") + Log("ublox-8.log")));
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().received >= 1200; }, 10s));
+  std::this_thread::sleep_for(200ms);
+  std::map<std::string, int> reasons;
+  for (const auto& d : Dead()) {
+    reasons[d.reason.substr(0, d.reason.find(':'))]++;
+    EXPECT_EQ(d.stage, "source:serial");
+  }
+  // garmin-geko201 ends with "$GPBOD,,T,,M,,*"; ublox-8 has a binary UBX frame glued
+  // before a sentence (the sentence is kept) and ends with a sentence cut short.
+  EXPECT_EQ(reasons, (std::map<std::string, int>{{"checksum field \"\" is not two hex digits", 1},
+                                                 {"144 bytes of non-NMEA data before a sentence", 1},
+                                                 {"no checksum (missing *hh)", 1}}));
+}
+
+TEST_F(SerialSourceTest, PacedAtSerialLineRates) {
+  const std::string stream = Log("bu353s4.log");
+  for (const auto& [baud, bytes] : std::vector<std::pair<unsigned, size_t>>{{4800, 700}, {9600, 1400}, {115200, stream.size()}}) {
+    SCOPED_TRACE(baud);
+    const std::string part = stream.substr(0, stream.rfind('\n', bytes) + 1);
+    const Expected want = Classify(part);
+    Pty pty;
+    SerialSource source(Config(pty.slave_path()), *ingest_);
+    ASSERT_TRUE(source.Start().ok());
+    ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s));
+    const uint64_t before = store_->LastSeq();
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(pty.Write(part, baud));
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_GT(secs, 0.8 * static_cast<double>(part.size()) * 10 / baud) << "paced";
+    ASSERT_TRUE(WaitUntil([&] { return source.Stats().stored == want.stored.size(); }, 5s));
+    EXPECT_EQ(source.Stats().dead_lettered, 0u);
+    std::vector<StoredRecord> got;
+    ASSERT_TRUE(store_->ReadAfter(before, buffer::ReadLimits{100000, 1 << 30}, &got).ok());
+    ASSERT_EQ(got.size(), want.stored.size());
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].record.payload, want.stored[i]);
+  }
+}
+
+TEST_F(SerialSourceTest, CsvRowsBecomeTypedJsonObjects) {
+  const std::string csv = edgeferry::testing::ReadFile(edgeferry::testing::SourceDir() + "/tests/data/telosb-multihop-500.csv");
+  Pty pty;
+  auto c = Config(pty.slave_path(), Format::kCsv);
+  c.name = "motes";
+  SerialSource source(c, *ingest_);
+  ASSERT_TRUE(source.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s));
+  ASSERT_TRUE(pty.Write(csv + "1,2,3\n", 115200));
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().stored == 500 && source.Stats().dead_lettered == 1; }, 10s))
+      << source.Stats().stored;
+  const auto stored = Stored();
+  EXPECT_EQ(stored[0].record.payload,
+            R"({"reading":1,"mote_id":1,"indoor":0,"humidity":43.82,"temperature":30.21,"label":0})");
+  EXPECT_EQ(stored[0].record.content_type, ContentType::kJson);
+  EXPECT_EQ(stored[0].record.channel, pty.slave_path());
+  EXPECT_EQ(Dead()[0].reason, "row has 3 fields, expected 6 (reading,mote_id,indoor,humidity,temperature,label)");
+}
+
+TEST_F(SerialSourceTest, JsonLinesAreValidated) {
+  auto lines = edgeferry::testing::ReadGzipLines(edgeferry::testing::SourceDir() +
+                                                 "/examples/data/lorawan-tourperret-2000.ndjson.gz");
+  lines.resize(300);
+  std::string stream;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    stream += lines[i] + "\r\n";
+    if (i == 100 || i == 200) stream += "{\"broken\": \r\n";
+  }
+  Pty pty;
+  SerialSource source(Config(pty.slave_path(), Format::kJson), *ingest_);
+  ASSERT_TRUE(source.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s));
+  ASSERT_TRUE(pty.Write(stream));
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().stored == 300 && source.Stats().dead_lettered == 2; }, 10s));
+  const auto stored = Stored();
+  for (size_t i = 0; i < 300; ++i) ASSERT_EQ(stored[i].record.payload, lines[i]);
+  EXPECT_TRUE(Dead()[0].reason.starts_with("invalid JSON")) << Dead()[0].reason;
+}
+
+TEST_F(SerialSourceTest, UnplugAndReplugBehindTheSameSymlinkResumesWithoutLoss) {
+  const std::string stream = Log("sirfstarv-nmea.log");
+  const size_t half = stream.find('\n', stream.size() / 2) + 1;
+  const Expected first = Classify(stream.substr(0, half)), second = Classify(stream.substr(half));
+  fs::create_directories(dir_ / "by-id");
+  const std::string link = dir_ / "by-id/usb-GPS_Receiver-if00-port0";
+  auto pty = std::make_unique<Pty>();
+  fs::create_symlink(pty->slave_path(), link);
+  SerialSource source(Config(link), *ingest_);
+  ASSERT_TRUE(source.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s));
+  ASSERT_TRUE(pty->Write(stream.substr(0, half) + "$GPGGA,0227"));  // unplugged mid-sentence
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().stored == first.stored.size(); }, 5s));
+  pty->Close();
+  ASSERT_TRUE(WaitUntil([&] { return !source.Stats().connected; }, 5s));
+  std::this_thread::sleep_for(300ms);  // it stays away a while: several reopen attempts fail
+  pty = std::make_unique<Pty>();       // comes back as another device node
+  fs::remove(link);
+  fs::create_symlink(pty->slave_path(), link);
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s));
+  ASSERT_TRUE(pty->Write(stream.substr(half)));
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().stored == first.stored.size() + second.stored.size(); }, 5s))
+      << source.Stats().stored;
+  EXPECT_EQ(source.Stats().reconnects, 1u);
+  const auto dead = Dead();
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].reason, "incomplete frame at disconnect (11 bytes)");
+  EXPECT_EQ(dead[0].record.payload, "$GPGGA,0227");
+  const auto stored = Stored();
+  EXPECT_EQ(stored.back().record.payload, second.stored.back());
+}
+
+TEST_F(SerialSourceTest, AnAbsentDeviceIsWaitedForWithoutBusyLooping) {
+  SerialSource source(Config(dir_ / "by-id/not-plugged-in"), *ingest_);
+  timespec c0{}, c1{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+  ASSERT_TRUE(source.Start().ok());
+  std::this_thread::sleep_for(1s);
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+  const double cpu = (c1.tv_sec - c0.tv_sec) + (c1.tv_nsec - c0.tv_nsec) / 1e9;
+  EXPECT_FALSE(source.Stats().connected);
+  EXPECT_NE(source.Stats().last_error.find("not-plugged-in"), std::string::npos) << source.Stats().last_error;
+  EXPECT_LT(cpu, 0.1) << "CPU seconds used while waiting 1 s";
+  // It shows up later: the source opens it.
+  Pty pty;
+  fs::create_directories(dir_ / "by-id");
+  fs::create_symlink(pty.slave_path(), dir_ / "by-id/not-plugged-in");
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s));
+  ASSERT_TRUE(pty.Write("$GPGSA,A,3,17,28,06,01,30,20,26,13,,,,,1.8,1.1,1.5*33\r\n"));
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().stored == 1; }, 5s));
+  EXPECT_EQ(source.Stats().reconnects, 0u);
+}
+
+TEST_F(SerialSourceTest, GarbageOnlyIsBoundedAndTheStreamRecovers) {
+  Pty pty;
+  auto c = Config(pty.slave_path());
+  c.framing.max_frame_bytes = 256;
+  SerialSource source(c, *ingest_);
+  ASSERT_TRUE(source.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s));
+  std::mt19937 rng(7);
+  std::string garbage(64 * 1024, '\0');
+  for (auto& ch : garbage) {
+    ch = static_cast<char>(rng());
+    if (ch == '\n' || ch == '\r') ch = 'x';
+  }
+  ASSERT_TRUE(pty.Write(garbage + "\n$GPGSA,A,3,17,28,06,01,30,20,26,13,,,,,1.8,1.1,1.5*33\n"));
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().stored == 1; }, 5s));
+  const auto dead = Dead();
+  ASSERT_EQ(dead.size(), 1u) << "one overlong frame, reported once";
+  EXPECT_EQ(dead[0].reason, "frame longer than max_frame_bytes 256; skipped to the next delimiter");
+  EXPECT_EQ(dead[0].record.payload.size(), 256u);
+}
+
+}  // namespace
+}  // namespace edgeferry::drivers::serial
