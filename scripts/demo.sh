@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on its built-in default, no cloud account needed:
-#   local mosquitto (private, loopback) -> edgeferry (MQTT sources -> buffer -> outbox)
+#   local mosquitto (private, loopback) + a serial GPS (a pseudo-terminal replaying a real
+#   u-blox 8 capture) -> edgeferry (MQTT and serial sources -> buffer -> outbox)
 # replays real recorded sensor data and prints a summary.
 # Builds the release preset first if needed. Needs scripts/install-deps.sh to have run.
 set -euo pipefail
@@ -20,6 +21,7 @@ WORK=$(mktemp -d /tmp/edgeferry-demo.XXXXXX)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cleanup() {
   [ -n "${AGENT:-}" ] && kill -TERM "$AGENT" 2>/dev/null || true
+  [ -n "${GPS:-}" ] && kill -TERM "$GPS" 2>/dev/null || true
   [ -n "${BROKER:-}" ] && kill "$BROKER" 2>/dev/null || true
   wait 2>/dev/null || true
 }
@@ -30,13 +32,18 @@ printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$PORT
 [ "$(id -u)" = 0 ] && echo "user root" >> "$WORK/mosquitto.conf"
 mosquitto -c "$WORK/mosquitto.conf" > "$WORK/mosquitto.log" 2>&1 &
 BROKER=$!
-sed -e "s|@PORT@|$PORT|g" -e "s|@DATA@|$WORK/data|g" examples/demo.toml > "$WORK/edgeferry.toml"
+sed -e "s|@PORT@|$PORT|g" -e "s|@DATA@|$WORK/data|g" -e "s|@SERIAL@|$WORK/gps0|g" \
+  examples/demo.toml > "$WORK/edgeferry.toml"
+# The serial GPS: real receiver output (tests/data/README.md) at 115200 baud.
+"$REPLAY" --serial "$WORK/gps0" --baud 115200 --strip-comments --hold tests/data/nmea/ublox-8.log \
+  > "$WORK/gps.txt" 2> "$WORK/gps.log" &
+GPS=$!
 "$EF" check --config "$WORK/edgeferry.toml"
 for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 
 "$EF" run --config "$WORK/edgeferry.toml" > "$WORK/edgeferry.log" 2>&1 &
 AGENT=$!
-for _ in $(seq 50); do grep -q "connected to" "$WORK/edgeferry.log" && [ "$(grep -c 'connected to' "$WORK/edgeferry.log")" -ge 2 ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ "$(grep -c 'connected to' "$WORK/edgeferry.log")" -ge 2 ] && break; sleep 0.1; done
 
 echo "== replaying real sensor data (examples/data/README.md)"
 START=$(date +%s.%N)
@@ -46,12 +53,15 @@ PUBLISHED=$(awk '{n += $2} END {print n}' "$WORK/replay.txt")
 PUB_BYTES=$(awk '{n += $4} END {print n}' "$WORK/replay.txt")
 
 count_delivered() { find "$WORK/data/outbox" -name '*.ndjson.zst' -print0 2>/dev/null | xargs -0 -r zstdcat 2>/dev/null | wc -l; }
-echo "== waiting for the outbox to receive all $PUBLISHED records"
+count_stored() { "$EF" buffer stats --json --config "$WORK/edgeferry.toml" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["appended_total"])' 2>/dev/null || echo 0; }
+for _ in $(seq 100); do [ -s "$WORK/gps.txt" ] && break; sleep 0.1; done
+echo "   serial GPS: $(cat "$WORK/gps.txt")"
+echo "== waiting for the outbox to receive every stored record"
 DELIVERED=0
 for _ in $(seq 300); do
-  DELIVERED=$(count_delivered)
-  printf '\r   delivered %s / %s' "$DELIVERED" "$PUBLISHED"
-  [ "$DELIVERED" -ge "$PUBLISHED" ] && break
+  DELIVERED=$(count_delivered); STORED=$(count_stored)
+  printf '\r   delivered %s / %s stored (%s published over MQTT)' "$DELIVERED" "$STORED" "$PUBLISHED"
+  [ "$DELIVERED" -ge "$PUBLISHED" ] && [ "$DELIVERED" -ge "$STORED" ] && break
   sleep 0.2
 done
 echo
@@ -60,6 +70,7 @@ kill -TERM "$AGENT"; wait "$AGENT" || { echo "edgeferry exited with an error; lo
 AGENT=
 
 "$EF" buffer stats --json --config "$WORK/edgeferry.toml" > "$WORK/stats.json"
+"$EF" dlq list --config "$WORK/edgeferry.toml" > "$WORK/dlq.txt"
 find "$WORK/data/outbox" -name '*.ndjson.zst' -print0 | xargs -0 zstdcat > "$WORK/delivered.ndjson"
 python3 - "$WORK" "$PUBLISHED" "$PUB_BYTES" "$START" "$END" <<'PY'
 import json, os, sys, glob
@@ -72,18 +83,24 @@ files = glob.glob(f"{work}/data/outbox/*.ndjson.zst")
 outbox_bytes = sum(os.path.getsize(f) for f in files)
 def mib(n): return f"{n/1048576:.2f} MiB" if n >= 1048576 else f"{n/1024:.1f} KiB"
 dups = len(seqs) - len(set(seqs))
+mqtt = sources.get("lorawan", 0) + sources.get("airquality", 0)
+reasons = {}
+for line in open(f"{work}/dlq.txt"):
+    parts = line.split(None, 3)
+    if len(parts) == 4 and line[:1].isdigit():
+        reasons[parts[3].strip()] = reasons.get(parts[3].strip(), 0) + 1
 print()
 print("edgeferry demo summary")
-print(f"  published    {published} messages, {mib(pub_bytes)} of payload")
-print(f"  stored       {st['appended_total']} records in the buffer, {st['dead_letters']} dead letters")
-print(f"  delivered    {len(set(seqs))} records to the outbox in {len(files)} files, {dups} duplicates "
-      f"({', '.join(f'{k}: {v}' for k, v in sorted(sources.items()))})")
+print(f"  published    {published} MQTT messages ({mib(pub_bytes)}) + a serial GPS log (u-blox 8, 115200 baud)")
+print(f"  stored       {st['appended_total']} records in the buffer ({', '.join(f'{k}: {v}' for k, v in sorted(sources.items()))})")
+print(f"  dead letters {st['dead_letters']}" + "".join(f"\n                 {n} x {r}" for r, n in sorted(reasons.items())))
+print(f"  delivered    {len(set(seqs))} records to the outbox in {len(files)} files, {dups} duplicates")
 print(f"  compression  buffer segments {mib(st['written_payload_bytes'])} -> {mib(st['written_compressed_bytes'])} "
       f"({st['compression_ratio']:.1f}x); outbox files {mib(outbox_bytes)}")
 print(f"  on disk      buffer {mib(st['file_bytes'])} (database + WAL), backlog {sum(c['backlog_records'] for c in st['cursors'])} records")
 print(f"  elapsed      {end - start:.2f} s from first publish to last delivery")
-print(f"  files        {work} (config, logs, outbox)")
-ok = len(set(seqs)) == published and dups == 0 and st['appended_total'] == published
-print("  result       " + ("OK: every published message delivered exactly once" if ok else "MISMATCH"))
+print(f"  files        {work} (config, logs, outbox; `edgeferry dlq list --config {work}/edgeferry.toml`)")
+ok = mqtt == published and dups == 0 and len(set(seqs)) == st['appended_total'] and sources.get("gps", 0) > 0
+print("  result       " + ("OK: every MQTT message and every valid NMEA sentence delivered exactly once" if ok else "MISMATCH"))
 sys.exit(0 if ok else 1)
 PY

@@ -7,6 +7,7 @@
 
 #include "edgeferry/drivers/mqtt/mqtt_source.h"
 #include "edgeferry/drivers/outbox/outbox_sink.h"
+#include "edgeferry/drivers/serial/serial_source.h"
 
 namespace edgeferry::agent {
 
@@ -61,6 +62,9 @@ Status Agent::Start() {
   for (const auto& sc : config_.sources) {
     ingests_.push_back(std::make_unique<StoreIngest>(*store_, sc.name));
     if (sc.type == "mqtt") sources_.push_back(std::make_unique<drivers::MqttSource>(sc.mqtt, *ingests_.back()));
+    if (sc.type == "serial") {
+      sources_.push_back(std::make_unique<drivers::serial::SerialSource>(sc.serial, *ingests_.back()));
+    }
     if (Status st = sources_.back()->Start(); !st.ok()) return st;
   }
   if (config_.sinks.empty()) spdlog::warn("no sinks configured: records are only buffered");

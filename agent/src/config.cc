@@ -299,6 +299,86 @@ void ReadMqttSource(TableReader& r, const std::string& gateway_id, SourceConfig*
   }
 }
 
+void ReadSerialSource(TableReader& r, SourceConfig* s) {
+  namespace sr = drivers::serial;
+  auto& c = s->serial;
+  c.name = s->name;
+  c.device = r.String("device", "", /*required=*/true);
+  c.baud = static_cast<unsigned>(r.Int("baud", 9600, 50, 4'000'000));
+  c.data_bits = static_cast<unsigned>(r.Int("data_bits", 8, 5, 8));
+  const std::string parity = r.Enum("parity", "none", {"none", "even", "odd"});
+  c.parity = parity == "even" ? sr::Parity::kEven : parity == "odd" ? sr::Parity::kOdd : sr::Parity::kNone;
+  if (const toml::node* n = r.Node("stop_bits")) {
+    const std::string v = n->is_integer() ? std::to_string(*n->value<int64_t>()) : n->value_or(std::string());
+    if (v == "1") {
+      c.stop_bits = sr::StopBits::kOne;
+    } else if (v == "1.5") {
+      c.stop_bits = sr::StopBits::kOnePointFive;
+    } else if (v == "2") {
+      c.stop_bits = sr::StopBits::kTwo;
+    } else {
+      r.Error("stop_bits", "must be 1, 2 or \"1.5\"");
+    }
+  }
+  const std::string flow = r.Enum("flow_control", "none", {"none", "rts_cts", "xon_xoff"});
+  c.flow_control = flow == "rts_cts"    ? sr::FlowControl::kHardware
+                   : flow == "xon_xoff" ? sr::FlowControl::kSoftware
+                                        : sr::FlowControl::kNone;
+  const std::string format = r.Enum("format", "nmea", {"nmea", "csv", "json", "raw"});
+  c.format = format == "csv" ? sr::Format::kCsv : format == "json" ? sr::Format::kJson
+             : format == "raw" ? sr::Format::kRaw : sr::Format::kNmea;
+  const std::string framing = r.Enum("framing", "line", {"line", "delimiter", "fixed"});
+  c.framing.max_frame_bytes = r.Bytes("max_frame_bytes", 4096, 1, 16ull << 20);
+  c.framing.delimiter = r.String("delimiter", "");
+  c.framing.frame_bytes = static_cast<size_t>(r.Int("frame_bytes", 0, 0, 16 << 20));
+  const std::string start_hex = r.String("frame_start", "");
+  if (start_hex.size() % 2 != 0 || start_hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+    r.Error("frame_start", "must be hex bytes, e.g. \"aa55\"");
+  } else {
+    for (size_t i = 0; i < start_hex.size(); i += 2) {
+      c.framing.frame_start.push_back(static_cast<char>(std::stoi(start_hex.substr(i, 2), nullptr, 16)));
+    }
+  }
+  if (framing == "delimiter") {
+    c.framing.mode = sr::FramingConfig::Mode::kDelimiter;
+    if (c.framing.delimiter.empty()) r.Error("delimiter", "is required with framing = \"delimiter\"");
+  } else if (framing == "fixed") {
+    c.framing.mode = sr::FramingConfig::Mode::kFixed;
+    if (c.framing.frame_bytes == 0) r.Error("frame_bytes", "is required with framing = \"fixed\"");
+    if (c.framing.frame_start.size() > c.framing.frame_bytes) r.Error("frame_start", "is longer than frame_bytes");
+  } else {
+    if (!c.framing.delimiter.empty()) r.Error("delimiter", "needs framing = \"delimiter\"");
+    if (c.framing.frame_bytes) r.Error("frame_bytes", "needs framing = \"fixed\"");
+  }
+  c.channel = r.String("channel", "");
+  if (const toml::node* n = r.Node("csv_columns")) {
+    if (!n->is_array()) {
+      r.Error("csv_columns", "must be a list of column names");
+    } else {
+      for (const auto& col : *n->as_array()) {
+        if (!col.is_string()) {
+          r.Error("csv_columns", "must be a list of column names");
+          break;
+        }
+        c.csv.columns.push_back(*col.value<std::string>());
+      }
+    }
+  }
+  const std::string sep = r.String("csv_separator", ",");
+  if (sep.size() != 1) r.Error("csv_separator", "must be one character");
+  c.csv.separator = sep.empty() ? ',' : sep[0];
+  c.csv.decimal_comma = r.Bool("csv_decimal_comma", false);
+  if (c.csv.decimal_comma && c.csv.separator == ',') {
+    r.Error("csv_decimal_comma", "needs a csv_separator other than \",\"");
+  }
+  if (format != "csv" && (r.Has("csv_columns") || r.Has("csv_separator") || r.Has("csv_decimal_comma"))) {
+    r.Error("format", "csv_* keys need format = \"csv\"");
+  }
+  c.reopen_min_ns = r.Duration("reopen_min", c.reopen_min_ns, 10 * kMs, 3600 * kSec);
+  c.reopen_max_ns = r.Duration("reopen_max", c.reopen_max_ns, 10 * kMs, 3600 * kSec);
+  if (c.reopen_max_ns < c.reopen_min_ns) r.Error("reopen_max", "must not be below reopen_min");
+}
+
 }  // namespace
 
 Result<AgentConfig> ParseConfig(std::string_view toml_text, std::string_view origin, ConfigErrors* errors) {
@@ -351,8 +431,10 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, std::string_view ori
       s.type = r.String("type", "", /*required=*/true);
       if (s.type == "mqtt") {
         ReadMqttSource(r, cfg.gateway_id, &s);
+      } else if (s.type == "serial") {
+        ReadSerialSource(r, &s);
       } else if (!s.type.empty()) {
-        r.Error("type", fmt::format("unknown source type \"{}\" (known: mqtt)", s.type));
+        r.Error("type", fmt::format("unknown source type \"{}\" (known: mqtt, serial)", s.type));
         continue;
       }
       cfg.sources.push_back(std::move(s));

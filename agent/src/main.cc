@@ -3,6 +3,7 @@
 //   edgeferry run --config F            run the agent until SIGTERM/SIGINT
 //   edgeferry check --config F          validate a config file (exit 78 when invalid)
 //   edgeferry buffer stats --config F   what the buffer holds (--json for scripts)
+//   edgeferry dlq list --config F       the dead letter queue, oldest first
 //   edgeferry version
 #include <signal.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include "edgeferry/agent/config.h"
 #include "edgeferry/agent/report.h"
 #include "edgeferry/clock.h"
+#include "edgeferry/units.h"
 
 namespace edgeferry::agent {
 namespace {
@@ -130,6 +132,37 @@ int BufferStats(const std::string& path, bool json) {
   return 0;
 }
 
+int DlqList(const std::string& path, size_t limit) {
+  auto cfg = Load(path);
+  if (!cfg) return kExitConfig;
+  SetUpLogging("warn");
+  buffer::StoreOptions o = cfg->buffer;
+  o.read_only = true;
+  auto store = buffer::Store::Open(o);
+  if (!store.ok()) {
+    std::fprintf(stderr, "edgeferry: %s\n", store.status().ToString().c_str());
+    return kExitIoError;
+  }
+  auto list = (*store)->ListDeadLetters(0, limit);
+  if (!list.ok()) {
+    std::fprintf(stderr, "edgeferry: %s\n", list.status().ToString().c_str());
+    return kExitIoError;
+  }
+  for (const auto& d : *list) {
+    std::string when;
+    AppendRfc3339Ns(d.dead_ns, &when);
+    std::string preview;
+    for (char c : d.record.payload.substr(0, 60)) {
+      preview += (c >= 0x20 && c < 0x7f) ? std::string(1, c) : fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+    }
+    std::printf("%-6llu %s %-14s %s\n       %zu bytes on %s: %s%s\n", static_cast<unsigned long long>(d.id),
+                when.substr(0, 19).c_str(), d.stage.c_str(), d.reason.c_str(), d.record.payload.size(),
+                d.record.channel.c_str(), preview.c_str(), d.record.payload.size() > 60 ? "..." : "");
+  }
+  std::printf("%zu dead letter%s\n", list->size(), list->size() == 1 ? "" : "s");
+  return 0;
+}
+
 }  // namespace
 }  // namespace edgeferry::agent
 
@@ -149,12 +182,19 @@ int main(int argc, char** argv) {
   auto* stats = buffer->add_subcommand("stats", "Records, bytes, compression, backlog per sink, drops");
   stats->add_option("-c,--config", config, "Configuration file")->capture_default_str();
   stats->add_flag("--json", json, "Print JSON");
+  auto* dlq = app.add_subcommand("dlq", "Inspect the dead letter queue");
+  dlq->require_subcommand(1);
+  auto* dlq_list = dlq->add_subcommand("list", "List dead letters, oldest first, with their reasons");
+  dlq_list->add_option("-c,--config", config, "Configuration file")->capture_default_str();
+  size_t limit = 1000;
+  dlq_list->add_option("--limit", limit, "At most this many")->capture_default_str();
   auto* version = app.add_subcommand("version", "Print the version");
 
   CLI11_PARSE(app, argc, argv);
   if (*run) return Run(config);
   if (*check) return Check(config);
   if (*stats) return BufferStats(config, json);
+  if (*dlq_list) return DlqList(config, limit);
   if (*version) {
     std::printf("edgeferry %s\n", EDGEFERRY_VERSION);
     return 0;

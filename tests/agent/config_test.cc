@@ -170,7 +170,24 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"type", With("[buffer]\nsegment_max_records = \"many\"\n"),
                 "buffer.segment_max_records: must be an integer"},
         BadCase{"source_type", Replace("type = \"mqtt\"", "type = \"modbus\""),
-                "sources.plant.type: unknown source type \"modbus\" (known: mqtt)"},
+                "sources.plant.type: unknown source type \"modbus\" (known: mqtt, serial)"},
+        BadCase{"serial_device", With("[sources.gps]\ntype = \"serial\"\n"), "sources.gps.device: is required"},
+        BadCase{"serial_baud", With("[sources.gps]\ntype = \"serial\"\ndevice = \"/dev/ttyUSB0\"\nbaud = 0\n"),
+                "sources.gps.baud: must be between 50 and 4000000 (got 0)"},
+        BadCase{"serial_stop", With("[sources.gps]\ntype = \"serial\"\ndevice = \"/d\"\nstop_bits = 3\n"),
+                "sources.gps.stop_bits: must be 1, 2 or \"1.5\""},
+        BadCase{"serial_delim", With("[sources.gps]\ntype = \"serial\"\ndevice = \"/d\"\nframing = \"delimiter\"\n"),
+                "sources.gps.delimiter: is required with framing = \"delimiter\""},
+        BadCase{"serial_fixed", With("[sources.gps]\ntype = \"serial\"\ndevice = \"/d\"\nframing = \"fixed\"\n"),
+                "sources.gps.frame_bytes: is required with framing = \"fixed\""},
+        BadCase{"serial_hex", With("[sources.gps]\ntype = \"serial\"\ndevice = \"/d\"\nframing = \"fixed\"\nframe_bytes = 8\nframe_start = \"zz\"\n"),
+                "sources.gps.frame_start: must be hex bytes, e.g. \"aa55\""},
+        BadCase{"serial_comma", With("[sources.m]\ntype = \"serial\"\ndevice = \"/d\"\nformat = \"csv\"\ncsv_decimal_comma = true\n"),
+                "sources.m.csv_decimal_comma: needs a csv_separator other than \",\""},
+        BadCase{"serial_csv_keys", With("[sources.m]\ntype = \"serial\"\ndevice = \"/d\"\ncsv_separator = \";\"\n"),
+                "sources.m.format: csv_* keys need format = \"csv\""},
+        BadCase{"serial_format", With("[sources.m]\ntype = \"serial\"\ndevice = \"/d\"\nformat = \"xml\"\n"),
+                "sources.m.format: must be one of \"nmea\", \"csv\", \"json\", \"raw\" (got \"xml\")"},
         BadCase{"sink_type", Replace("type = \"outbox\"", "type = \"s3\""),
                 "sinks.local.type: unknown sink type \"s3\" (known: outbox)"},
         BadCase{"filter", Replace("[\"sensors/#\"]", "[\"a/#/b\"]"),
@@ -193,6 +210,64 @@ INSTANTIATE_TEST_SUITE_P(
                 "sources.plant.reconnect_max: must not be below reconnect_min"},
         BadCase{"syntax", "[gateway\nid = 1\n", "bad.toml:1:9: TOML syntax: Error while parsing table header: expected ']', saw '\\n'"}),
     [](const auto& p) { return p.param.name; });
+
+TEST(Config, SerialSourceKeys) {
+  ConfigErrors errors;
+  auto cfg = ParseConfig(With(R"(
+[sources.gps]
+type = "serial"
+device = "/dev/serial/by-id/usb-u-blox_GNSS-if00"
+baud = 4800
+data_bits = 7
+parity = "even"
+stop_bits = "1.5"
+flow_control = "rts_cts"
+format = "nmea"
+max_frame_bytes = 512
+reopen_min = "1s"
+reopen_max = "30s"
+[sources.meter]
+type = "serial"
+device = "/dev/ttyAMA0"
+format = "raw"
+framing = "fixed"
+frame_bytes = 16
+frame_start = "AA55"
+[sources.lab]
+type = "serial"
+device = "/dev/ttyUSB1"
+format = "csv"
+framing = "delimiter"
+delimiter = "\r\n"
+csv_columns = ["t", "rh"]
+csv_separator = ";"
+csv_decimal_comma = true
+channel = "lab/bench1"
+)"), "serial.toml", &errors);
+  ASSERT_TRUE(cfg.ok()) << errors.Join();
+  ASSERT_EQ(cfg->sources.size(), 4u);
+  auto source = [&](const std::string& name) -> const drivers::serial::SerialSourceConfig& {
+    for (const auto& src : cfg->sources) {
+      if (src.name == name) return src.serial;
+    }
+    throw std::runtime_error("no source " + name);
+  };
+  const auto& gps = source("gps");
+  EXPECT_EQ(gps.baud, 4800u);
+  EXPECT_EQ(gps.data_bits, 7u);
+  EXPECT_EQ(gps.parity, drivers::serial::Parity::kEven);
+  EXPECT_EQ(gps.stop_bits, drivers::serial::StopBits::kOnePointFive);
+  EXPECT_EQ(gps.flow_control, drivers::serial::FlowControl::kHardware);
+  EXPECT_EQ(gps.framing.max_frame_bytes, 512u);
+  const auto& lab = source("lab");
+  EXPECT_EQ(lab.framing.delimiter, "\r\n");
+  EXPECT_EQ(lab.csv.columns, (std::vector<std::string>{"t", "rh"}));
+  EXPECT_TRUE(lab.csv.decimal_comma);
+  EXPECT_EQ(lab.channel, "lab/bench1");
+  const auto& meter = source("meter");
+  EXPECT_EQ(meter.framing.mode, drivers::serial::FramingConfig::Mode::kFixed);
+  EXPECT_EQ(meter.framing.frame_start, "\xaa\x55");
+}
 
 TEST(Config, ReportsEveryProblemAtOnce) {
   ConfigErrors errors;

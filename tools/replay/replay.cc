@@ -6,7 +6,17 @@
 //
 // Input: NDJSON (each line published as it is) or CSV (header line, then each row
 // published as a JSON object keyed by the header, numbers typed), plain or gzip.
+//
+// Serial mode plays a serial device instead: it creates a pseudo-terminal, points
+// LINK at it (as udev's /dev/serial/by-id links do), waits for a reader, and writes
+// the files' bytes unchanged at the line rate of --baud:
+//   edgeferry-replay --serial /tmp/gps0 --baud 9600 --strip-comments gps.log
+#include <fcntl.h>
 #include <mqtt/async_client.h>
+#include <poll.h>
+#include <pty.h>
+#include <termios.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <CLI/CLI.hpp>
@@ -14,7 +24,9 @@
 
 #include <chrono>
 #include <cstdio>
+#include <csignal>
 #include <deque>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <thread>
@@ -77,6 +89,96 @@ nlohmann::ordered_json Typed(const std::string& v) {
   return v;
 }
 
+// Serial mode: see the file comment. Returns the process exit code.
+int ReplaySerial(const std::string& link, unsigned baud, bool strip_comments, bool hold,
+                 const std::vector<std::string>& files) {
+  int master = -1, slave = -1;
+  char name[256];
+  if (openpty(&master, &slave, name, nullptr, nullptr) != 0) {
+    std::perror("edgeferry-replay: openpty");
+    return 1;
+  }
+  termios t{};
+  tcgetattr(slave, &t);
+  cfmakeraw(&t);
+  tcsetattr(slave, TCSANOW, &t);
+  close(slave);
+  std::error_code ec;
+  std::filesystem::remove(link, ec);
+  std::filesystem::create_symlink(name, link, ec);
+  if (ec) {
+    std::fprintf(stderr, "edgeferry-replay: symlink %s: %s\n", link.c_str(), ec.message().c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "serial device %s -> %s, waiting for a reader...\n", link.c_str(), name);
+  // The master reports POLLHUP while no one has the slave open.
+  for (int waited = 0;; waited += 50) {
+    pollfd p{master, POLLOUT, 0};
+    poll(&p, 1, 0);
+    if (!(p.revents & POLLHUP)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // POLLHUP does not block
+    if (waited > 60000) {
+      std::fprintf(stderr, "edgeferry-replay: no reader opened %s in 60 s\n", link.c_str());
+      return 1;
+    }
+  }
+  std::string data;
+  for (const auto& f : files) {
+    // Serial mode keeps every byte (line ends, binary junk), so it reads the raw file.
+    FILE* raw = std::fopen(f.c_str(), "rb");
+    if (!raw) return 1;
+    char buf[65536];
+    size_t n;
+    std::string content;
+    while ((n = std::fread(buf, 1, sizeof(buf), raw)) > 0) content.append(buf, n);
+    std::fclose(raw);
+    size_t at = 0;
+    while (at < content.size()) {
+      const size_t nl = content.find('\n', at);
+      const size_t end = nl == std::string::npos ? content.size() : nl + 1;
+      if (!(strip_comments && content[at] == '#')) data.append(content, at, end - at);
+      at = end;
+    }
+  }
+  const auto start = Clock::now();
+  size_t sent = 0;
+  while (sent < data.size()) {
+    size_t chunk = data.size() - sent;
+    if (baud > 0) {
+      const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+      const auto allowed = static_cast<size_t>(elapsed * baud / 10.0) + 1;  // 8N1: 10 bits per byte
+      if (allowed <= sent) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        continue;
+      }
+      chunk = std::min(chunk, allowed - sent);
+    }
+    const ssize_t w = write(master, data.data() + sent, chunk);
+    if (w < 0) {
+      std::perror("edgeferry-replay: write");
+      return 1;
+    }
+    sent += static_cast<size_t>(w);
+  }
+  const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  std::printf("wrote %zu bytes to %s in %.2f s (%s)\n", sent, link.c_str(), secs,
+              baud ? (std::to_string(baud) + " baud").c_str() : "full speed");
+  std::fflush(stdout);
+  if (hold) {
+    // Keep the device present until told to stop; closing it would look like an unplug.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_BLOCK, &set, nullptr);
+    int sig = 0;
+    sigwait(&set, &sig);
+  }
+  close(master);
+  std::filesystem::remove(link, ec);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -95,8 +197,16 @@ int main(int argc, char** argv) {
   app.add_option("--format", format, "ndjson, csv or auto (by file name)")->check(CLI::IsMember({"auto", "ndjson", "csv"}));
   app.add_option("--client-id", client_id, "MQTT client id (default: edgeferry-replay-<pid>)");
   app.add_flag("-q,--quiet", quiet, "Print only the summary");
+  std::string serial_link;
+  unsigned baud = 0;
+  bool strip_comments = false, hold = false;
+  app.add_option("--serial", serial_link, "Serial mode: play a device at this path (a pty behind a symlink)");
+  app.add_option("--baud", baud, "Serial mode: line rate in baud (8N1); 0 = full speed")->capture_default_str();
+  app.add_flag("--strip-comments", strip_comments, "Serial mode: leave out lines starting with '#'");
+  app.add_flag("--hold", hold, "Serial mode: keep the device until SIGTERM/SIGINT after the replay");
   app.add_option("files", files, "Input files (.ndjson, .csv, optionally .gz)")->required()->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
+  if (!serial_link.empty()) return ReplaySerial(serial_link, baud, strip_comments, hold, files);
   if (client_id.empty()) client_id = "edgeferry-replay-" + std::to_string(getpid());
 
   // Paho queues publishes in a bounded command queue; keep our window below it.

@@ -12,14 +12,16 @@
 #include "edgeferry/buffer/store.h"
 #include "edgeferry/drivers/mqtt/mqtt_source.h"
 #include "edgeferry/drivers/outbox/outbox_sink.h"
+#include "edgeferry/drivers/serial/serial_source.h"
 #include "edgeferry/status.h"
 
 namespace edgeferry::agent {
 
 struct SourceConfig {
   std::string name;
-  std::string type;  // "mqtt"
+  std::string type;  // "mqtt" or "serial"
   drivers::MqttSourceConfig mqtt;
+  drivers::serial::SerialSourceConfig serial;
 };
 
 struct RetryPolicy {
