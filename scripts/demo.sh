@@ -57,11 +57,15 @@ count_stored() { "$EF" buffer stats --json --config "$WORK/edgeferry.toml" 2>/de
 for _ in $(seq 100); do [ -s "$WORK/gps.txt" ] && break; sleep 0.1; done
 echo "   serial GPS: $(cat "$WORK/gps.txt")"
 echo "== waiting for the outbox to receive every stored record"
-DELIVERED=0
+DELIVERED=0; STABLE=0
 for _ in $(seq 300); do
   DELIVERED=$(count_delivered); STORED=$(count_stored)
   printf '\r   delivered %s / %s stored (%s published over MQTT)' "$DELIVERED" "$STORED" "$PUBLISHED"
-  [ "$DELIVERED" -ge "$PUBLISHED" ] && [ "$DELIVERED" -ge "$STORED" ] && break
+  if [ "$DELIVERED" -ge "$PUBLISHED" ] && [ "$DELIVERED" -ge "$STORED" ]; then
+    STABLE=$((STABLE + 1)); [ "$STABLE" -ge 3 ] && break
+  else
+    STABLE=0
+  fi
   sleep 0.2
 done
 echo
