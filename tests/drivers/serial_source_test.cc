@@ -95,8 +95,8 @@ class RealLogs : public SerialSourceTest, public ::testing::WithParamInterface<s
 TEST_P(RealLogs, EveryValidSentenceStoredOnceInOrderAndEveryBadFrameDeadLettered) {
   const std::string stream = Log(GetParam());
   const Expected want = Classify(stream);
-  Pty pty;
-  SerialSource source(Config(pty.slave_path()), *ingest_);
+  Pty pty(dir_ / "dev/gps0");
+  SerialSource source(Config(pty.path()), *ingest_);
   ASSERT_TRUE(source.Start().ok());
   ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s));
   ASSERT_TRUE(pty.Write(stream));  // full speed
@@ -135,8 +135,8 @@ TEST_F(SerialSourceTest, KnownDefectsInTheLogsAreDeadLetteredWithTheirReason) {
            {"bu353s4.log", 90}, {"garmin-geko201.log", 212}, {"ublox-8.log", 1007}}) {
     EXPECT_GE(Classify(Log(log)).stored.size(), valid_lines) << log;
   }
-  Pty pty;
-  SerialSource source(Config(pty.slave_path()), *ingest_);
+  Pty pty(dir_ / "dev/gps0");
+  SerialSource source(Config(pty.path()), *ingest_);
   ASSERT_TRUE(source.Start().ok());
   ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s));
   ASSERT_TRUE(pty.Write(Log("garmin-geko201.log") + Log("ublox-8.log")));
@@ -160,8 +160,8 @@ TEST_F(SerialSourceTest, PacedAtSerialLineRates) {
     SCOPED_TRACE(baud);
     const std::string part = stream.substr(0, stream.rfind('\n', bytes) + 1);
     const Expected want = Classify(part);
-    Pty pty;
-    SerialSource source(Config(pty.slave_path()), *ingest_);
+    Pty pty(dir_ / "dev/gps0");
+    SerialSource source(Config(pty.path()), *ingest_);
     ASSERT_TRUE(source.Start().ok());
     ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s));
     const uint64_t before = store_->LastSeq();
@@ -180,8 +180,8 @@ TEST_F(SerialSourceTest, PacedAtSerialLineRates) {
 
 TEST_F(SerialSourceTest, CsvRowsBecomeTypedJsonObjects) {
   const std::string csv = edgeferry::testing::ReadFile(edgeferry::testing::SourceDir() + "/tests/data/telosb-multihop-500.csv");
-  Pty pty;
-  auto c = Config(pty.slave_path(), Format::kCsv);
+  Pty pty(dir_ / "dev/motes");
+  auto c = Config(pty.path(), Format::kCsv);
   c.name = "motes";
   SerialSource source(c, *ingest_);
   ASSERT_TRUE(source.Start().ok());
@@ -193,7 +193,7 @@ TEST_F(SerialSourceTest, CsvRowsBecomeTypedJsonObjects) {
   EXPECT_EQ(stored[0].record.payload,
             R"({"reading":1,"mote_id":1,"indoor":0,"humidity":43.82,"temperature":30.21,"label":0})");
   EXPECT_EQ(stored[0].record.content_type, ContentType::kJson);
-  EXPECT_EQ(stored[0].record.channel, pty.slave_path());
+  EXPECT_EQ(stored[0].record.channel, pty.path());
   EXPECT_EQ(Dead()[0].reason, "row has 3 fields, expected 6 (reading,mote_id,indoor,humidity,temperature,label)");
 }
 
@@ -206,8 +206,8 @@ TEST_F(SerialSourceTest, JsonLinesAreValidated) {
     stream += lines[i] + "\r\n";
     if (i == 100 || i == 200) stream += "{\"broken\": \r\n";
   }
-  Pty pty;
-  SerialSource source(Config(pty.slave_path(), Format::kJson), *ingest_);
+  Pty pty(dir_ / "dev/lora");
+  SerialSource source(Config(pty.path(), Format::kJson), *ingest_);
   ASSERT_TRUE(source.Start().ok());
   ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s));
   ASSERT_TRUE(pty.Write(stream));
@@ -221,21 +221,20 @@ TEST_F(SerialSourceTest, UnplugAndReplugBehindTheSameSymlinkResumesWithoutLoss) 
   const std::string stream = Log("sirfstarv-nmea.log");
   const size_t half = stream.find('\n', stream.size() / 2) + 1;
   const Expected first = Classify(stream.substr(0, half)), second = Classify(stream.substr(half));
-  fs::create_directories(dir_ / "by-id");
   const std::string link = dir_ / "by-id/usb-GPS_Receiver-if00-port0";
-  auto pty = std::make_unique<Pty>();
-  fs::create_symlink(pty->slave_path(), link);
+  auto pty = std::make_unique<Pty>(link);
+  const std::string first_node = pty->slave_path();
   SerialSource source(Config(link), *ingest_);
   ASSERT_TRUE(source.Start().ok());
   ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s));
   ASSERT_TRUE(pty->Write(stream.substr(0, half) + "$GPGGA,0227"));  // unplugged mid-sentence
   ASSERT_TRUE(WaitUntil([&] { return source.Stats().stored == first.stored.size(); }, 5s));
-  pty->Close();
+  pty->Close();  // the link goes, then the device
   ASSERT_TRUE(WaitUntil([&] { return !source.Stats().connected; }, 5s));
   std::this_thread::sleep_for(300ms);  // it stays away a while: several reopen attempts fail
-  pty = std::make_unique<Pty>();       // comes back as another device node
-  fs::remove(link);
-  fs::create_symlink(pty->slave_path(), link);
+  Pty other(dir_ / "dev/placeholder");  // takes the old node number, if it is free
+  pty = std::make_unique<Pty>(link);    // comes back as another device node
+  EXPECT_NE(pty->slave_path(), first_node);
   ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s));
   ASSERT_TRUE(pty->Write(stream.substr(half)));
   ASSERT_TRUE(WaitUntil([&] { return source.Stats().stored == first.stored.size() + second.stored.size(); }, 5s))
@@ -261,9 +260,7 @@ TEST_F(SerialSourceTest, AnAbsentDeviceIsWaitedForWithoutBusyLooping) {
   EXPECT_NE(source.Stats().last_error.find("not-plugged-in"), std::string::npos) << source.Stats().last_error;
   EXPECT_LT(cpu, 0.1) << "CPU seconds used while waiting 1 s";
   // It shows up later: the source opens it.
-  Pty pty;
-  fs::create_directories(dir_ / "by-id");
-  fs::create_symlink(pty.slave_path(), dir_ / "by-id/not-plugged-in");
+  Pty pty(dir_ / "by-id/not-plugged-in");
   ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s));
   ASSERT_TRUE(pty.Write("$GPGSA,A,3,17,28,06,01,30,20,26,13,,,,,1.8,1.1,1.5*33\r\n"));
   ASSERT_TRUE(WaitUntil([&] { return source.Stats().stored == 1; }, 5s));
@@ -271,8 +268,8 @@ TEST_F(SerialSourceTest, AnAbsentDeviceIsWaitedForWithoutBusyLooping) {
 }
 
 TEST_F(SerialSourceTest, GarbageOnlyIsBoundedAndTheStreamRecovers) {
-  Pty pty;
-  auto c = Config(pty.slave_path());
+  Pty pty(dir_ / "dev/noise");
+  auto c = Config(pty.path());
   c.framing.max_frame_bytes = 256;
   SerialSource source(c, *ingest_);
   ASSERT_TRUE(source.Start().ok());

@@ -8,13 +8,14 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include "test_support.h"
 
 namespace edgeferry::testing {
 
-Pty::Pty() {
+Pty::Pty(std::string link) : link_(std::move(link)) {
   int slave = -1;
   char name[256];
   if (openpty(&master_, &slave, name, nullptr, nullptr) != 0) std::abort();
@@ -25,12 +26,18 @@ Pty::Pty() {
   close(slave);
   slave_path_ = name;
   fcntl(master_, F_SETFL, fcntl(master_, F_GETFL) | O_NONBLOCK);
+  std::filesystem::remove(link_);
+  std::filesystem::create_directories(std::filesystem::path(link_).parent_path());
+  std::filesystem::create_symlink(slave_path_, link_);
 }
 
 Pty::~Pty() { Close(); }
 
 void Pty::Close() {
-  if (master_ >= 0) close(master_);
+  if (master_ < 0) return;
+  std::error_code ec;
+  std::filesystem::remove(link_, ec);
+  close(master_);
   master_ = -1;
 }
 

@@ -9,19 +9,25 @@ namespace edgeferry::testing {
 
 class Pty {
  public:
-  Pty();   // aborts the test on failure; the slave is in raw mode
-  ~Pty();  // closes the master (the device disappears)
+  // Opens a pty (raw mode) and points `link` at its slave, as udev's
+  // /dev/serial/by-id links do. Sources open the link, never /dev/pts/N: pts numbers
+  // are reused at once by other processes (parallel tests), so a source reopening an
+  // unplugged /dev/pts/N could read another test's device.
+  explicit Pty(std::string link);
+  ~Pty();  // Close()
   Pty(const Pty&) = delete;
   Pty& operator=(const Pty&) = delete;
+  const std::string& path() const { return link_; }
   const std::string& slave_path() const { return slave_path_; }
   // Writes all bytes; baud > 0 paces them at baud/10 bytes per second (8N1).
   // Returns false if the reader did not drain the pty within 10 s.
   bool Write(std::string_view bytes, unsigned baud = 0);
-  // Closes the master: to the reader this is an unplugged USB adapter.
+  // Removes the link, then closes the master: an unplugged USB adapter.
   void Close();
 
  private:
   int master_ = -1;
+  std::string link_;
   std::string slave_path_;
 };
 

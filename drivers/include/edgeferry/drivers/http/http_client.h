@@ -1,0 +1,55 @@
+// HttpClient: one libcurl easy handle (keep-alive connection reuse), used by the
+// HTTP, Kinesis and S3 sinks. Not thread-safe: one per sink, used from its forwarder
+// thread. AWS Signature Version 4 is computed by libcurl (CURLOPT_AWS_SIGV4).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace edgeferry::drivers::http {
+
+struct TlsOptions {
+  std::string ca_file;    // PEM bundle; empty = the system store
+  std::string cert_file;  // client certificate for mutual TLS
+  std::string key_file;
+  bool verify = true;     // verify the server's certificate and host name
+};
+
+struct HttpRequest {
+  std::string method = "POST";
+  std::string url;
+  std::vector<std::string> headers;  // "Name: value"
+  std::string body;
+  std::string aws_sigv4;             // e.g. "aws:amz:eu-west-1:kinesis"; empty = no signing
+  std::string aws_key_secret;        // "ACCESS_KEY:SECRET" for aws_sigv4
+  long timeout_ms = 30'000;
+};
+
+struct HttpResponse {
+  long status = 0;                             // 0 when no response arrived
+  std::string error;                           // transport error (curl), empty otherwise
+  std::map<std::string, std::string> headers;  // names lowercased
+  std::string body;
+  // Seconds from a Retry-After header (delta-seconds or HTTP-date), 0 if none.
+  long RetryAfterSeconds() const;
+};
+
+class HttpClient {
+ public:
+  explicit HttpClient(TlsOptions tls);
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+  HttpResponse Send(const HttpRequest& request);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// RFC 3986 percent-encoding of one path segment or query value.
+std::string UrlEncode(std::string_view s);
+
+}  // namespace edgeferry::drivers::http

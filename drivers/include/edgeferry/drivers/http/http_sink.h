@@ -1,0 +1,46 @@
+// HTTP sink: POSTs each batch as NDJSON envelopes (envelope.h), optionally
+// compressed (Content-Encoding: gzip or zstd), to one URL. Ack = any 2xx.
+// 408, 429 and 5xx, and transport errors, are retried (honouring Retry-After); any
+// other 4xx refuses the batch for good: it goes to the dead letter queue with the
+// status and the start of the response body.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "edgeferry/drivers/batch_encoding.h"
+#include "edgeferry/drivers/http/http_client.h"
+#include "edgeferry/drivers/sink.h"
+
+namespace edgeferry::drivers::http {
+
+struct HttpSinkConfig {
+  std::string name;
+  std::string gateway_id;
+  std::string url;                                // http:// or https://
+  std::map<std::string, std::string> headers;     // extra request headers
+  std::string bearer_token_file;                  // "Authorization: Bearer <file content>"
+  Compression compression = Compression::kGzip;
+  TlsOptions tls;
+  long timeout_ms = 30'000;
+  BatchPolicy batch;
+};
+
+class HttpSink final : public Sink {
+ public:
+  explicit HttpSink(HttpSinkConfig config);
+  ~HttpSink() override;
+  const std::string& name() const override { return cfg_.name; }
+  BatchPolicy policy() const override { return cfg_.batch; }
+  // Reads the bearer token file. Errors: IOError if it cannot be read.
+  Status Start() override;
+  Delivery Deliver(std::span<const StoredRecord> batch) override;
+
+ private:
+  HttpSinkConfig cfg_;
+  std::unique_ptr<HttpClient> client_;
+  std::string token_;
+};
+
+}  // namespace edgeferry::drivers::http

@@ -1,0 +1,122 @@
+#include "edgeferry/drivers/http/http_client.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <mutex>
+
+namespace edgeferry::drivers::http {
+
+namespace {
+void GlobalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+size_t OnBody(char* data, size_t size, size_t n, void* user) {
+  static_cast<std::string*>(user)->append(data, size * n);
+  return size * n;
+}
+
+size_t OnHeader(char* data, size_t size, size_t n, void* user) {
+  std::string line(data, size * n);
+  const auto colon = line.find(':');
+  if (colon != std::string::npos) {
+    std::string name = line.substr(0, colon);
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::string value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.erase(0, 1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) value.pop_back();
+    (*static_cast<std::map<std::string, std::string>*>(user))[name] = value;
+  }
+  return size * n;
+}
+}  // namespace
+
+long HttpResponse::RetryAfterSeconds() const {
+  const auto it = headers.find("retry-after");
+  if (it == headers.end()) return 0;
+  char* end = nullptr;
+  const long secs = std::strtol(it->second.c_str(), &end, 10);
+  if (end && *end == '\0') return std::max(0L, secs);
+  const time_t when = curl_getdate(it->second.c_str(), nullptr);  // HTTP-date
+  return when > 0 ? std::max<long>(0, static_cast<long>(when - time(nullptr))) : 0;
+}
+
+struct HttpClient::Impl {
+  TlsOptions tls;
+  CURL* curl = nullptr;
+};
+
+HttpClient::HttpClient(TlsOptions tls) : impl_(std::make_unique<Impl>()) {
+  GlobalInit();
+  impl_->tls = std::move(tls);
+  impl_->curl = curl_easy_init();
+}
+
+HttpClient::~HttpClient() {
+  if (impl_->curl) curl_easy_cleanup(impl_->curl);
+}
+
+HttpResponse HttpClient::Send(const HttpRequest& req) {
+  HttpResponse resp;
+  CURL* c = impl_->curl;
+  curl_easy_reset(c);  // keeps the connection cache
+  curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+  if (req.method == "POST" || req.method == "PUT") {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, req.body.data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+  } else if (req.method == "HEAD") {
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  }
+  curl_slist* headers = nullptr;
+  for (const auto& h : req.headers) headers = curl_slist_append(headers, h.c_str());
+  headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  if (!req.aws_sigv4.empty()) {
+    curl_easy_setopt(c, CURLOPT_AWS_SIGV4, req.aws_sigv4.c_str());
+    curl_easy_setopt(c, CURLOPT_USERPWD, req.aws_key_secret.c_str());
+  }
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, req.timeout_ms);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, std::min(req.timeout_ms, 10'000L));
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp.body);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &resp.headers);
+  const TlsOptions& tls = impl_->tls;
+  if (!tls.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, tls.ca_file.c_str());
+  if (!tls.cert_file.empty()) curl_easy_setopt(c, CURLOPT_SSLCERT, tls.cert_file.c_str());
+  if (!tls.key_file.empty()) curl_easy_setopt(c, CURLOPT_SSLKEY, tls.key_file.c_str());
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, tls.verify ? 1L : 0L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, tls.verify ? 2L : 0L);
+  char error[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
+  const CURLcode rc = curl_easy_perform(c);
+  if (rc == CURLE_OK) {
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
+  } else {
+    resp.error = error[0] ? error : curl_easy_strerror(rc);
+  }
+  curl_slist_free_all(headers);
+  return resp;
+}
+
+std::string UrlEncode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+}  // namespace edgeferry::drivers::http

@@ -1,0 +1,59 @@
+#include "edgeferry/drivers/http/http_sink.h"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace edgeferry::drivers::http {
+
+HttpSink::HttpSink(HttpSinkConfig config) : cfg_(std::move(config)), client_(std::make_unique<HttpClient>(cfg_.tls)) {}
+HttpSink::~HttpSink() = default;
+
+Status HttpSink::Start() {
+  if (cfg_.bearer_token_file.empty()) return Status::Ok();
+  std::ifstream in(cfg_.bearer_token_file);
+  if (!in) return Status::IOError(fmt::format("cannot read bearer_token_file {}", cfg_.bearer_token_file));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  token_ = ss.str();
+  while (!token_.empty() && (token_.back() == '\n' || token_.back() == '\r')) token_.pop_back();
+  return Status::Ok();
+}
+
+Delivery HttpSink::Deliver(std::span<const StoredRecord> batch) {
+  Delivery d;
+  auto body = Compress(cfg_.compression, EncodeNdjson(cfg_.gateway_id, batch));
+  if (!body.ok()) {
+    d.error = Status::Unavailable(body.status().message());
+    return d;
+  }
+  HttpRequest req;
+  req.url = cfg_.url;
+  req.body = std::move(body).value();
+  req.timeout_ms = cfg_.timeout_ms;
+  req.headers.push_back("Content-Type: application/x-ndjson");
+  if (cfg_.compression != Compression::kNone) {
+    req.headers.push_back(fmt::format("Content-Encoding: {}", CompressionName(cfg_.compression)));
+  }
+  if (!token_.empty()) req.headers.push_back("Authorization: Bearer " + token_);
+  for (const auto& [k, v] : cfg_.headers) req.headers.push_back(k + ": " + v);
+  req.headers.push_back(fmt::format("X-Edgeferry-Batch: {}-{}", batch.front().seq, batch.back().seq));
+  const HttpResponse resp = client_->Send(req);
+  if (resp.status >= 200 && resp.status < 300) {
+    d.acked_through = batch.back().seq;
+    return d;
+  }
+  const std::string excerpt = resp.body.substr(0, 200);
+  if (resp.status == 0) {
+    d.error = Status::Unavailable(fmt::format("{}: {}", cfg_.url, resp.error));
+  } else if (resp.status == 408 || resp.status == 429 || resp.status >= 500) {
+    d.error = Status::Unavailable(fmt::format("HTTP {}: {}", resp.status, excerpt));
+    d.retry_after_ns = resp.RetryAfterSeconds() * 1'000'000'000LL;
+  } else {
+    d.error = Status::Permanent(fmt::format("HTTP {}: {}", resp.status, excerpt));
+  }
+  return d;
+}
+
+}  // namespace edgeferry::drivers::http
