@@ -15,9 +15,9 @@ PKGS=(
   libsqlite3-dev libzstd-dev libcurl4-openssl-dev libboost-dev zlib1g-dev
   # well-kept helpers instead of our own code: TOML config, JSON, CLI, logging
   libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
-  # tests and benchmarks
+  # tests and benchmarks: real brokers and servers, and botocore (in awscli) to check SigV4
   libgtest-dev libgmock-dev libbenchmark-dev mosquitto mosquitto-clients
-  sqlite3 zstd python3
+  sqlite3 zstd python3 openssl awscli nodejs
 )
 
 export DEBIAN_FRONTEND=noninteractive
@@ -26,13 +26,22 @@ for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all ${#PKGS[@]} packages present"
-  exit 0
+  echo "install-deps: all ${#PKGS[@]} Debian packages present"
+else
+  echo "install-deps: installing ${missing[*]}"
+  # A stale or unreachable mirror index must not hide which step failed.
+  $SUDO apt-get update -q || echo "install-deps: warning: apt-get update failed; trying with the cached index" >&2
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-echo "install-deps: installing ${missing[*]}"
-# A stale or unreachable mirror index must not hide which step failed.
-$SUDO apt-get update -q || echo "install-deps: warning: apt-get update failed; trying with the cached index" >&2
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+# Debian's nodejs ships without npm on some images; add it only where missing.
+command -v npm >/dev/null || $SUDO apt-get install -y -q --no-install-recommends npm
+
+# Cloud API servers for the sink tests (kinesalite, s3rver), pinned by the lockfile.
+cd "$(dirname "$0")/../tests/servers"
+if [ ! -d node_modules/kinesalite ] || [ ! -d node_modules/s3rver ] || [ package-lock.json -nt node_modules ]; then
+  echo "install-deps: npm ci (tests/servers)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
 # The mosquitto package enables a system broker on :1883; edgeferry's tests and demo start
 # their own private brokers on free loopback ports and never rely on it.
 echo "install-deps: done"

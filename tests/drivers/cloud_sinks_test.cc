@@ -1,0 +1,483 @@
+// The cloud sinks through the real forwarder and store, against real servers on
+// loopback: a TLS mosquitto with client certificates, kinesalite, s3rver, and a
+// scripted HTTP server for the faults real servers will not produce on demand.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "cloud_servers.h"
+#include "edgeferry/agent/forwarder.h"
+#include "edgeferry/buffer/store.h"
+#include "edgeferry/drivers/aws/kinesis_sink.h"
+#include "edgeferry/drivers/aws/s3_sink.h"
+#include "edgeferry/drivers/envelope.h"
+#include "edgeferry/drivers/http/http_sink.h"
+#include "edgeferry/drivers/mqtt/mqtt_uplink_sink.h"
+#include "test_support.h"
+
+namespace edgeferry::drivers {
+namespace {
+
+using edgeferry::testing::TempDir;
+using edgeferry::testing::WaitUntil;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+class SinkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    buffer::StoreOptions o;
+    o.path = dir_ / "buffer.db";
+    store_ = std::move(buffer::Store::Open(o)).value();
+    setenv("AWS_ACCESS_KEY_ID", "AKIDEDGEFERRYTEST", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "edgeferry/test/secret", 1);
+    unsetenv("AWS_SESSION_TOKEN");
+  }
+  // Appends n JSON records (seq 1..n on a fresh store), i-th payload {"i":i,...}.
+  void Append(int n, int from = 0) {
+    for (int i = from; i < from + n; ++i) {
+      Add(Record{1'795'250'857'000'000'000 + i * 1'000'000LL, "plant", "sensors/line" + std::to_string(i % 3),
+                 ContentType::kJson, "{\"i\":" + std::to_string(i) + ",\"t\":21.5}"});
+    }
+  }
+  // Appends one record and remembers its envelope: delivered records leave the store.
+  void Add(Record r) {
+    auto seq = store_->Append(r);
+    ASSERT_TRUE(seq.ok());
+    std::string line;
+    AppendEnvelope("gw-01", StoredRecord{*seq, std::move(r)}, &line);
+    line.pop_back();
+    envelopes_[*seq] = std::move(line);
+  }
+  std::string Envelope(uint64_t seq) { return envelopes_.at(seq); }
+  std::map<uint64_t, std::string> envelopes_;
+  static agent::RetryPolicy FastRetry() { return {20'000'000, 200'000'000}; }
+
+  TempDir dir_;
+  std::unique_ptr<buffer::Store> store_;
+};
+
+// ---------------------------------------------------------------- HTTP
+
+class HttpSinkTest : public SinkTest {
+ protected:
+  void SetUp() override {
+    SinkTest::SetUp();
+    EDGEFERRY_REQUIRE_TOOL("python3");
+    server_ = std::make_unique<edgeferry::testing::ScriptedHttpServer>(dir_);
+    ASSERT_TRUE(server_->Start());
+  }
+  http::HttpSinkConfig Config(Compression c = Compression::kGzip) {
+    http::HttpSinkConfig cfg;
+    cfg.name = "api";
+    cfg.gateway_id = "gw-01";
+    cfg.url = server_->url();
+    cfg.compression = c;
+    cfg.headers = {{"X-Tenant", "plant-7"}};
+    cfg.batch = {100, 1 << 20, 0};
+    return cfg;
+  }
+  // Every envelope line the server received in accepted (2xx) requests, in order.
+  std::vector<std::string> ReceivedLines(Compression c) {
+    std::vector<std::string> lines;
+    for (const auto& r : server_->Requests()) {
+      const std::string body = r["body"];
+      const std::string text = c == Compression::kGzip   ? edgeferry::testing::Gunzip(body)
+                               : c == Compression::kZstd ? edgeferry::testing::Unzstd(body)
+                                                         : body;
+      for (auto& l : edgeferry::testing::Lines(text)) lines.push_back(l);
+    }
+    return lines;
+  }
+  std::unique_ptr<edgeferry::testing::ScriptedHttpServer> server_;
+};
+
+TEST_F(HttpSinkTest, PostsCompressedNdjsonBatchesInSeqOrder) {
+  for (Compression c : {Compression::kGzip, Compression::kZstd, Compression::kNone}) {
+    SCOPED_TRACE(std::string(CompressionName(c)));
+    std::filesystem::remove(server_->requests_path());
+    buffer::StoreOptions o;
+    o.path = dir_ / ("buffer-" + std::string(CompressionName(c)) + ".db");
+    store_ = std::move(buffer::Store::Open(o)).value();
+    envelopes_.clear();
+    Append(250);
+    http::HttpSink sink(Config(c));
+    agent::Forwarder f(*store_, sink, FastRetry());
+    ASSERT_TRUE(f.Start().ok());
+    ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 250; }, 10s)) << f.Stats().last_error;
+    f.Stop();
+    const auto requests = server_->Requests();
+    ASSERT_EQ(requests.size(), 3u);  // 100 + 100 + 50
+    EXPECT_EQ(requests[0]["headers"]["content-type"], "application/x-ndjson");
+    EXPECT_EQ(requests[0]["headers"]["x-tenant"], "plant-7");
+    EXPECT_EQ(requests[0]["headers"]["x-edgeferry-batch"], "1-100");
+    if (c != Compression::kNone) {
+      EXPECT_EQ(requests[0]["headers"]["content-encoding"], CompressionName(c));
+    }
+    const auto lines = ReceivedLines(c);
+    ASSERT_EQ(lines.size(), 250u);
+    for (uint64_t s = 1; s <= 250; ++s) ASSERT_EQ(lines[s - 1], Envelope(s));
+  }
+}
+
+TEST_F(HttpSinkTest, RetriesOn503And429HonouringRetryAfterAndOnDroppedConnections) {
+  server_->Script(json::array({{{"status", 503}, {"headers", {{"Retry-After", "1"}}}},
+                               {{"drop", true}},
+                               {{"status", 429}, {"headers", {{"Retry-After", "1"}}}},
+                               {{"status", 408}}}));
+  Append(50);
+  http::HttpSink sink(Config());
+  agent::Forwarder f(*store_, sink, FastRetry());
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 50; }, 15s)) << f.Stats().last_error;
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_GE(secs, 2.0) << "two Retry-After: 1 waits";
+  // 4 failures, but curl itself retries a request once when a reused keep-alive
+  // connection turns out dropped, so the drop and the 429 may be one failed delivery.
+  EXPECT_GE(f.Stats().retries, 3u);
+  EXPECT_EQ(f.Stats().dead_lettered, 0u);
+  const auto requests = server_->Requests();
+  ASSERT_EQ(requests.size(), 5u);
+  for (const auto& r : requests) EXPECT_EQ(r["headers"]["x-edgeferry-batch"], "1-50") << "the same batch again";
+  EXPECT_EQ(store_->ListDeadLetters(0, 10)->size(), 0u);
+}
+
+TEST_F(HttpSinkTest, A400RefusesTheBatchForGoodAndDeliveryGoesOn) {
+  server_->Script(json::array({{{"status", 400}, {"body", "{\"error\":\"schema mismatch\"}"}}}));
+  Append(30);
+  auto cfg = Config();
+  cfg.batch.max_records = 10;
+  http::HttpSink sink(cfg);
+  agent::Forwarder f(*store_, sink, FastRetry());
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 30; }, 10s));
+  EXPECT_EQ(f.Stats().dead_lettered, 10u);
+  EXPECT_EQ(f.Stats().delivered_records, 20u);
+  const auto dlq = store_->ListDeadLetters(0, 100).value();
+  ASSERT_EQ(dlq.size(), 10u);
+  EXPECT_EQ(dlq[0].reason, "HTTP 400: {\"error\":\"schema mismatch\"}");
+  EXPECT_EQ(dlq[0].stage, "sink:api");
+  EXPECT_EQ(*dlq[9].seq, 10u);
+}
+
+TEST_F(HttpSinkTest, ServerDownThenUpDeliversTheBacklog) {
+  const int port = server_->port();
+  server_->Stop();
+  Append(120);
+  auto cfg = Config();
+  cfg.url = "http://127.0.0.1:" + std::to_string(port) + "/ingest";
+  http::HttpSink sink(cfg);
+  agent::Forwarder f(*store_, sink, FastRetry());
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().retries >= 3; }, 10s));
+  EXPECT_EQ(f.Stats().state, agent::SinkState::kBackingOff);
+  EXPECT_NE(f.Stats().last_error.find("127.0.0.1"), std::string::npos) << f.Stats().last_error;
+  ASSERT_TRUE(server_->Start());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 120; }, 10s));
+  EXPECT_EQ(ReceivedLines(Compression::kGzip).size(), 120u);
+  EXPECT_EQ(f.Stats().state, agent::SinkState::kOnline);
+}
+
+// ---------------------------------------------------------------- Kinesis
+
+TEST_F(SinkTest, KinesisDeliversEveryRecordToKinesaliteInOrder) {
+  EDGEFERRY_REQUIRE_NODE_SERVERS();
+  edgeferry::testing::Kinesalite kinesis(dir_, {"telemetry"});
+  ASSERT_TRUE(kinesis.Start());
+  Append(1200);
+  aws::KinesisSinkConfig cfg;
+  cfg.name = "kinesis";
+  cfg.gateway_id = "gw-01";
+  cfg.stream = "telemetry";
+  cfg.endpoint = kinesis.endpoint();
+  cfg.partition_key = "{gateway_id}/{source}";
+  cfg.batch = {10'000, 8 << 20, 0};
+  aws::KinesisSink sink(cfg);
+  EXPECT_EQ(sink.policy().max_records, 500u) << "PutRecords takes at most 500 records";
+  agent::Forwarder f(*store_, sink, FastRetry());
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 1200; }, 20s)) << f.Stats().last_error;
+  EXPECT_EQ(f.Stats().delivered_batches, 3u);
+  const auto data = kinesis.ReadAll("telemetry");
+  ASSERT_EQ(data.size(), 1200u);
+  for (uint64_t s = 1; s <= 1200; ++s) ASSERT_EQ(data[s - 1], Envelope(s));
+}
+
+TEST_F(SinkTest, KinesisDeadLettersAnOversizedRecordAndDeliversTheRest) {
+  EDGEFERRY_REQUIRE_NODE_SERVERS();
+  edgeferry::testing::Kinesalite kinesis(dir_, {"telemetry"});
+  ASSERT_TRUE(kinesis.Start());
+  Append(5);
+  Add(Record{1, "cam", "image", ContentType::kBinary, std::string(1'100'000, 'x')});
+  Append(5, 5);
+  aws::KinesisSinkConfig cfg;
+  cfg.name = "kinesis";
+  cfg.gateway_id = "gw-01";
+  cfg.stream = "telemetry";
+  cfg.endpoint = kinesis.endpoint();
+  cfg.raw_payload = true;
+  cfg.batch = {500, 4 << 20, 0};
+  aws::KinesisSink sink(cfg);
+  agent::Forwarder f(*store_, sink, FastRetry());
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 11; }, 20s)) << f.Stats().last_error;
+  const auto dlq = store_->ListDeadLetters(0, 10).value();
+  ASSERT_EQ(dlq.size(), 1u);
+  EXPECT_EQ(*dlq[0].seq, 6u);
+  // Data + partition key ("gw-01") over 1 MiB; the DLQ keeps the first 1 MiB of it.
+  EXPECT_EQ(dlq[0].reason,
+            "record of 1100005 bytes exceeds the Kinesis limit of 1 MiB (payload truncated to 1048576 of 1100000 bytes)");
+  const auto data = kinesis.ReadAll("telemetry");
+  ASSERT_EQ(data.size(), 10u);
+  EXPECT_EQ(data[5], "{\"i\":5,\"t\":21.5}");
+}
+
+// kinesalite accepts everything: a throttled record is injected by the scripted
+// server, which answers PutRecords as Kinesis does.
+TEST_F(SinkTest, KinesisResendsOnlyTheThrottledRecordAndAcksExactlyWhatWasAccepted) {
+  EDGEFERRY_REQUIRE_TOOL("python3");
+  edgeferry::testing::ScriptedHttpServer server(dir_);
+  ASSERT_TRUE(server.Start());
+  const json ok = {{"SequenceNumber", "1"}, {"ShardId", "shardId-000000000000"}};
+  const json throttled = {{"ErrorCode", "ProvisionedThroughputExceededException"},
+                          {"ErrorMessage", "Rate exceeded for shard shardId-000000000000"}};
+  server.Script(json::array(
+      {{{"status", 200}, {"body", json{{"FailedRecordCount", 1}, {"Records", {ok, throttled, ok}}}.dump()}},
+       {{"status", 200}, {"body", json{{"FailedRecordCount", 0}, {"Records", {ok}}}.dump()}}}));
+  Append(3);
+  aws::KinesisSinkConfig cfg;
+  cfg.name = "kinesis";
+  cfg.gateway_id = "gw-01";
+  cfg.stream = "telemetry";
+  cfg.endpoint = server.url("");
+  cfg.region = "eu-west-1";
+  cfg.batch = {500, 4 << 20, 0};
+  aws::KinesisSink sink(cfg);
+  agent::Forwarder f(*store_, sink, FastRetry());
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 3; }, 10s)) << f.Stats().last_error;
+  const auto requests = server.Requests();
+  ASSERT_EQ(requests.size(), 2u);
+  const auto first = json::parse(requests[0]["body"].get<std::string>());
+  const auto second = json::parse(requests[1]["body"].get<std::string>());
+  EXPECT_EQ(first["StreamName"], "telemetry");
+  EXPECT_EQ(first["Records"].size(), 3u);
+  ASSERT_EQ(second["Records"].size(), 1u) << "only the throttled record is sent again";
+  EXPECT_EQ(second["Records"][0]["Data"], first["Records"][1]["Data"]);
+  EXPECT_EQ(requests[0]["headers"]["x-amz-target"], "Kinesis_20131202.PutRecords");
+  EXPECT_EQ(requests[0]["headers"]["content-type"], "application/x-amz-json-1.1");
+  // The signatures are right: botocore (Debian's awscli) recomputes them.
+  EDGEFERRY_REQUIRE_TOOL("/usr/bin/aws");
+  const std::string cmd = "/usr/bin/python3 " + edgeferry::testing::SourceDir() + "/tests/servers/sigv4_check.py '" +
+                          server.requests_path() + "' AKIDEDGEFERRYTEST edgeferry/test/secret eu-west-1 kinesis";
+  EXPECT_EQ(std::system(cmd.c_str()), 0);
+}
+
+// ---------------------------------------------------------------- S3
+
+class S3SinkTest : public SinkTest {
+ protected:
+  aws::S3SinkConfig Config(const std::string& endpoint) {
+    aws::S3SinkConfig cfg;
+    cfg.name = "s3";
+    cfg.gateway_id = "gw-01";
+    cfg.bucket = "telemetry";
+    cfg.endpoint = endpoint;
+    cfg.path_style = true;
+    cfg.prefix = "site-7";
+    cfg.batch = {400, 64 << 20, 0};
+    return cfg;
+  }
+};
+
+TEST_F(S3SinkTest, UploadsEachBatchAsOneObjectUnderATimePartitionedKey) {
+  EDGEFERRY_REQUIRE_NODE_SERVERS();
+  edgeferry::testing::S3rver s3(dir_, "telemetry");
+  ASSERT_TRUE(s3.Start());
+  setenv("AWS_ACCESS_KEY_ID", "S3RVER", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "S3RVER", 1);
+  Append(1000);
+  aws::S3Sink sink(Config(s3.endpoint()));
+  agent::Forwarder f(*store_, sink, FastRetry());
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 1000; }, 20s)) << f.Stats().last_error;
+  auto keys = s3.ListKeys("telemetry");
+  std::sort(keys.begin(), keys.end());
+  ASSERT_EQ(keys, (std::vector<std::string>{
+                      "site-7/2026/11/21/08/gw-01-00000000000000000001-00000000000000000400.ndjson.zst",
+                      "site-7/2026/11/21/08/gw-01-00000000000000000401-00000000000000000800.ndjson.zst",
+                      "site-7/2026/11/21/08/gw-01-00000000000000000801-00000000000000001000.ndjson.zst"}));
+  uint64_t seq = 1;
+  for (const auto& key : keys) {
+    for (const auto& line : edgeferry::testing::Lines(edgeferry::testing::Unzstd(s3.Get("telemetry", key)))) {
+      ASSERT_EQ(line, Envelope(seq++));
+    }
+  }
+  EXPECT_EQ(seq, 1001u);
+}
+
+TEST_F(S3SinkTest, LargeBatchesUseAMultipartUpload) {
+  EDGEFERRY_REQUIRE_NODE_SERVERS();
+  edgeferry::testing::S3rver s3(dir_, "telemetry");
+  ASSERT_TRUE(s3.Start());
+  setenv("AWS_ACCESS_KEY_ID", "S3RVER", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "S3RVER", 1);
+  std::mt19937 rng(1);
+  for (int i = 0; i < 12; ++i) {  // ~12 MB of noise: envelopes carry it as base64, zstd cannot shrink it
+    std::string noise(1'000'000, '\0');
+    for (auto& c : noise) c = static_cast<char>(rng());
+    Add(Record{1'795'250'857'000'000'000, "cam", "frames", ContentType::kBinary, noise});
+  }
+  auto cfg = Config(s3.endpoint());
+  cfg.multipart_threshold = 6 << 20;
+  cfg.part_size = 5 << 20;
+  aws::S3Sink sink(cfg);
+  agent::Forwarder f(*store_, sink, FastRetry());
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 12; }, 60s)) << f.Stats().last_error;
+  const auto keys = s3.ListKeys("telemetry");
+  ASSERT_EQ(keys.size(), 1u);
+  const auto lines = edgeferry::testing::Lines(edgeferry::testing::Unzstd(s3.Get("telemetry", keys[0])));
+  ASSERT_EQ(lines.size(), 12u);
+  for (uint64_t s = 1; s <= 12; ++s) ASSERT_EQ(lines[s - 1], Envelope(s));
+}
+
+TEST_F(S3SinkTest, SignaturesOfPutAndMultipartRequestsAreRight) {
+  EDGEFERRY_REQUIRE_TOOL("python3");
+  EDGEFERRY_REQUIRE_TOOL("/usr/bin/aws");
+  edgeferry::testing::ScriptedHttpServer server(dir_);
+  ASSERT_TRUE(server.Start());
+  // A single PutObject, then a multipart upload: create, two parts, complete.
+  server.Script(json::array({{{"status", 200}},
+                             {{"status", 200}, {"body", "<InitiateMultipartUploadResult><UploadId>u-1/2+3</UploadId>"
+                                                        "</InitiateMultipartUploadResult>"}},
+                             {{"status", 200}, {"headers", {{"ETag", "\"e1\""}}}},
+                             {{"status", 200}, {"headers", {{"ETag", "\"e2\""}}}},
+                             {{"status", 200}, {"body", "<CompleteMultipartUploadResult/>"}}}));
+  Append(3);
+  std::mt19937 rng(2);
+  std::string noise(7'000'000, '\0');
+  for (auto& c : noise) c = static_cast<char>(rng());
+  Add(Record{1'795'250'857'000'000'000, "cam", "frames", ContentType::kBinary, noise});
+  auto cfg = Config(server.url(""));
+  cfg.region = "eu-central-1";
+  cfg.batch.max_records = 3;
+  cfg.multipart_threshold = 6 << 20;
+  cfg.part_size = 5 << 20;
+  aws::S3Sink sink(cfg);
+  agent::Forwarder f(*store_, sink, FastRetry());
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 4; }, 20s)) << f.Stats().last_error;
+  const auto requests = server.Requests();
+  ASSERT_EQ(requests.size(), 5u);
+  EXPECT_EQ(requests[0]["method"], "PUT");
+  EXPECT_EQ(requests[1]["method"], "POST");
+  EXPECT_TRUE(requests[1]["path"].get<std::string>().ends_with("?uploads="));
+  EXPECT_TRUE(requests[2]["path"].get<std::string>().ends_with("?partNumber=1&uploadId=u-1%2F2%2B3"))
+      << requests[2]["path"];
+  EXPECT_NE(requests[4]["body"].get<std::string>().find("<Part><PartNumber>2</PartNumber><ETag>\"e2\"</ETag></Part>"),
+            std::string::npos);
+  const std::string cmd = "/usr/bin/python3 " + edgeferry::testing::SourceDir() + "/tests/servers/sigv4_check.py '" +
+                          server.requests_path() + "' AKIDEDGEFERRYTEST edgeferry/test/secret eu-central-1 s3";
+  EXPECT_EQ(std::system(cmd.c_str()), 0);
+}
+
+TEST(S3Key, IsTheSameForARetriedBatchSoUploadsAreIdempotent) {
+  aws::S3SinkConfig cfg;
+  cfg.gateway_id = "gw-01";
+  cfg.prefix = "p";
+  aws::S3Sink sink(cfg);
+  std::vector<StoredRecord> batch = {{7, Record{1'700'000'000'000'000'000, "s", "c", ContentType::kJson, "1"}},
+                                     {9, Record{1'700'000'100'000'000'000, "s", "c", ContentType::kJson, "2"}}};
+  EXPECT_EQ(sink.Key(batch), "p/2023/11/14/22/gw-01-00000000000000000007-00000000000000000009.ndjson.zst");
+  EXPECT_EQ(sink.Key(batch), sink.Key(batch));
+}
+
+// ---------------------------------------------------------------- MQTT uplink
+
+class MqttUplinkTest : public SinkTest {
+ protected:
+  void SetUp() override {
+    SinkTest::SetUp();
+    EDGEFERRY_REQUIRE_TOOL("mosquitto");
+    EDGEFERRY_REQUIRE_TOOL("mosquitto_sub");
+    EDGEFERRY_REQUIRE_TOOL("openssl");
+    tls_ = edgeferry::testing::MakeTlsFiles(dir_.path());
+    broker_ = std::make_unique<edgeferry::testing::TlsMosquitto>(dir_, tls_);
+    ASSERT_TRUE(broker_->Start());
+  }
+  MqttUplinkSinkConfig Config() {
+    MqttUplinkSinkConfig c;
+    c.name = "cloud";
+    c.gateway_id = "gw-01";
+    c.uri = broker_->uri();
+    c.client_id = "gw-01-uplink";
+    c.topic = "dt/{gateway_id}/{source}";
+    c.tls = MqttUplinkTls{{tls_.ca, tls_.client_cert, tls_.client_key, true}, {}};
+    c.batch = {200, 1 << 20, 0};
+    return c;
+  }
+  // mosquitto_sub over mutual TLS, collecting `count` messages as "topic payload" lines.
+  std::unique_ptr<edgeferry::testing::ChildProcess> Subscribe(int count) {
+    auto p = std::make_unique<edgeferry::testing::ChildProcess>(
+        std::vector<std::string>{edgeferry::testing::FindTool("mosquitto_sub"), "-h", "127.0.0.1", "-p",
+                                 std::to_string(broker_->port()), "--cafile", tls_.ca, "--cert", tls_.client_cert,
+                                 "--key", tls_.client_key, "-q", "1", "-t", "dt/#", "-v", "-C",
+                                 std::to_string(count)},
+        dir_ / "sub.txt");
+    std::this_thread::sleep_for(300ms);
+    return p;
+  }
+  edgeferry::testing::TlsFiles tls_;
+  std::unique_ptr<edgeferry::testing::TlsMosquitto> broker_;
+};
+
+TEST_F(MqttUplinkTest, PublishesEveryRecordOverMutualTlsWithPubackAsAck) {
+  auto sub = Subscribe(500);
+  Append(500);
+  MqttUplinkSink sink(Config());
+  agent::Forwarder f(*store_, sink, FastRetry());
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 500; }, 20s)) << f.Stats().last_error;
+  ASSERT_EQ(sub->Wait(10s), 0);
+  const auto lines = edgeferry::testing::Lines(edgeferry::testing::ReadFile(dir_ / "sub.txt"));
+  ASSERT_EQ(lines.size(), 500u);
+  for (uint64_t s = 1; s <= 500; ++s) ASSERT_EQ(lines[s - 1], "dt/gw-01/plant " + Envelope(s));
+}
+
+TEST_F(MqttUplinkTest, BrokerDownThenUpDeliversTheBacklog) {
+  broker_->Stop();
+  Append(300);
+  MqttUplinkSink sink(Config());
+  agent::Forwarder f(*store_, sink, FastRetry());
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().state == agent::SinkState::kBackingOff; }, 10s));
+  ASSERT_TRUE(broker_->Start());
+  auto sub = Subscribe(300);
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 300; }, 30s)) << f.Stats().last_error;
+  ASSERT_EQ(sub->Wait(10s), 0);
+  EXPECT_EQ(edgeferry::testing::Lines(edgeferry::testing::ReadFile(dir_ / "sub.txt")).size(), 300u);
+}
+
+TEST_F(MqttUplinkTest, ABrokerCertificateFromAnotherCaIsRefused) {
+  TempDir other;
+  const auto other_ca = edgeferry::testing::MakeTlsFiles(other.path());
+  auto cfg = Config();
+  cfg.tls->ca_file = other_ca.ca;
+  Append(10);
+  MqttUplinkSink sink(cfg);
+  agent::Forwarder f(*store_, sink, FastRetry());
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().retries >= 1 || f.Stats().state == agent::SinkState::kBackingOff; }, 10s));
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(f.Stats().acked_seq, 0u);
+  EXPECT_NE(f.Stats().state, agent::SinkState::kOnline);
+}
+
+}  // namespace
+}  // namespace edgeferry::drivers
