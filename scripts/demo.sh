@@ -23,6 +23,8 @@ cleanup() {
   [ -n "${AGENT:-}" ] && kill -TERM "$AGENT" 2>/dev/null || true
   [ -n "${GPS:-}" ] && kill -TERM "$GPS" 2>/dev/null || true
   [ -n "${BROKER:-}" ] && kill "$BROKER" 2>/dev/null || true
+  [ -n "${CLOUD:-}" ] && kill "$CLOUD" 2>/dev/null || true
+  [ -n "${CLOUD_SUB:-}" ] && kill "$CLOUD_SUB" 2>/dev/null || true
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -32,14 +34,23 @@ printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$PORT
 [ "$(id -u)" = 0 ] && echo "user root" >> "$WORK/mosquitto.conf"
 mosquitto -c "$WORK/mosquitto.conf" > "$WORK/mosquitto.log" 2>&1 &
 BROKER=$!
-sed -e "s|@PORT@|$PORT|g" -e "s|@DATA@|$WORK/data|g" -e "s|@SERIAL@|$WORK/gps0|g" \
+# The "cloud": a second broker, with a subscriber standing in for the cloud application.
+CLOUD_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+sed "s/^listener $PORT /listener $CLOUD_PORT /" "$WORK/mosquitto.conf" > "$WORK/cloud.conf"
+mosquitto -c "$WORK/cloud.conf" > "$WORK/cloud.log" 2>&1 &
+CLOUD=$!
+sed -e "s|@PORT@|$PORT|g" -e "s|@CLOUD_PORT@|$CLOUD_PORT|g" -e "s|@DATA@|$WORK/data|g" -e "s|@SERIAL@|$WORK/gps0|g" \
   examples/demo.toml > "$WORK/edgeferry.toml"
 # The serial GPS: real receiver output (tests/data/README.md) at 115200 baud.
 "$REPLAY" --serial "$WORK/gps0" --baud 115200 --strip-comments --hold tests/data/nmea/ublox-8.log \
   > "$WORK/gps.txt" 2> "$WORK/gps.log" &
 GPS=$!
 "$EF" check --config "$WORK/edgeferry.toml"
-for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
+for p in "$PORT" "$CLOUD_PORT"; do
+  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break; sleep 0.1; done
+done
+mosquitto_sub -p "$CLOUD_PORT" -t 'dt/#' -q 1 > "$WORK/cloud-received.ndjson" 2> "$WORK/cloud-sub.log" &
+CLOUD_SUB=$!
 
 "$EF" run --config "$WORK/edgeferry.toml" > "$WORK/edgeferry.log" 2>&1 &
 AGENT=$!
@@ -53,15 +64,16 @@ PUBLISHED=$(awk '{n += $2} END {print n}' "$WORK/replay.txt")
 PUB_BYTES=$(awk '{n += $4} END {print n}' "$WORK/replay.txt")
 
 count_delivered() { find "$WORK/data/outbox" -name '*.ndjson.zst' -print0 2>/dev/null | xargs -0 -r zstdcat 2>/dev/null | wc -l; }
+count_cloud() { wc -l < "$WORK/cloud-received.ndjson"; }
 count_stored() { "$EF" buffer stats --json --config "$WORK/edgeferry.toml" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["appended_total"])' 2>/dev/null || echo 0; }
 for _ in $(seq 100); do [ -s "$WORK/gps.txt" ] && break; sleep 0.1; done
 echo "   serial GPS: $(cat "$WORK/gps.txt")"
 echo "== waiting for the outbox to receive every stored record"
 DELIVERED=0; STABLE=0
 for _ in $(seq 300); do
-  DELIVERED=$(count_delivered); STORED=$(count_stored)
-  printf '\r   delivered %s / %s stored (%s published over MQTT)' "$DELIVERED" "$STORED" "$PUBLISHED"
-  if [ "$DELIVERED" -ge "$PUBLISHED" ] && [ "$DELIVERED" -ge "$STORED" ]; then
+  DELIVERED=$(count_delivered); STORED=$(count_stored); IN_CLOUD=$(count_cloud)
+  printf '\r   outbox %s, cloud %s / %s stored (%s published over MQTT)' "$DELIVERED" "$IN_CLOUD" "$STORED" "$PUBLISHED"
+  if [ "$DELIVERED" -ge "$PUBLISHED" ] && [ "$DELIVERED" -ge "$STORED" ] && [ "$IN_CLOUD" -ge "$STORED" ]; then
     STABLE=$((STABLE + 1)); [ "$STABLE" -ge 3 ] && break
   else
     STABLE=0
@@ -99,12 +111,19 @@ print(f"  published    {published} MQTT messages ({mib(pub_bytes)}) + a serial G
 print(f"  stored       {st['appended_total']} records in the buffer ({', '.join(f'{k}: {v}' for k, v in sorted(sources.items()))})")
 print(f"  dead letters {st['dead_letters']}" + "".join(f"\n                 {n} x {r}" for r, n in sorted(reasons.items())))
 print(f"  delivered    {len(set(seqs))} records to the outbox in {len(files)} files, {dups} duplicates")
+cloud = [json.loads(l) for l in open(f"{work}/cloud-received.ndjson")]
+cloud_seqs = sorted(r["seq"] for r in cloud)
+cloud_ok = cloud_seqs == sorted(set(seqs))
+print(f"  cloud        {len(cloud)} records received by the cloud broker (MQTT uplink, QoS 1), "
+      + ("the same records as the outbox" if cloud_ok else "NOT the same records as the outbox"))
 print(f"  compression  buffer segments {mib(st['written_payload_bytes'])} -> {mib(st['written_compressed_bytes'])} "
       f"({st['compression_ratio']:.1f}x); outbox files {mib(outbox_bytes)}")
 print(f"  on disk      buffer {mib(st['file_bytes'])} (database + WAL), backlog {sum(c['backlog_records'] for c in st['cursors'])} records")
 print(f"  elapsed      {end - start:.2f} s from first publish to last delivery")
 print(f"  files        {work} (config, logs, outbox; `edgeferry dlq list --config {work}/edgeferry.toml`)")
-ok = mqtt == published and dups == 0 and len(set(seqs)) == st['appended_total'] and sources.get("gps", 0) > 0
-print("  result       " + ("OK: every MQTT message and every valid NMEA sentence delivered exactly once" if ok else "MISMATCH"))
+ok = (mqtt == published and dups == 0 and len(set(seqs)) == st['appended_total'] and sources.get("gps", 0) > 0
+      and cloud_ok)
+print("  result       " + ("OK: every MQTT message and valid NMEA sentence delivered exactly once to both sinks"
+                         if ok else "MISMATCH"))
 sys.exit(0 if ok else 1)
 PY

@@ -56,6 +56,10 @@ Status Agent::Start() {
   }
   for (const auto& sc : config_.sinks) {
     if (sc.type == "outbox") sinks_.push_back(std::make_unique<drivers::OutboxSink>(sc.outbox));
+    if (sc.type == "mqtt") sinks_.push_back(std::make_unique<drivers::MqttUplinkSink>(sc.mqtt));
+    if (sc.type == "http") sinks_.push_back(std::make_unique<drivers::http::HttpSink>(sc.http));
+    if (sc.type == "kinesis") sinks_.push_back(std::make_unique<drivers::aws::KinesisSink>(sc.kinesis));
+    if (sc.type == "s3") sinks_.push_back(std::make_unique<drivers::aws::S3Sink>(sc.s3));
     forwarders_.push_back(std::make_unique<Forwarder>(*store_, *sinks_.back(), sc.retry));
     if (Status st = forwarders_.back()->Start(); !st.ok()) return st;
   }

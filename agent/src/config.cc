@@ -7,6 +7,7 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "edgeferry/drivers/batch_encoding.h"
 #include "edgeferry/units.h"
 
 namespace edgeferry::agent {
@@ -379,6 +380,156 @@ void ReadSerialSource(TableReader& r, SourceConfig* s) {
   if (c.reopen_max_ns < c.reopen_min_ns) r.Error("reopen_max", "must not be below reopen_min");
 }
 
+drivers::http::TlsOptions ReadHttpTls(TableReader& r) {
+  drivers::http::TlsOptions tls;
+  TableReader tr(r.Table("tls"), r.Key("tls"), r.errors());
+  tls.ca_file = tr.String("ca_file", "");
+  tls.cert_file = tr.String("cert_file", "");
+  tls.key_file = tr.String("key_file", "");
+  tls.verify = tr.Bool("verify", true);
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    tr.Error(tls.cert_file.empty() ? "cert_file" : "key_file", "cert_file and key_file go together");
+  }
+  for (const auto& [k, f] : {std::pair{"ca_file", tls.ca_file}, {"cert_file", tls.cert_file}, {"key_file", tls.key_file}}) {
+    if (!f.empty() && !std::ifstream(f)) tr.Error(k, fmt::format("cannot read \"{}\"", f));
+  }
+  return tls;
+}
+
+void CheckTemplate(TableReader& r, std::string_view key, const std::string& tmpl) {
+  if (const std::string bad = drivers::UnknownTemplateField(tmpl); !bad.empty()) {
+    r.Error(key, fmt::format("unknown template field {{{}}} (known: gateway_id, source, channel, prefix, seq, "
+                             "first_seq, last_seq, yyyy, mm, dd, HH)", bad));
+  }
+}
+
+bool ReadPayloadMode(TableReader& r) { return r.Enum("payload", "envelope", {"envelope", "raw"}) == "raw"; }
+
+void ReadMqttSink(TableReader& r, const AgentConfig& cfg, SinkConfig* s) {
+  auto& m = s->mqtt;
+  m.name = s->name;
+  m.gateway_id = cfg.gateway_id;
+  m.uri = r.String("uri", "", /*required=*/true);
+  if (!m.uri.empty() && !(m.uri.starts_with("tcp://") || m.uri.starts_with("ssl://") || m.uri.starts_with("mqtt://") ||
+                          m.uri.starts_with("mqtts://") || m.uri.starts_with("ws://") || m.uri.starts_with("wss://"))) {
+    r.Error("uri", fmt::format("must start with tcp://, ssl://, mqtt://, mqtts://, ws:// or wss:// (got \"{}\")", m.uri));
+  }
+  m.client_id = r.String("client_id", "edgeferry-" + cfg.gateway_id + "-" + s->name);
+  m.mqtt_version = r.Enum("mqtt_version", "3.1.1", {"3.1.1", "5"}) == "5" ? 5 : 4;
+  m.qos = static_cast<int>(r.Int("qos", 1, INT64_MIN, INT64_MAX));
+  if (m.qos < 0 || m.qos > 2) r.Error("qos", fmt::format("must be 0, 1 or 2 (got {})", m.qos));
+  m.topic = r.String("topic", m.topic);
+  CheckTemplate(r, "topic", m.topic);
+  if (m.topic.find_first_of("#+") != std::string::npos) r.Error("topic", "must not contain the wildcards # or +");
+  m.raw_payload = ReadPayloadMode(r);
+  m.username = r.String("username", "");
+  if (const std::string pw = r.String("password_file", ""); !pw.empty()) {
+    if (auto v = ReadSecretFile(pw)) {
+      m.password = *v;
+    } else {
+      r.Error("password_file", fmt::format("cannot read \"{}\"", pw));
+    }
+  }
+  m.keepalive_s = static_cast<int>(r.Duration("keepalive", 30 * kSec, kSec, 3600 * kSec) / kSec);
+  m.connect_timeout_ns = r.Duration("connect_timeout", m.connect_timeout_ns, 100 * kMs, 600 * kSec);
+  m.publish_timeout_ns = r.Duration("publish_timeout", m.publish_timeout_ns, 100 * kMs, 3600 * kSec);
+  m.max_inflight = static_cast<int>(r.Int("max_inflight", 100, 1, 65535));
+  const bool tls_uri = m.uri.starts_with("ssl://") || m.uri.starts_with("mqtts://") || m.uri.starts_with("wss://");
+  if (r.Has("tls") && !tls_uri) r.Error("tls", "is set but uri does not start with ssl://, mqtts:// or wss://");
+  if (r.Has("tls") || tls_uri) {
+    TableReader tr(r.Table("tls"), r.Key("tls"), r.errors());
+    drivers::MqttUplinkTls tls;
+    tls.ca_file = tr.String("ca_file", "");
+    tls.cert_file = tr.String("cert_file", "");
+    tls.key_file = tr.String("key_file", "");
+    tls.verify = tr.Bool("verify", true);
+    if (tls.cert_file.empty() != tls.key_file.empty()) {
+      tr.Error(tls.cert_file.empty() ? "cert_file" : "key_file", "cert_file and key_file go together");
+    }
+    for (const auto& [k, f] : {std::pair{"ca_file", tls.ca_file}, {"cert_file", tls.cert_file}, {"key_file", tls.key_file}}) {
+      if (!f.empty() && !std::ifstream(f)) tr.Error(k, fmt::format("cannot read \"{}\"", f));
+    }
+    if (const toml::node* n = tr.Node("alpn")) {
+      if (!n->is_array()) {
+        tr.Error("alpn", "must be a list of protocol names, e.g. [\"x-amzn-mqtt-ca\"]");
+      } else {
+        for (const auto& p : *n->as_array()) tls.alpn.push_back(p.value_or(std::string()));
+      }
+    }
+    m.tls = tls;
+  }
+}
+
+void ReadHttpSink(TableReader& r, const AgentConfig& cfg, SinkConfig* s) {
+  auto& h = s->http;
+  h.name = s->name;
+  h.gateway_id = cfg.gateway_id;
+  h.url = r.String("url", "", /*required=*/true);
+  if (!h.url.empty() && !h.url.starts_with("http://") && !h.url.starts_with("https://")) {
+    r.Error("url", fmt::format("must start with http:// or https:// (got \"{}\")", h.url));
+  }
+  if (const toml::table* headers = r.Table("headers")) {
+    for (const auto& [k, v] : *headers) {
+      if (!v.is_string()) {
+        r.Error("headers." + std::string(k.str()), "must be a string");
+      } else {
+        h.headers[std::string(k.str())] = *v.value<std::string>();
+      }
+    }
+  }
+  h.bearer_token_file = r.String("bearer_token_file", "");
+  if (!h.bearer_token_file.empty() && !std::ifstream(h.bearer_token_file)) {
+    r.Error("bearer_token_file", fmt::format("cannot read \"{}\"", h.bearer_token_file));
+  }
+  h.compression = *drivers::ParseCompression(r.Enum("compression", "gzip", {"none", "gzip", "zstd"}));
+  h.timeout_ms = r.Duration("timeout", 30 * kSec, 100 * kMs, 3600 * kSec) / kMs;
+  h.tls = ReadHttpTls(r);
+}
+
+void ReadAwsCommon(TableReader& r, std::string* region, std::string* endpoint, std::string* file, std::string* profile) {
+  const char* env_region = std::getenv("AWS_REGION");
+  *region = r.String("region", env_region && *env_region ? env_region : "us-east-1");
+  *endpoint = r.String("endpoint", "");
+  if (!endpoint->empty() && !endpoint->starts_with("http://") && !endpoint->starts_with("https://")) {
+    r.Error("endpoint", "must start with http:// or https://");
+  }
+  *file = r.String("credentials_file", "");
+  *profile = r.String("profile", "");
+}
+
+void ReadKinesisSink(TableReader& r, const AgentConfig& cfg, SinkConfig* s) {
+  auto& k = s->kinesis;
+  k.name = s->name;
+  k.gateway_id = cfg.gateway_id;
+  k.stream = r.String("stream", "", /*required=*/true);
+  ReadAwsCommon(r, &k.region, &k.endpoint, &k.credentials_file, &k.profile);
+  k.partition_key = r.String("partition_key", k.partition_key);
+  CheckTemplate(r, "partition_key", k.partition_key);
+  k.raw_payload = ReadPayloadMode(r);
+  k.timeout_ms = r.Duration("timeout", 30 * kSec, 100 * kMs, 3600 * kSec) / kMs;
+  k.tls = ReadHttpTls(r);
+}
+
+void ReadS3Sink(TableReader& r, const AgentConfig& cfg, SinkConfig* s) {
+  auto& o = s->s3;
+  o.name = s->name;
+  o.gateway_id = cfg.gateway_id;
+  o.bucket = r.String("bucket", "", /*required=*/true);
+  ReadAwsCommon(r, &o.region, &o.endpoint, &o.credentials_file, &o.profile);
+  o.path_style = r.Bool("path_style", false);
+  o.prefix = r.String("prefix", o.prefix);
+  o.key_template = r.String("key_template", o.key_template);
+  CheckTemplate(r, "key_template", o.key_template);
+  if (o.key_template.find("{first_seq}") == std::string::npos || o.key_template.find("{last_seq}") == std::string::npos) {
+    r.Error("key_template", "must contain {first_seq} and {last_seq}, so a retried upload writes the same key");
+  }
+  o.compression = *drivers::ParseCompression(r.Enum("compression", "zstd", {"none", "gzip", "zstd"}));
+  o.multipart_threshold = r.Bytes("multipart_threshold", o.multipart_threshold, 5 << 20, 5ull << 30);
+  o.part_size = r.Bytes("part_size", o.part_size, 5 << 20, 5ull << 30);
+  o.timeout_ms = r.Duration("timeout", 120 * kSec, 100 * kMs, 3600 * kSec) / kMs;
+  o.tls = ReadHttpTls(r);
+}
+
 }  // namespace
 
 Result<AgentConfig> ParseConfig(std::string_view toml_text, std::string_view origin, ConfigErrors* errors) {
@@ -456,10 +607,16 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, std::string_view ori
       s.name = name;
       TableReader r(node.as_table(), path, errors);
       s.type = r.String("type", "", /*required=*/true);
+      // Batch defaults by kind: streaming sinks send at once, batch sinks gather.
+      drivers::BatchPolicy d{10'000, 4ull << 20, 1 * kSec};
+      if (s.type == "mqtt") d = {1000, 1ull << 20, 0};
+      if (s.type == "http") d = {1000, 1ull << 20, 1 * kSec};
+      if (s.type == "kinesis") d = {500, 4ull << 20, 1 * kSec};
+      if (s.type == "s3") d = {1'000'000, 64ull << 20, 300 * kSec};
       drivers::BatchPolicy batch;
-      batch.max_records = static_cast<size_t>(r.Int("max_records", 10'000, 1, 1'000'000));
-      batch.max_bytes = r.Bytes("max_bytes", 4ull << 20, 1, 1ull << 30);
-      batch.linger_ns = r.Duration("linger", 1 * kSec, 0, 7 * kDay);
+      batch.max_records = static_cast<size_t>(r.Int("max_records", static_cast<int64_t>(d.max_records), 1, 10'000'000));
+      batch.max_bytes = r.Bytes("max_bytes", d.max_bytes, 1, 4ull << 30);
+      batch.linger_ns = r.Duration("linger", d.linger_ns, 0, 7 * kDay);
       s.retry.base_ns = r.Duration("retry_base", s.retry.base_ns, 1 * kMs, 3600 * kSec);
       s.retry.max_ns = r.Duration("retry_max", s.retry.max_ns, 1 * kMs, 86400 * kSec);
       if (s.type == "outbox") {
@@ -469,8 +626,21 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, std::string_view ori
         o.dir = r.String("dir", cfg.data_dir + "/outbox");
         o.zstd_level = static_cast<int>(r.Int("compression_level", 3, 0, 19));
         o.batch = batch;
+      } else if (s.type == "mqtt") {
+        ReadMqttSink(r, cfg, &s);
+        s.mqtt.batch = batch;
+      } else if (s.type == "http") {
+        ReadHttpSink(r, cfg, &s);
+        s.http.batch = batch;
+      } else if (s.type == "kinesis") {
+        ReadKinesisSink(r, cfg, &s);
+        s.kinesis.batch = batch;
+        if (batch.max_records > 500) r.Error("max_records", "must be at most 500 for Kinesis PutRecords");
+      } else if (s.type == "s3") {
+        ReadS3Sink(r, cfg, &s);
+        s.s3.batch = batch;
       } else if (!s.type.empty()) {
-        r.Error("type", fmt::format("unknown sink type \"{}\" (known: outbox)", s.type));
+        r.Error("type", fmt::format("unknown sink type \"{}\" (known: outbox, mqtt, http, kinesis, s3)", s.type));
         continue;
       }
       cfg.sinks.push_back(std::move(s));

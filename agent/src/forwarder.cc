@@ -18,6 +18,7 @@ std::string_view SinkStateName(SinkState s) {
     case SinkState::kStarting: return "starting";
     case SinkState::kOnline: return "online";
     case SinkState::kBackingOff: return "backing_off";
+    case SinkState::kFailing: return "failing";
     case SinkState::kStopped: return "stopped";
   }
   return "unknown";
@@ -166,15 +167,21 @@ std::optional<int64_t> Forwarder::Deliver(std::vector<StoredRecord>& batch) {
   if (records > 0) ++stats_.delivered_batches;
   if (!d.error.ok() && !d.error.IsPermanent()) {
     ++stats_.retries;
-    if (stats_.state != SinkState::kBackingOff) {
+    ++stats_.consecutive_failures;
+    if (stats_.state == SinkState::kOnline) {
       spdlog::warn("sink {}: delivery failed, backing off: {}", sink_.name(), d.error.ToString());
     }
-    stats_.state = SinkState::kBackingOff;
+    if (stats_.consecutive_failures == kFailingAfter) {
+      spdlog::error("sink {}: {} deliveries in a row failed; still retrying: {}", sink_.name(), kFailingAfter,
+                    d.error.ToString());
+    }
+    stats_.state = stats_.consecutive_failures >= kFailingAfter ? SinkState::kFailing : SinkState::kBackingOff;
     stats_.last_error = d.error.ToString();
     return d.retry_after_ns;
   }
-  if (stats_.state == SinkState::kBackingOff) spdlog::info("sink {}: delivering again", sink_.name());
+  if (stats_.state != SinkState::kOnline) spdlog::info("sink {}: delivering again", sink_.name());
   stats_.state = SinkState::kOnline;
+  stats_.consecutive_failures = 0;
   return std::nullopt;
 }
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <regex>
 
 #include "test_support.h"
@@ -188,8 +189,24 @@ INSTANTIATE_TEST_SUITE_P(
                 "sources.m.format: csv_* keys need format = \"csv\""},
         BadCase{"serial_format", With("[sources.m]\ntype = \"serial\"\ndevice = \"/d\"\nformat = \"xml\"\n"),
                 "sources.m.format: must be one of \"nmea\", \"csv\", \"json\", \"raw\" (got \"xml\")"},
-        BadCase{"sink_type", Replace("type = \"outbox\"", "type = \"s3\""),
-                "sinks.local.type: unknown sink type \"s3\" (known: outbox)"},
+        BadCase{"sink_type", Replace("type = \"outbox\"", "type = \"ftp\""),
+                "sinks.local.type: unknown sink type \"ftp\" (known: outbox, mqtt, http, kinesis, s3)"},
+        BadCase{"mqtt_sink_uri", With("[sinks.cloud]\ntype = \"mqtt\"\n"), "sinks.cloud.uri: is required"},
+        BadCase{"mqtt_sink_topic", With("[sinks.cloud]\ntype = \"mqtt\"\nuri = \"tcp://h:1883\"\ntopic = \"a/{site}\"\n"),
+                "sinks.cloud.topic: unknown template field {site} (known: gateway_id, source, channel, prefix, seq, first_seq, last_seq, yyyy, mm, dd, HH)"},
+        BadCase{"mqtt_sink_wild", With("[sinks.cloud]\ntype = \"mqtt\"\nuri = \"tcp://h:1883\"\ntopic = \"a/#\"\n"),
+                "sinks.cloud.topic: must not contain the wildcards # or +"},
+        BadCase{"http_url", With("[sinks.api]\ntype = \"http\"\nurl = \"ftp://x\"\n"),
+                "sinks.api.url: must start with http:// or https:// (got \"ftp://x\")"},
+        BadCase{"http_compression", With("[sinks.api]\ntype = \"http\"\nurl = \"https://x\"\ncompression = \"br\"\n"),
+                "sinks.api.compression: must be one of \"none\", \"gzip\", \"zstd\" (got \"br\")"},
+        BadCase{"kinesis_batch", With("[sinks.k]\ntype = \"kinesis\"\nstream = \"s\"\nmax_records = 1000\n"),
+                "sinks.k.max_records: must be at most 500 for Kinesis PutRecords"},
+        BadCase{"kinesis_stream", With("[sinks.k]\ntype = \"kinesis\"\n"), "sinks.k.stream: is required"},
+        BadCase{"s3_key", With("[sinks.lake]\ntype = \"s3\"\nbucket = \"b\"\nkey_template = \"{prefix}/x.ndjson\"\n"),
+                "sinks.lake.key_template: must contain {first_seq} and {last_seq}, so a retried upload writes the same key"},
+        BadCase{"s3_part", With("[sinks.lake]\ntype = \"s3\"\nbucket = \"b\"\npart_size = \"1MiB\"\n"),
+                "sinks.lake.part_size: must be between 5.0 MiB and 5.0 GiB (got 1.0 MiB)"},
         BadCase{"filter", Replace("[\"sensors/#\"]", "[\"a/#/b\"]"),
                 "sources.plant.topics[0]: \"a/#/b\" is not a valid MQTT topic filter"},
         BadCase{"no_topics", Replace("topics = [\"sensors/#\"]", ""),
@@ -267,6 +284,49 @@ channel = "lab/bench1"
   const auto& meter = source("meter");
   EXPECT_EQ(meter.framing.mode, drivers::serial::FramingConfig::Mode::kFixed);
   EXPECT_EQ(meter.framing.frame_start, "\xaa\x55");
+}
+
+TEST(Config, CloudSinkKeysAndPerTypeBatchDefaults) {
+  ConfigErrors errors;
+  auto cfg = ParseConfig(With(R"(
+[sinks.cloud]
+type = "mqtt"
+uri = "ssl://iot.example.com:443"
+topic = "dt/{gateway_id}/{source}/{channel}"
+qos = 1
+max_inflight = 50
+[sinks.cloud.tls]
+alpn = ["x-amzn-mqtt-ca"]
+[sinks.api]
+type = "http"
+url = "https://ingest.example.com/v1/batch"
+compression = "zstd"
+headers = { "X-Tenant" = "plant-7" }
+[sinks.stream]
+type = "kinesis"
+stream = "telemetry"
+region = "eu-west-1"
+partition_key = "{gateway_id}/{source}"
+[sinks.lake]
+type = "s3"
+bucket = "sensor-lake"
+endpoint = "http://127.0.0.1:9000"
+path_style = true
+linger = "15m"
+)"), "cloud.toml", &errors);
+  ASSERT_TRUE(cfg.ok()) << errors.Join();
+  std::map<std::string, const SinkConfig*> by;
+  for (const auto& s : cfg->sinks) by[s.name] = &s;
+  EXPECT_EQ(by["cloud"]->mqtt.batch.linger_ns, 0) << "streaming by default";
+  EXPECT_EQ(by["cloud"]->mqtt.tls->alpn, std::vector<std::string>{"x-amzn-mqtt-ca"});
+  EXPECT_EQ(by["cloud"]->mqtt.client_id, "edgeferry-gw-1-cloud");
+  EXPECT_EQ(by["api"]->http.compression, drivers::Compression::kZstd);
+  EXPECT_EQ(by["api"]->http.headers.at("X-Tenant"), "plant-7");
+  EXPECT_EQ(by["stream"]->kinesis.batch.max_records, 500u);
+  EXPECT_EQ(by["stream"]->kinesis.region, "eu-west-1");
+  EXPECT_TRUE(by["lake"]->s3.path_style);
+  EXPECT_EQ(by["lake"]->s3.batch.linger_ns, 900'000'000'000);
+  EXPECT_EQ(by["local"]->outbox.batch.max_records, 10'000u);
 }
 
 TEST(Config, ReportsEveryProblemAtOnce) {

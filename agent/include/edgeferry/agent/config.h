@@ -10,7 +10,11 @@
 #include <vector>
 
 #include "edgeferry/buffer/store.h"
+#include "edgeferry/drivers/aws/kinesis_sink.h"
+#include "edgeferry/drivers/aws/s3_sink.h"
+#include "edgeferry/drivers/http/http_sink.h"
 #include "edgeferry/drivers/mqtt/mqtt_source.h"
+#include "edgeferry/drivers/mqtt/mqtt_uplink_sink.h"
 #include "edgeferry/drivers/outbox/outbox_sink.h"
 #include "edgeferry/drivers/serial/serial_source.h"
 #include "edgeferry/status.h"
@@ -31,8 +35,12 @@ struct RetryPolicy {
 
 struct SinkConfig {
   std::string name;
-  std::string type;  // "outbox"
+  std::string type;  // "outbox", "mqtt", "http", "kinesis" or "s3": the matching member is set
   drivers::OutboxSinkConfig outbox;
+  drivers::MqttUplinkSinkConfig mqtt;
+  drivers::http::HttpSinkConfig http;
+  drivers::aws::KinesisSinkConfig kinesis;
+  drivers::aws::S3SinkConfig s3;
   RetryPolicy retry;
 };
 

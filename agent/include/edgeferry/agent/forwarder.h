@@ -22,7 +22,9 @@
 
 namespace edgeferry::agent {
 
-enum class SinkState { kStarting, kOnline, kBackingOff, kStopped };
+// kFailing: kFailingAfter or more consecutive failed attempts (an operator should look).
+enum class SinkState { kStarting, kOnline, kBackingOff, kFailing, kStopped };
+inline constexpr uint64_t kFailingAfter = 5;
 std::string_view SinkStateName(SinkState s);
 
 struct SinkStats {
@@ -33,6 +35,7 @@ struct SinkStats {
   uint64_t payload_bytes = 0;      // payload bytes of delivered records
   uint64_t dead_lettered = 0;      // rejected for good, now in the dead letter queue
   uint64_t retries = 0;            // failed attempts that will be retried
+  uint64_t consecutive_failures = 0;
   std::string last_error;
 };
 
