@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <toml++/toml.h>
@@ -209,14 +210,69 @@ void ReadBuffer(TableReader& r, const std::string& data_dir, buffer::StoreOption
   b->max_pending_bytes = r.Bytes("max_pending_bytes", b->max_pending_bytes, 1 << 20, 1ull << 30);
 }
 
+// password_file: the secret's content (trailing newline dropped), or an error naming the key.
+std::string ReadPasswordFile(TableReader& r) {
+  const std::string file = r.String("password_file", "");
+  if (file.empty()) return "";
+  auto pw = ReadSecretFile(file);
+  if (!pw) r.Error("password_file", fmt::format("cannot read \"{}\"", file));
+  return pw.value_or("");
+}
+
+constexpr const char* kMqttSchemes[] = {"tcp://", "ssl://", "mqtt://", "mqtts://", "ws://", "wss://"};
+
+bool IsTlsUri(const std::string& uri) {
+  return uri.starts_with("ssl://") || uri.starts_with("mqtts://") || uri.starts_with("wss://");
+}
+
+void CheckMqttUri(TableReader& r, const std::string& uri) {
+  for (const char* scheme : kMqttSchemes) {
+    if (uri.starts_with(scheme)) return;
+  }
+  r.Error("uri", fmt::format("must start with tcp://, ssl://, mqtt://, mqtts://, ws:// or wss:// (got \"{}\")", uri));
+}
+
+// ca_file, cert_file, key_file, verify: the same keys for every TLS client.
+template <typename Tls>
+void ReadTlsFiles(TableReader& tr, Tls* tls) {
+  tls->ca_file = tr.String("ca_file", "");
+  tls->cert_file = tr.String("cert_file", "");
+  tls->key_file = tr.String("key_file", "");
+  tls->verify = tr.Bool("verify", true);
+  if (tls->cert_file.empty() != tls->key_file.empty()) {
+    tr.Error(tls->cert_file.empty() ? "cert_file" : "key_file", "cert_file and key_file go together");
+  }
+  for (const auto& [k, f] : {std::pair{"ca_file", tls->ca_file}, {"cert_file", tls->cert_file},
+                             {"key_file", tls->key_file}}) {
+    if (!f.empty() && !std::ifstream(f)) tr.Error(k, fmt::format("cannot read \"{}\"", f));
+  }
+}
+
+// [<path>.tls] of an MQTT client: present when the table is, or the URI asks for TLS.
+std::optional<drivers::MqttUplinkTls> ReadMqttTls(TableReader& r, const std::string& uri, bool allow_alpn) {
+  const bool has_tls = r.Has("tls");
+  if (has_tls && !IsTlsUri(uri)) r.Error("tls", "is set but uri does not start with ssl://, mqtts:// or wss://");
+  if (!has_tls && !IsTlsUri(uri)) return std::nullopt;
+  TableReader tr(r.Table("tls"), r.Key("tls"), r.errors());
+  drivers::MqttUplinkTls tls;
+  ReadTlsFiles(tr, &tls);
+  if (allow_alpn) {
+    if (const toml::node* n = tr.Node("alpn")) {
+      if (!n->is_array()) {
+        tr.Error("alpn", "must be a list of protocol names, e.g. [\"x-amzn-mqtt-ca\"]");
+      } else {
+        for (const auto& p : *n->as_array()) tls.alpn.push_back(p.value_or(std::string()));
+      }
+    }
+  }
+  return tls;
+}
+
 void ReadMqttSource(TableReader& r, const std::string& gateway_id, SourceConfig* s) {
   auto& m = s->mqtt;
   m.name = s->name;
   m.uri = r.String("uri", "tcp://127.0.0.1:1883");
-  if (!(m.uri.starts_with("tcp://") || m.uri.starts_with("ssl://") || m.uri.starts_with("mqtt://") ||
-        m.uri.starts_with("mqtts://") || m.uri.starts_with("ws://") || m.uri.starts_with("wss://"))) {
-    r.Error("uri", fmt::format("must start with tcp://, ssl://, mqtt://, mqtts://, ws:// or wss:// (got \"{}\")", m.uri));
-  }
+  CheckMqttUri(r, m.uri);
   m.client_id = r.String("client_id", "edgeferry-" + gateway_id + "-" + s->name);
   if (m.client_id.empty() || m.client_id.size() > 128) r.Error("client_id", "must be 1 to 128 characters");
   const int default_qos = static_cast<int>(r.Int("qos", 1, INT64_MIN, INT64_MAX));
@@ -264,14 +320,7 @@ void ReadMqttSource(TableReader& r, const std::string& gateway_id, SourceConfig*
   const std::string version = r.Enum("mqtt_version", "3.1.1", {"3.1.1", "5"});
   m.mqtt_version = version == "5" ? 5 : 4;
   m.username = r.String("username", "");
-  const std::string password_file = r.String("password_file", "");
-  if (!password_file.empty()) {
-    if (auto pw = ReadSecretFile(password_file)) {
-      m.password = *pw;
-    } else {
-      r.Error("password_file", fmt::format("cannot read \"{}\"", password_file));
-    }
-  }
+  m.password = ReadPasswordFile(r);
   m.keepalive_s = static_cast<int>(r.Duration("keepalive", 30 * kSec, kSec, 3600 * kSec) / kSec);
   m.reconnect_min_ns = r.Duration("reconnect_min", m.reconnect_min_ns, 10 * kMs, 3600 * kSec);
   m.reconnect_max_ns = r.Duration("reconnect_max", m.reconnect_max_ns, 10 * kMs, 3600 * kSec);
@@ -279,25 +328,7 @@ void ReadMqttSource(TableReader& r, const std::string& gateway_id, SourceConfig*
   m.max_record_bytes = r.Bytes("max_record_bytes", m.max_record_bytes, 1, 256ull << 20);
   const std::string ct = r.Enum("content_type", "auto", {"auto", "json", "text", "csv", "nmea", "binary"});
   if (ct != "auto") m.content_type = ParseContentType(ct);
-  const bool tls_uri = m.uri.starts_with("ssl://") || m.uri.starts_with("mqtts://") || m.uri.starts_with("wss://");
-  const bool has_tls = r.Has("tls");
-  if (has_tls && !tls_uri) r.Error("tls", "is set but uri does not start with ssl://, mqtts:// or wss://");
-  if (has_tls || tls_uri) {
-    TableReader tr(r.Table("tls"), r.Key("tls"), r.errors());
-    drivers::MqttTls tls;
-    tls.ca_file = tr.String("ca_file", "");
-    tls.cert_file = tr.String("cert_file", "");
-    tls.key_file = tr.String("key_file", "");
-    tls.verify = tr.Bool("verify", true);
-    if (tls.cert_file.empty() != tls.key_file.empty()) {
-      tr.Error(tls.cert_file.empty() ? "cert_file" : "key_file", "cert_file and key_file go together");
-    }
-    for (const auto& [k, f] : {std::pair{"ca_file", tls.ca_file}, {"cert_file", tls.cert_file},
-                               {"key_file", tls.key_file}}) {
-      if (!f.empty() && !std::ifstream(f)) tr.Error(k, fmt::format("cannot read \"{}\"", f));
-    }
-    m.tls = tls;
-  }
+  if (auto tls = ReadMqttTls(r, m.uri, /*allow_alpn=*/false)) m.tls = static_cast<drivers::MqttTls>(*tls);
 }
 
 void ReadSerialSource(TableReader& r, SourceConfig* s) {
@@ -383,16 +414,7 @@ void ReadSerialSource(TableReader& r, SourceConfig* s) {
 drivers::http::TlsOptions ReadHttpTls(TableReader& r) {
   drivers::http::TlsOptions tls;
   TableReader tr(r.Table("tls"), r.Key("tls"), r.errors());
-  tls.ca_file = tr.String("ca_file", "");
-  tls.cert_file = tr.String("cert_file", "");
-  tls.key_file = tr.String("key_file", "");
-  tls.verify = tr.Bool("verify", true);
-  if (tls.cert_file.empty() != tls.key_file.empty()) {
-    tr.Error(tls.cert_file.empty() ? "cert_file" : "key_file", "cert_file and key_file go together");
-  }
-  for (const auto& [k, f] : {std::pair{"ca_file", tls.ca_file}, {"cert_file", tls.cert_file}, {"key_file", tls.key_file}}) {
-    if (!f.empty() && !std::ifstream(f)) tr.Error(k, fmt::format("cannot read \"{}\"", f));
-  }
+  ReadTlsFiles(tr, &tls);
   return tls;
 }
 
@@ -410,10 +432,7 @@ void ReadMqttSink(TableReader& r, const AgentConfig& cfg, SinkConfig* s) {
   m.name = s->name;
   m.gateway_id = cfg.gateway_id;
   m.uri = r.String("uri", "", /*required=*/true);
-  if (!m.uri.empty() && !(m.uri.starts_with("tcp://") || m.uri.starts_with("ssl://") || m.uri.starts_with("mqtt://") ||
-                          m.uri.starts_with("mqtts://") || m.uri.starts_with("ws://") || m.uri.starts_with("wss://"))) {
-    r.Error("uri", fmt::format("must start with tcp://, ssl://, mqtt://, mqtts://, ws:// or wss:// (got \"{}\")", m.uri));
-  }
+  if (!m.uri.empty()) CheckMqttUri(r, m.uri);
   m.client_id = r.String("client_id", "edgeferry-" + cfg.gateway_id + "-" + s->name);
   m.mqtt_version = r.Enum("mqtt_version", "3.1.1", {"3.1.1", "5"}) == "5" ? 5 : 4;
   m.qos = static_cast<int>(r.Int("qos", 1, INT64_MIN, INT64_MAX));
@@ -423,41 +442,12 @@ void ReadMqttSink(TableReader& r, const AgentConfig& cfg, SinkConfig* s) {
   if (m.topic.find_first_of("#+") != std::string::npos) r.Error("topic", "must not contain the wildcards # or +");
   m.raw_payload = ReadPayloadMode(r);
   m.username = r.String("username", "");
-  if (const std::string pw = r.String("password_file", ""); !pw.empty()) {
-    if (auto v = ReadSecretFile(pw)) {
-      m.password = *v;
-    } else {
-      r.Error("password_file", fmt::format("cannot read \"{}\"", pw));
-    }
-  }
+  m.password = ReadPasswordFile(r);
   m.keepalive_s = static_cast<int>(r.Duration("keepalive", 30 * kSec, kSec, 3600 * kSec) / kSec);
   m.connect_timeout_ns = r.Duration("connect_timeout", m.connect_timeout_ns, 100 * kMs, 600 * kSec);
   m.publish_timeout_ns = r.Duration("publish_timeout", m.publish_timeout_ns, 100 * kMs, 3600 * kSec);
   m.max_inflight = static_cast<int>(r.Int("max_inflight", 100, 1, 65535));
-  const bool tls_uri = m.uri.starts_with("ssl://") || m.uri.starts_with("mqtts://") || m.uri.starts_with("wss://");
-  if (r.Has("tls") && !tls_uri) r.Error("tls", "is set but uri does not start with ssl://, mqtts:// or wss://");
-  if (r.Has("tls") || tls_uri) {
-    TableReader tr(r.Table("tls"), r.Key("tls"), r.errors());
-    drivers::MqttUplinkTls tls;
-    tls.ca_file = tr.String("ca_file", "");
-    tls.cert_file = tr.String("cert_file", "");
-    tls.key_file = tr.String("key_file", "");
-    tls.verify = tr.Bool("verify", true);
-    if (tls.cert_file.empty() != tls.key_file.empty()) {
-      tr.Error(tls.cert_file.empty() ? "cert_file" : "key_file", "cert_file and key_file go together");
-    }
-    for (const auto& [k, f] : {std::pair{"ca_file", tls.ca_file}, {"cert_file", tls.cert_file}, {"key_file", tls.key_file}}) {
-      if (!f.empty() && !std::ifstream(f)) tr.Error(k, fmt::format("cannot read \"{}\"", f));
-    }
-    if (const toml::node* n = tr.Node("alpn")) {
-      if (!n->is_array()) {
-        tr.Error("alpn", "must be a list of protocol names, e.g. [\"x-amzn-mqtt-ca\"]");
-      } else {
-        for (const auto& p : *n->as_array()) tls.alpn.push_back(p.value_or(std::string()));
-      }
-    }
-    m.tls = tls;
-  }
+  m.tls = ReadMqttTls(r, m.uri, /*allow_alpn=*/true);
 }
 
 void ReadHttpSink(TableReader& r, const AgentConfig& cfg, SinkConfig* s) {
@@ -530,6 +520,25 @@ void ReadS3Sink(TableReader& r, const AgentConfig& cfg, SinkConfig* s) {
   o.tls = ReadHttpTls(r);
 }
 
+// Calls fn(name, reader) for each [<section>.<name>] table with a valid name.
+void ForEachNamed(TableReader& top, const char* section, const char* what, ConfigErrors* errors,
+                  const std::function<void(const std::string&, TableReader&)>& fn) {
+  const toml::table* table = top.Table(section);
+  if (!table) return;
+  for (const auto& [key, node] : *table) {
+    const std::string name(key.str());
+    const std::string path = std::string(section) + "." + name;
+    if (!ValidName(name, false)) {
+      errors->errors.push_back(fmt::format("{}: {} names must be 1 to 64 of A-Z a-z 0-9 _ -", path, what));
+    } else if (!node.is_table()) {
+      errors->errors.push_back(path + ": must be a table");
+    } else {
+      TableReader r(node.as_table(), path, errors);
+      fn(name, r);
+    }
+  }
+}
+
 }  // namespace
 
 Result<AgentConfig> ParseConfig(std::string_view toml_text, std::string_view origin, ConfigErrors* errors) {
@@ -564,88 +573,62 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, std::string_view ori
     TableReader b(top.Table("buffer"), "buffer", errors);
     ReadBuffer(b, cfg.data_dir, &cfg.buffer);
   }
-  if (const toml::table* sources = top.Table("sources")) {
-    for (const auto& [key, node] : *sources) {
-      const std::string name(key.str());
-      const std::string path = "sources." + name;
-      if (!ValidName(name, false)) {
-        errors->errors.push_back(path + ": source names must be 1 to 64 of A-Z a-z 0-9 _ -");
-        continue;
-      }
-      if (!node.is_table()) {
-        errors->errors.push_back(path + ": must be a table");
-        continue;
-      }
-      SourceConfig s;
-      s.name = name;
-      TableReader r(node.as_table(), path, errors);
-      s.type = r.String("type", "", /*required=*/true);
-      if (s.type == "mqtt") {
-        ReadMqttSource(r, cfg.gateway_id, &s);
-      } else if (s.type == "serial") {
-        ReadSerialSource(r, &s);
-      } else if (!s.type.empty()) {
-        r.Error("type", fmt::format("unknown source type \"{}\" (known: mqtt, serial)", s.type));
-        continue;
-      }
-      cfg.sources.push_back(std::move(s));
+  ForEachNamed(top, "sources", "source", errors, [&](const std::string& name, TableReader& r) {
+    SourceConfig s;
+    s.name = name;
+    s.type = r.String("type", "", /*required=*/true);
+    if (s.type == "mqtt") {
+      ReadMqttSource(r, cfg.gateway_id, &s);
+    } else if (s.type == "serial") {
+      ReadSerialSource(r, &s);
+    } else if (!s.type.empty()) {
+      r.Error("type", fmt::format("unknown source type \"{}\" (known: mqtt, serial)", s.type));
+      return;
     }
-  }
-  if (const toml::table* sinks = top.Table("sinks")) {
-    for (const auto& [key, node] : *sinks) {
-      const std::string name(key.str());
-      const std::string path = "sinks." + name;
-      if (!ValidName(name, false)) {
-        errors->errors.push_back(path + ": sink names must be 1 to 64 of A-Z a-z 0-9 _ -");
-        continue;
-      }
-      if (!node.is_table()) {
-        errors->errors.push_back(path + ": must be a table");
-        continue;
-      }
-      SinkConfig s;
-      s.name = name;
-      TableReader r(node.as_table(), path, errors);
-      s.type = r.String("type", "", /*required=*/true);
-      // Batch defaults by kind: streaming sinks send at once, batch sinks gather.
-      drivers::BatchPolicy d{10'000, 4ull << 20, 1 * kSec};
-      if (s.type == "mqtt") d = {1000, 1ull << 20, 0};
-      if (s.type == "http") d = {1000, 1ull << 20, 1 * kSec};
-      if (s.type == "kinesis") d = {500, 4ull << 20, 1 * kSec};
-      if (s.type == "s3") d = {1'000'000, 64ull << 20, 300 * kSec};
-      drivers::BatchPolicy batch;
-      batch.max_records = static_cast<size_t>(r.Int("max_records", static_cast<int64_t>(d.max_records), 1, 10'000'000));
-      batch.max_bytes = r.Bytes("max_bytes", d.max_bytes, 1, 4ull << 30);
-      batch.linger_ns = r.Duration("linger", d.linger_ns, 0, 7 * kDay);
-      s.retry.base_ns = r.Duration("retry_base", s.retry.base_ns, 1 * kMs, 3600 * kSec);
-      s.retry.max_ns = r.Duration("retry_max", s.retry.max_ns, 1 * kMs, 86400 * kSec);
-      if (s.type == "outbox") {
-        auto& o = s.outbox;
-        o.name = name;
-        o.gateway_id = cfg.gateway_id;
-        o.dir = r.String("dir", cfg.data_dir + "/outbox");
-        o.zstd_level = static_cast<int>(r.Int("compression_level", 3, 0, 19));
-        o.batch = batch;
-      } else if (s.type == "mqtt") {
-        ReadMqttSink(r, cfg, &s);
-        s.mqtt.batch = batch;
-      } else if (s.type == "http") {
-        ReadHttpSink(r, cfg, &s);
-        s.http.batch = batch;
-      } else if (s.type == "kinesis") {
-        ReadKinesisSink(r, cfg, &s);
-        s.kinesis.batch = batch;
-        if (batch.max_records > 500) r.Error("max_records", "must be at most 500 for Kinesis PutRecords");
-      } else if (s.type == "s3") {
-        ReadS3Sink(r, cfg, &s);
-        s.s3.batch = batch;
-      } else if (!s.type.empty()) {
-        r.Error("type", fmt::format("unknown sink type \"{}\" (known: outbox, mqtt, http, kinesis, s3)", s.type));
-        continue;
-      }
-      cfg.sinks.push_back(std::move(s));
+    cfg.sources.push_back(std::move(s));
+  });
+  ForEachNamed(top, "sinks", "sink", errors, [&](const std::string& name, TableReader& r) {
+    SinkConfig s;
+    s.name = name;
+    s.type = r.String("type", "", /*required=*/true);
+    // Batch defaults by kind: streaming sinks send at once, batch sinks gather.
+    drivers::BatchPolicy d{10'000, 4ull << 20, 1 * kSec};
+    if (s.type == "mqtt") d = {1000, 1ull << 20, 0};
+    if (s.type == "http") d = {1000, 1ull << 20, 1 * kSec};
+    if (s.type == "kinesis") d = {500, 4ull << 20, 1 * kSec};
+    if (s.type == "s3") d = {1'000'000, 64ull << 20, 300 * kSec};
+    drivers::BatchPolicy batch;
+    batch.max_records = static_cast<size_t>(r.Int("max_records", static_cast<int64_t>(d.max_records), 1, 10'000'000));
+    batch.max_bytes = r.Bytes("max_bytes", d.max_bytes, 1, 4ull << 30);
+    batch.linger_ns = r.Duration("linger", d.linger_ns, 0, 7 * kDay);
+    s.retry.base_ns = r.Duration("retry_base", s.retry.base_ns, 1 * kMs, 3600 * kSec);
+    s.retry.max_ns = r.Duration("retry_max", s.retry.max_ns, 1 * kMs, 86400 * kSec);
+    if (s.type == "outbox") {
+      auto& o = s.outbox;
+      o.name = name;
+      o.gateway_id = cfg.gateway_id;
+      o.dir = r.String("dir", cfg.data_dir + "/outbox");
+      o.zstd_level = static_cast<int>(r.Int("compression_level", 3, 0, 19));
+      o.batch = batch;
+    } else if (s.type == "mqtt") {
+      ReadMqttSink(r, cfg, &s);
+      s.mqtt.batch = batch;
+    } else if (s.type == "http") {
+      ReadHttpSink(r, cfg, &s);
+      s.http.batch = batch;
+    } else if (s.type == "kinesis") {
+      ReadKinesisSink(r, cfg, &s);
+      s.kinesis.batch = batch;
+      if (batch.max_records > 500) r.Error("max_records", "must be at most 500 for Kinesis PutRecords");
+    } else if (s.type == "s3") {
+      ReadS3Sink(r, cfg, &s);
+      s.s3.batch = batch;
+    } else if (!s.type.empty()) {
+      r.Error("type", fmt::format("unknown sink type \"{}\" (known: outbox, mqtt, http, kinesis, s3)", s.type));
+      return;
     }
-  }
+    cfg.sinks.push_back(std::move(s));
+  });
   top.Finish();
   if (!errors->errors.empty()) return Status::InvalidArgument(errors->Join());
   return cfg;

@@ -116,34 +116,40 @@ int Check(const std::string& path) {
   return 0;
 }
 
-int BufferStats(const std::string& path, bool json) {
+// Opens the buffer a config names, read-only (safe beside a running agent), or sets
+// *exit_code and returns null.
+std::unique_ptr<buffer::Store> OpenForInspection(const std::string& path, int* exit_code) {
   auto cfg = Load(path);
-  if (!cfg) return kExitConfig;
+  if (!cfg) {
+    *exit_code = kExitConfig;
+    return nullptr;
+  }
   SetUpLogging("warn");
   buffer::StoreOptions o = cfg->buffer;
   o.read_only = true;
   auto store = buffer::Store::Open(o);
   if (!store.ok()) {
     std::fprintf(stderr, "edgeferry: %s\n", store.status().ToString().c_str());
-    return kExitIoError;
+    *exit_code = kExitIoError;
+    return nullptr;
   }
-  const auto stats = (*store)->Stats();
+  return std::move(store).value();
+}
+
+int BufferStats(const std::string& path, bool json) {
+  int rc = 0;
+  auto store = OpenForInspection(path, &rc);
+  if (!store) return rc;
+  const auto stats = store->Stats();
   std::cout << (json ? StoreStatsJson(stats) + "\n" : StoreStatsText(stats));
   return 0;
 }
 
 int DlqList(const std::string& path, size_t limit) {
-  auto cfg = Load(path);
-  if (!cfg) return kExitConfig;
-  SetUpLogging("warn");
-  buffer::StoreOptions o = cfg->buffer;
-  o.read_only = true;
-  auto store = buffer::Store::Open(o);
-  if (!store.ok()) {
-    std::fprintf(stderr, "edgeferry: %s\n", store.status().ToString().c_str());
-    return kExitIoError;
-  }
-  auto list = (*store)->ListDeadLetters(0, limit);
+  int rc = 0;
+  auto store = OpenForInspection(path, &rc);
+  if (!store) return rc;
+  auto list = store->ListDeadLetters(0, limit);
   if (!list.ok()) {
     std::fprintf(stderr, "edgeferry: %s\n", list.status().ToString().c_str());
     return kExitIoError;

@@ -11,6 +11,7 @@
 
 #include "edgeferry/clock.h"
 #include "edgeferry/drivers/envelope.h"
+#include "paho_tls.h"
 
 namespace edgeferry::drivers {
 
@@ -37,11 +38,6 @@ class MqttSource::Impl {
   void Run();
   bool ConnectAndSubscribe();
   void OnMessage(const mqtt::const_message_ptr& msg);
-  void SetError(const std::string& e) {
-    std::lock_guard<std::mutex> l(mu_);
-    last_error_ = e;
-  }
-
   const MqttSourceConfig cfg_;
   Ingest& ingest_;
   std::unique_ptr<mqtt::async_client> client_;
@@ -52,10 +48,7 @@ class MqttSource::Impl {
   std::condition_variable cv_;
   bool stop_ = false;
   bool lost_ = false;  // the connection dropped; Run() reconnects
-  std::string last_error_;
-
-  std::atomic<bool> connected_{false};
-  std::atomic<uint64_t> received_{0}, stored_{0}, dead_{0}, rejected_{0}, reconnects_{0};
+  SourceCounters counters_;
 };
 
 Status MqttSource::Impl::Start() {
@@ -75,14 +68,7 @@ Status MqttSource::Impl::Start() {
     }
     if (!cfg_.username.empty()) b.user_name(cfg_.username);
     if (!cfg_.password.empty()) b.password(cfg_.password);
-    if (cfg_.tls) {
-      auto ssl = mqtt::ssl_options_builder();
-      if (!cfg_.tls->ca_file.empty()) ssl.trust_store(cfg_.tls->ca_file);
-      if (!cfg_.tls->cert_file.empty()) ssl.key_store(cfg_.tls->cert_file);
-      if (!cfg_.tls->key_file.empty()) ssl.private_key(cfg_.tls->key_file);
-      ssl.enable_server_cert_auth(cfg_.tls->verify).verify(cfg_.tls->verify);
-      b.ssl(ssl.finalize());
-    }
+    if (cfg_.tls) b.ssl(MakeSslOptions(*cfg_.tls));
     connect_opts_ = b.finalize();
     if (version == MQTTVERSION_5 && !cfg_.clean_session) {
       // MQTT 5: without a session expiry the broker drops the session at disconnect.
@@ -92,8 +78,8 @@ Status MqttSource::Impl::Start() {
     }
     client_->set_message_callback([this](mqtt::const_message_ptr msg) { OnMessage(msg); });
     client_->set_connection_lost_handler([this](const std::string& cause) {
-      connected_ = false;
-      SetError("connection lost" + (cause.empty() ? "" : ": " + cause));
+      counters_.connected = false;
+      counters_.SetError("connection lost" + (cause.empty() ? "" : ": " + cause));
       std::lock_guard<std::mutex> l(mu_);
       lost_ = true;
       cv_.notify_all();
@@ -106,7 +92,7 @@ Status MqttSource::Impl::Start() {
 }
 
 void MqttSource::Impl::OnMessage(const mqtt::const_message_ptr& msg) {
-  received_.fetch_add(1, std::memory_order_relaxed);
+  counters_.received.fetch_add(1, std::memory_order_relaxed);
   Record r;
   r.ts_ns = SystemClock().NowNs();
   r.source = cfg_.name;
@@ -116,17 +102,11 @@ void MqttSource::Impl::OnMessage(const mqtt::const_message_ptr& msg) {
   if (r.payload.size() > cfg_.max_record_bytes) {
     ingest_.DeadLetter(r, fmt::format("payload {} bytes > max_record_bytes {}", r.payload.size(),
                                       cfg_.max_record_bytes));
-    dead_.fetch_add(1, std::memory_order_relaxed);
+    counters_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   if (!cfg_.content_type) r.content_type = DetectContentType(r.payload);
-  auto seq = ingest_.Append(std::move(r));
-  if (seq.ok()) {
-    stored_.fetch_add(1, std::memory_order_relaxed);
-  } else {
-    rejected_.fetch_add(1, std::memory_order_relaxed);
-    SetError(seq.status().ToString());
-  }
+  counters_.CountAppend(ingest_.Append(std::move(r)));
 }
 
 bool MqttSource::Impl::ConnectAndSubscribe() {
@@ -152,7 +132,7 @@ bool MqttSource::Impl::ConnectAndSubscribe() {
     }
     return true;
   } catch (const mqtt::exception& e) {
-    SetError(e.what());
+    counters_.SetError(e.what());
     try {
       if (client_->is_connected()) client_->disconnect()->wait_for(std::chrono::seconds(2));
     } catch (const mqtt::exception&) {
@@ -173,8 +153,8 @@ void MqttSource::Impl::Run() {
     lock.lock();
     if (stop_) break;
     if (ok) {
-      connected_ = true;
-      if (ever_connected) reconnects_.fetch_add(1);
+      counters_.connected = true;
+      if (ever_connected) counters_.reconnects.fetch_add(1);
       spdlog::info("source {}: {} {} ({} subscription{})", cfg_.name,
                    ever_connected ? "reconnected to" : "connected to", cfg_.uri,
                    cfg_.subscriptions.size(), cfg_.subscriptions.size() == 1 ? "" : "s");
@@ -182,10 +162,10 @@ void MqttSource::Impl::Run() {
       delay = cfg_.reconnect_min_ns;
       cv_.wait(lock, [&] { return stop_ || lost_; });
       if (stop_) break;
-      spdlog::warn("source {}: {}; reconnecting", cfg_.name, last_error_);
+      spdlog::warn("source {}: {}; reconnecting", cfg_.name, counters_.last_error());
     } else {
       spdlog::warn("source {}: cannot connect to {}: {}; retrying in {} ms", cfg_.name, cfg_.uri,
-                   last_error_, delay / 1'000'000);
+                   counters_.last_error(), delay / 1'000'000);
     }
     // Full jitter around the current delay: a fleet does not reconnect in lockstep.
     const int64_t wait = delay / 2 + static_cast<int64_t>(rng() % static_cast<uint64_t>(delay / 2 + 1));
@@ -209,21 +189,10 @@ void MqttSource::Impl::Stop() {
       spdlog::debug("source {}: disconnect: {}", cfg_.name, e.what());
     }
   }
-  connected_ = false;
+  counters_.connected = false;
 }
 
-SourceStats MqttSource::Impl::Stats() const {
-  SourceStats s;
-  s.connected = connected_;
-  s.received = received_;
-  s.stored = stored_;
-  s.dead_lettered = dead_;
-  s.rejected = rejected_;
-  s.reconnects = reconnects_;
-  std::lock_guard<std::mutex> l(mu_);
-  s.last_error = last_error_;
-  return s;
-}
+SourceStats MqttSource::Impl::Stats() const { return counters_.Snapshot(); }
 
 MqttSource::MqttSource(MqttSourceConfig config, Ingest& ingest)
     : impl_(std::make_unique<Impl>(std::move(config), ingest)) {}

@@ -7,6 +7,7 @@
 
 #include "edgeferry/drivers/batch_encoding.h"
 #include "edgeferry/drivers/envelope.h"
+#include "paho_tls.h"
 
 namespace edgeferry::drivers {
 
@@ -39,15 +40,7 @@ class MqttUplinkSink::Impl {
         }
         if (!cfg_.username.empty()) b.user_name(cfg_.username);
         if (!cfg_.password.empty()) b.password(cfg_.password);
-        if (cfg_.tls) {
-          auto ssl = mqtt::ssl_options_builder();
-          if (!cfg_.tls->ca_file.empty()) ssl.trust_store(cfg_.tls->ca_file);
-          if (!cfg_.tls->cert_file.empty()) ssl.key_store(cfg_.tls->cert_file);
-          if (!cfg_.tls->key_file.empty()) ssl.private_key(cfg_.tls->key_file);
-          ssl.enable_server_cert_auth(cfg_.tls->verify).verify(cfg_.tls->verify);
-          if (!cfg_.tls->alpn.empty()) ssl.alpn_protos(cfg_.tls->alpn);
-          b.ssl(ssl.finalize());
-        }
+        if (cfg_.tls) b.ssl(MakeSslOptions(*cfg_.tls, cfg_.tls->alpn));
         opts_ = b.finalize();
       }
       client_->connect(opts_)->wait();

@@ -64,25 +64,9 @@ class SerialSource::Impl {
     if (thread_.joinable()) thread_.join();
   }
 
-  SourceStats Stats() const {
-    SourceStats s;
-    s.connected = open_;
-    s.received = received_;
-    s.stored = stored_;
-    s.dead_lettered = dead_;
-    s.rejected = rejected_;
-    s.reconnects = reconnects_;
-    std::lock_guard<std::mutex> l(mu_);
-    s.last_error = last_error_;
-    return s;
-  }
+  SourceStats Stats() const { return counters_.Snapshot(); }
 
  private:
-  void SetError(const std::string& e) {
-    std::lock_guard<std::mutex> l(mu_);
-    last_error_ = e;
-  }
-
   bool Stopping() {
     std::lock_guard<std::mutex> l(mu_);
     return stop_;
@@ -93,7 +77,7 @@ class SerialSource::Impl {
     std::error_code fec;
     const auto path = std::filesystem::canonical(cfg_.device, fec);
     if (fec) {
-      SetError(fmt::format("{}: {}", cfg_.device, fec.message()));
+      counters_.SetError(fmt::format("{}: {}", cfg_.device, fec.message()));
       return false;
     }
     *resolved = path.string();
@@ -121,7 +105,7 @@ class SerialSource::Impl {
                        ec);
     }
     if (ec) {
-      SetError(fmt::format("{}: {}", *resolved, ec.message()));
+      counters_.SetError(fmt::format("{}: {}", *resolved, ec.message()));
       boost::system::error_code ignored;
       port_.close(ignored);
       return false;
@@ -135,35 +119,30 @@ class SerialSource::Impl {
     while (!Stopping()) {
       std::string resolved;
       if (Open(&resolved)) {
-        if (ever_open) reconnects_.fetch_add(1);
+        if (ever_open) counters_.reconnects.fetch_add(1);
         spdlog::info("source {}: {} {}{} at {} baud", cfg_.name, ever_open ? "reopened" : "opened", cfg_.device,
                      resolved == cfg_.device ? "" : " (" + resolved + ")", cfg_.baud);
         ever_open = true;
         waiting_logged = false;
         delay = cfg_.reopen_min_ns;
         parser_->Reset();
-        open_ = true;
+        counters_.connected = true;
         ReadUntilError();
-        open_ = false;
+        counters_.connected = false;
         // A frame cut by the disconnect is never a record.
         if (std::string partial = framer_.TakePartial(); !partial.empty()) {
           DeadLetter(partial, fmt::format("incomplete frame at disconnect ({} bytes)", partial.size()));
         }
         if (Stopping()) break;
-        spdlog::warn("source {}: {} went away ({}); waiting for it", cfg_.name, cfg_.device, last_error());
+        spdlog::warn("source {}: {} went away ({}); waiting for it", cfg_.name, cfg_.device, counters_.last_error());
       } else if (!waiting_logged) {
-        spdlog::warn("source {}: waiting for {} ({})", cfg_.name, cfg_.device, last_error());
+        spdlog::warn("source {}: waiting for {} ({})", cfg_.name, cfg_.device, counters_.last_error());
         waiting_logged = true;
       }
       std::unique_lock<std::mutex> l(mu_);
       cv_.wait_for(l, std::chrono::nanoseconds(delay), [&] { return stop_; });
       delay = std::min(delay * 2, cfg_.reopen_max_ns);
     }
-  }
-
-  std::string last_error() const {
-    std::lock_guard<std::mutex> l(mu_);
-    return last_error_;
   }
 
   void ReadUntilError() {
@@ -182,7 +161,7 @@ class SerialSource::Impl {
         framer_.Feed(std::string_view(buf_.data(), n));
       }
       if (ec) {
-        SetError(ec == asio::error::eof ? "end of file (device closed)" : ec.message());
+        counters_.SetError(ec == asio::error::eof ? "end of file (device closed)" : ec.message());
         return;  // io_.run() returns: the caller closes and reopens
       }
       StartRead();
@@ -190,7 +169,7 @@ class SerialSource::Impl {
   }
 
   void OnFrame(std::string_view frame) {
-    received_.fetch_add(1, std::memory_order_relaxed);
+    counters_.received.fetch_add(1, std::memory_order_relaxed);
     ParsedFrame p = parser_->Parse(frame);
     if (p.skip) return;
     if (!p.junk.empty()) DeadLetter(p.junk, fmt::format("{} bytes of non-NMEA data before a sentence", p.junk.size()));
@@ -204,13 +183,7 @@ class SerialSource::Impl {
     r.channel = p.channel.empty() ? channel_ : std::move(p.channel);
     r.content_type = p.content_type;
     r.payload = std::move(p.payload);
-    auto seq = ingest_.Append(std::move(r));
-    if (seq.ok()) {
-      stored_.fetch_add(1, std::memory_order_relaxed);
-    } else {
-      rejected_.fetch_add(1, std::memory_order_relaxed);
-      SetError(seq.status().ToString());
-    }
+    counters_.CountAppend(ingest_.Append(std::move(r)));
   }
 
   void DeadLetter(std::string_view bytes, const std::string& reason) {
@@ -221,7 +194,7 @@ class SerialSource::Impl {
     r.content_type = ContentType::kBinary;
     r.payload = std::string(bytes);
     ingest_.DeadLetter(r, reason);
-    dead_.fetch_add(1, std::memory_order_relaxed);
+    counters_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
   }
 
   const SerialSourceConfig cfg_;
@@ -238,9 +211,7 @@ class SerialSource::Impl {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
-  std::string last_error_;
-  std::atomic<bool> open_{false};
-  std::atomic<uint64_t> received_{0}, stored_{0}, dead_{0}, rejected_{0}, reconnects_{0};
+  SourceCounters counters_;
 };
 
 SerialSource::SerialSource(SerialSourceConfig config, Ingest& ingest)

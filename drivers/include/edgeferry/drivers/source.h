@@ -3,8 +3,10 @@
 // Sources push (MQTT, serial) on their own threads; none of them talks to a sink.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -36,6 +38,37 @@ struct SourceStats {
   uint64_t rejected = 0;        // records the buffer refused (Full, closed)
   uint64_t reconnects = 0;      // successful connections after the first
   std::string last_error;       // newest connection or ingest error, empty if none
+};
+
+// The counters behind SourceStats, for source implementations. Thread-safe.
+class SourceCounters {
+ public:
+  std::atomic<bool> connected{false};
+  std::atomic<uint64_t> received{0}, stored{0}, dead_lettered{0}, rejected{0}, reconnects{0};
+  void SetError(std::string error) {
+    std::lock_guard<std::mutex> l(mu_);
+    last_error_ = std::move(error);
+  }
+  std::string last_error() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return last_error_;
+  }
+  SourceStats Snapshot() const {
+    return SourceStats{connected, received, stored, dead_lettered, rejected, reconnects, last_error()};
+  }
+  // Counts the outcome of Ingest::Append.
+  void CountAppend(const Result<uint64_t>& seq) {
+    if (seq.ok()) {
+      stored.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      rejected.fetch_add(1, std::memory_order_relaxed);
+      SetError(seq.status().ToString());
+    }
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::string last_error_;
 };
 
 class Source {
