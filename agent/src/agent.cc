@@ -60,7 +60,7 @@ Status Agent::Start() {
     if (sc.type == "http") sinks_.push_back(std::make_unique<drivers::http::HttpSink>(sc.http));
     if (sc.type == "kinesis") sinks_.push_back(std::make_unique<drivers::aws::KinesisSink>(sc.kinesis));
     if (sc.type == "s3") sinks_.push_back(std::make_unique<drivers::aws::S3Sink>(sc.s3));
-    forwarders_.push_back(std::make_unique<Forwarder>(*store_, *sinks_.back(), sc.retry));
+    forwarders_.push_back(std::make_unique<Forwarder>(*store_, *sinks_.back(), sc.retry, sc.drain));
     if (Status st = forwarders_.back()->Start(); !st.ok()) return st;
   }
   for (const auto& sc : config_.sources) {
@@ -84,6 +84,13 @@ Status Agent::Stop() {
   for (auto& f : forwarders_) f->Stop();
   Status closed = store_->Close();
   return flushed.ok() ? closed : flushed;
+}
+
+void Agent::Tick() {
+  if (!store_) return;
+  if (auto n = store_->AppendReplayedToAll(1000); n.ok() && *n > 0) {
+    spdlog::info("buffer: {} replayed dead letters appended again for every sink", *n);
+  }
 }
 
 AgentStats Agent::Stats() {

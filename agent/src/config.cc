@@ -191,9 +191,11 @@ constexpr int64_t kDay = 86400 * kSec;
 void ReadBuffer(TableReader& r, const std::string& data_dir, buffer::StoreOptions* b) {
   b->path = r.String("path", data_dir + "/buffer.db");
   b->max_bytes = r.Bytes("max_bytes", b->max_bytes, 1 << 20, 1ull << 50);
-  b->when_full = r.Enum("when_full", "drop_oldest", {"drop_oldest", "reject_new"}) == "reject_new"
-                     ? buffer::FullPolicy::kRejectNew
-                     : buffer::FullPolicy::kDropOldest;
+  const std::string when_full = r.Enum("when_full", "drop_oldest", {"drop_oldest", "reject_new", "backpressure"});
+  b->when_full = when_full == "reject_new"     ? buffer::FullPolicy::kRejectNew
+                 : when_full == "backpressure" ? buffer::FullPolicy::kBackpressure
+                                               : buffer::FullPolicy::kDropOldest;
+  b->min_free_bytes = r.Bytes("min_free_bytes", 0, 0, 1ull << 50);
   b->ttl_ns = r.Duration("ttl", 0, 0, 3650 * kDay);
   b->durability = r.Enum("durability", "normal", {"normal", "sync"}) == "sync" ? buffer::Durability::kSync
                                                                               : buffer::Durability::kNormal;
@@ -603,6 +605,10 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, std::string_view ori
     batch.linger_ns = r.Duration("linger", d.linger_ns, 0, 7 * kDay);
     s.retry.base_ns = r.Duration("retry_base", s.retry.base_ns, 1 * kMs, 3600 * kSec);
     s.retry.max_ns = r.Duration("retry_max", s.retry.max_ns, 1 * kMs, 86400 * kSec);
+    s.drain.records_per_s = static_cast<double>(r.Int("drain_rate", 0, 0, 100'000'000));
+    s.drain.bytes_per_s = static_cast<double>(r.Bytes("drain_bytes_rate", 0, 0, 1ull << 40));
+    s.drain.start_jitter_ns = r.Duration("start_jitter", 0, 0, 3600 * kSec);
+    s.drain.live_first = r.Enum("order", "oldest_first", {"oldest_first", "live_first"}) == "live_first";
     if (s.type == "outbox") {
       auto& o = s.outbox;
       o.name = name;

@@ -11,7 +11,27 @@ namespace edgeferry::agent {
 
 namespace {
 constexpr int64_t kPollNs = 200'000'000;  // how often a waiting loop checks for Stop()
-}
+constexpr int64_t kReplayCheckNs = 1'000'000'000;
+
+// Tokens refill at `rate` per second up to one second's worth; Take() may go into
+// debt and returns how long to wait for it. rate 0 = unlimited.
+class TokenBucket {
+ public:
+  explicit TokenBucket(double rate) : rate_(rate), tokens_(rate), last_ns_(SystemClock().MonoNs()) {}
+  int64_t Take(double n) {
+    if (rate_ <= 0) return 0;
+    const int64_t now = SystemClock().MonoNs();
+    tokens_ = std::min(rate_, tokens_ + rate_ * static_cast<double>(now - last_ns_) / 1e9);
+    last_ns_ = now;
+    tokens_ -= n;
+    return tokens_ >= 0 ? 0 : static_cast<int64_t>(-tokens_ / rate_ * 1e9);
+  }
+
+ private:
+  double rate_, tokens_;
+  int64_t last_ns_;
+};
+}  // namespace
 
 std::string_view SinkStateName(SinkState s) {
   switch (s) {
@@ -24,8 +44,8 @@ std::string_view SinkStateName(SinkState s) {
   return "unknown";
 }
 
-Forwarder::Forwarder(buffer::Store& store, drivers::Sink& sink, RetryPolicy retry)
-    : store_(store), sink_(sink), retry_(retry), stage_("sink:" + sink.name()) {}
+Forwarder::Forwarder(buffer::Store& store, drivers::Sink& sink, RetryPolicy retry, DrainPolicy drain)
+    : store_(store), sink_(sink), retry_(retry), drain_(drain), stage_("sink:" + sink.name()) {}
 
 Forwarder::~Forwarder() { Stop(); }
 
@@ -91,42 +111,106 @@ void Forwarder::Run() {
     pos_ = held;
     (void)store_.Ack(sink_.name(), pos_);
   }
+  if (drain_.start_jitter_ns > 0 &&
+      !Sleep(static_cast<int64_t>(rng() % static_cast<uint64_t>(drain_.start_jitter_ns + 1)))) {
+    return;
+  }
   SetState(SinkState::kOnline);
   const drivers::BatchPolicy policy = sink_.policy();
-  const buffer::ReadLimits limits{policy.max_records, policy.max_bytes};
+  buffer::ReadLimits limits{policy.max_records, policy.max_bytes};
+  // A batch never needs more than one second of the rate budget.
+  if (drain_.records_per_s > 0) limits.max_records = std::max<size_t>(1, std::min<size_t>(limits.max_records, static_cast<size_t>(drain_.records_per_s)));
+  if (drain_.bytes_per_s > 0) limits.max_bytes = std::max<uint64_t>(1, std::min<uint64_t>(limits.max_bytes, static_cast<uint64_t>(drain_.bytes_per_s)));
+  TokenBucket records_budget(drain_.records_per_s), bytes_budget(drain_.bytes_per_s);
+  uint64_t live_start = 0;  // live-first: records after this go ahead of the backlog
+  uint64_t live_pos = 0;    // ... and were delivered up to here
+  int64_t next_replay_check = 0;
   std::vector<StoredRecord> batch;
   while (Sleep(0)) {
+    if (SystemClock().MonoNs() >= next_replay_check) {
+      next_replay_check = SystemClock().MonoNs() + kReplayCheckNs;
+      if (DeliverReplay(backoff)) continue;
+    }
     if (!store_.WaitForRecords(pos_, kPollNs)) continue;
+    if (drain_.live_first && live_start == 0 && store_.LastSeq() - pos_ > limits.max_records) {
+      live_start = live_pos = store_.LastSeq();
+      spdlog::info("sink {}: backlog of {} records; sending newer records first", sink_.name(), live_start - pos_);
+    }
+    const bool live = live_start != 0 && store_.LastSeq() > live_pos;
+    const uint64_t from = live ? live_pos : pos_;
+    const uint64_t upto = live_start != 0 && !live ? live_start : UINT64_MAX;
     // Linger: let a batch fill up to max_records, at most `linger` after its first record.
     const int64_t deadline = SystemClock().MonoNs() + policy.linger_ns;
     while (true) {
       const int64_t left = deadline - SystemClock().MonoNs();
-      if (store_.LastSeq() - pos_ >= policy.max_records || left <= 0) break;
+      if (store_.LastSeq() - from >= limits.max_records || left <= 0) break;
       // Wakes when the batch is full by count, or at the deadline (checking Stop() meanwhile).
-      store_.WaitForRecords(pos_ + policy.max_records - 1, std::min(left, kPollNs));
+      store_.WaitForRecords(from + limits.max_records - 1, std::min(left, kPollNs));
       if (!Sleep(0)) return;
     }
-    const uint64_t last_before_read = store_.LastSeq();
-    if (Status st = store_.ReadAfter(pos_, limits, &batch); !st.ok()) {
+    const uint64_t last_before_read = std::min(store_.LastSeq(), upto);
+    if (Status st = store_.ReadAfter(from, limits, &batch); !st.ok()) {
       spdlog::error("sink {}: reading the buffer: {}", sink_.name(), st.ToString());
       if (!Sleep(backoff())) return;
       continue;
     }
-    if (batch.empty()) {
-      // Everything after pos_ was dropped (cap, TTL) before we read it.
-      pos_ = std::max(pos_, last_before_read);
-      (void)store_.Ack(sink_.name(), pos_);
-      continue;
+    while (!batch.empty() && batch.back().seq > upto) batch.pop_back();
+    uint64_t through = last_before_read;  // when empty: all up to here was dropped (cap, TTL)
+    std::optional<int64_t> retry_after;
+    if (!batch.empty()) {
+      uint64_t bytes = 0;
+      for (const auto& r : batch) bytes += r.record.payload.size();
+      const int64_t wait = std::max(records_budget.Take(static_cast<double>(batch.size())),
+                                    bytes_budget.Take(static_cast<double>(bytes)));
+      if (wait > 0 && !Sleep(wait)) return;
+      const Outcome outcome = Deliver(batch);
+      through = outcome.through;
+      retry_after = outcome.retry_after;
     }
-    if (auto retry_after = Deliver(batch)) {
+    if (live) {
+      live_pos = std::max(live_pos, through);
+    } else if (through > pos_) {
+      pos_ = through;
+      if (live_start != 0 && pos_ >= live_start) {
+        spdlog::info("sink {}: backlog drained", sink_.name());
+        pos_ = std::max(pos_, live_pos);
+        live_start = live_pos = 0;
+      }
+      if (Status st = store_.Ack(sink_.name(), pos_); !st.ok()) {
+        spdlog::error("sink {}: ack {}: {}", sink_.name(), pos_, st.ToString());
+      }
+      std::lock_guard<std::mutex> l(mu_);
+      stats_.acked_seq = pos_;
+    }
+    if (retry_after) {
       if (!Sleep(*retry_after > 0 ? *retry_after : backoff())) return;
-    } else {
+    } else if (!batch.empty()) {
       attempt_ = 0;
     }
   }
 }
 
-std::optional<int64_t> Forwarder::Deliver(std::vector<StoredRecord>& batch) {
+bool Forwarder::DeliverReplay(const std::function<int64_t()>& backoff) {
+  auto items = store_.PeekReplay(sink_.name(), sink_.policy().max_records);
+  if (!items.ok() || items->empty()) return false;
+  std::sort(items->begin(), items->end(),
+            [](const buffer::ReplayItem& a, const buffer::ReplayItem& b) { return a.record.seq < b.record.seq; });
+  std::vector<StoredRecord> batch;
+  for (const auto& it : *items) batch.push_back(it.record);
+  const Outcome outcome = Deliver(batch);
+  std::vector<uint64_t> done;
+  for (const auto& it : *items) {
+    if (it.record.seq <= outcome.through) done.push_back(it.id);
+  }
+  if (Status st = store_.FinishReplay(done); !st.ok()) {
+    spdlog::error("sink {}: replay bookkeeping: {}", sink_.name(), st.ToString());
+  }
+  spdlog::info("sink {}: replayed {} of {} dead letters", sink_.name(), done.size(), items->size());
+  if (outcome.retry_after) Sleep(*outcome.retry_after > 0 ? *outcome.retry_after : backoff());
+  return true;
+}
+
+Forwarder::Outcome Forwarder::Deliver(std::vector<StoredRecord>& batch) {
   drivers::Delivery d = sink_.Deliver(batch);
   uint64_t through = std::min(d.acked_through, batch.back().seq);
   if (d.error.IsPermanent()) {
@@ -153,14 +237,7 @@ std::optional<int64_t> Forwarder::Deliver(std::vector<StoredRecord>& batch) {
     ++records;
     bytes += r.record.payload.size();
   }
-  if (through > pos_) {
-    pos_ = through;
-    if (Status st = store_.Ack(sink_.name(), pos_); !st.ok()) {
-      spdlog::error("sink {}: ack {}: {}", sink_.name(), pos_, st.ToString());
-    }
-  }
   std::lock_guard<std::mutex> l(mu_);
-  stats_.acked_seq = pos_;
   stats_.delivered_records += records - std::min(records, dead);
   stats_.payload_bytes += bytes;
   stats_.dead_lettered += dead;
@@ -177,12 +254,12 @@ std::optional<int64_t> Forwarder::Deliver(std::vector<StoredRecord>& batch) {
     }
     stats_.state = stats_.consecutive_failures >= kFailingAfter ? SinkState::kFailing : SinkState::kBackingOff;
     stats_.last_error = d.error.ToString();
-    return d.retry_after_ns;
+    return Outcome{through, d.retry_after_ns};
   }
   if (stats_.state != SinkState::kOnline) spdlog::info("sink {}: delivering again", sink_.name());
   stats_.state = SinkState::kOnline;
   stats_.consecutive_failures = 0;
-  return std::nullopt;
+  return Outcome{through, std::nullopt};
 }
 
 }  // namespace edgeferry::agent

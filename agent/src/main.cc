@@ -3,7 +3,7 @@
 //   edgeferry run --config F            run the agent until SIGTERM/SIGINT
 //   edgeferry check --config F          validate a config file (exit 78 when invalid)
 //   edgeferry buffer stats --config F   what the buffer holds (--json for scripts)
-//   edgeferry dlq list --config F       the dead letter queue, oldest first
+//   edgeferry dlq list|show|replay|purge --config F   the dead letter queue
 //   edgeferry version
 #include <signal.h>
 #include <unistd.h>
@@ -20,6 +20,7 @@
 #include "edgeferry/agent/agent.h"
 #include "edgeferry/agent/config.h"
 #include "edgeferry/agent/report.h"
+#include "edgeferry/buffer/dead_letter_admin.h"
 #include "edgeferry/clock.h"
 #include "edgeferry/units.h"
 
@@ -92,6 +93,7 @@ int Run(const std::string& path) {
       break;
     }
     if (sig == SIGHUP) spdlog::warn("SIGHUP: configuration reload is not supported yet; restart to apply changes");
+    agent.Tick();
     if (cfg->stats_interval_ns > 0 && SystemClock().MonoNs() >= next_stats) {
       spdlog::info("{}", AgentStatsLine(agent.Stats()));
       next_stats = SystemClock().MonoNs() + cfg->stats_interval_ns;
@@ -145,27 +147,90 @@ int BufferStats(const std::string& path, bool json) {
   return 0;
 }
 
-int DlqList(const std::string& path, size_t limit) {
+std::string Preview(const std::string& payload, size_t max) {
+  std::string out;
+  for (char c : payload.substr(0, max)) {
+    out += (c >= 0x20 && c < 0x7f) ? std::string(1, c) : fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+  }
+  return payload.size() > max ? out + "..." : out;
+}
+
+void PrintDeadLetter(const buffer::DeadLetter& d, size_t preview) {
+  std::string when;
+  AppendRfc3339Ns(d.dead_ns, &when);
+  std::printf("%-6llu %s %-14s %s\n       seq %s, %zu bytes on %s: %s\n", static_cast<unsigned long long>(d.id),
+              when.substr(0, 19).c_str(), d.stage.c_str(), d.reason.c_str(),
+              d.seq ? std::to_string(*d.seq).c_str() : "-", d.record.payload.size(), d.record.channel.c_str(),
+              Preview(d.record.payload, preview).c_str());
+}
+
+// Opens the dead letter queue of the store a config names, or sets *exit_code.
+std::unique_ptr<buffer::DeadLetterAdmin> OpenDlq(const std::string& path, int* exit_code) {
+  auto cfg = Load(path);
+  if (!cfg) {
+    *exit_code = kExitConfig;
+    return nullptr;
+  }
+  SetUpLogging("warn");
+  auto dlq = buffer::DeadLetterAdmin::Open(cfg->buffer.path);
+  if (!dlq.ok()) {
+    std::fprintf(stderr, "edgeferry: %s\n", dlq.status().ToString().c_str());
+    *exit_code = kExitIoError;
+    return nullptr;
+  }
+  return std::move(dlq).value();
+}
+
+struct DlqCommand {
+  std::string action;           // list, show, replay, purge
+  std::vector<uint64_t> ids;
+  bool all = false;
+  std::string sink;
+  size_t limit = 1000;
+};
+
+int Dlq(const std::string& path, const DlqCommand& cmd) {
   int rc = 0;
-  auto store = OpenForInspection(path, &rc);
-  if (!store) return rc;
-  auto list = store->ListDeadLetters(0, limit);
-  if (!list.ok()) {
-    std::fprintf(stderr, "edgeferry: %s\n", list.status().ToString().c_str());
-    return kExitIoError;
-  }
-  for (const auto& d : *list) {
-    std::string when;
-    AppendRfc3339Ns(d.dead_ns, &when);
-    std::string preview;
-    for (char c : d.record.payload.substr(0, 60)) {
-      preview += (c >= 0x20 && c < 0x7f) ? std::string(1, c) : fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+  auto dlq = OpenDlq(path, &rc);
+  if (!dlq) return rc;
+  if (cmd.action == "list" || cmd.action == "show") {
+    std::vector<buffer::DeadLetter> list;
+    if (cmd.action == "show") {
+      for (uint64_t id : cmd.ids) {
+        auto one = dlq->Get(id);
+        if (!one.ok()) {
+          std::fprintf(stderr, "edgeferry: %s\n", one.status().ToString().c_str());
+          return 1;
+        }
+        list.push_back(std::move(one).value());
+      }
+    } else {
+      auto all = dlq->List(0, cmd.limit);
+      if (!all.ok()) {
+        std::fprintf(stderr, "edgeferry: %s\n", all.status().ToString().c_str());
+        return kExitIoError;
+      }
+      list = std::move(all).value();
     }
-    std::printf("%-6llu %s %-14s %s\n       %zu bytes on %s: %s%s\n", static_cast<unsigned long long>(d.id),
-                when.substr(0, 19).c_str(), d.stage.c_str(), d.reason.c_str(), d.record.payload.size(),
-                d.record.channel.c_str(), preview.c_str(), d.record.payload.size() > 60 ? "..." : "");
+    for (const auto& d : list) PrintDeadLetter(d, cmd.action == "show" ? 4096 : 60);
+    std::printf("%zu dead letter%s\n", list.size(), list.size() == 1 ? "" : "s");
+    return 0;
   }
-  std::printf("%zu dead letter%s\n", list->size(), list->size() == 1 ? "" : "s");
+  if (cmd.ids.empty() && !cmd.all) {
+    std::fprintf(stderr, "edgeferry: dlq %s needs --id ID (repeatable) or --all\n", cmd.action.c_str());
+    return 2;
+  }
+  auto n = cmd.action == "replay" ? dlq->Replay(cmd.ids, cmd.sink) : dlq->Purge(cmd.ids);
+  if (!n.ok()) {
+    std::fprintf(stderr, "edgeferry: %s\n", n.status().ToString().c_str());
+    return n.status().code() == Status::Code::kNotFound ? 1 : kExitIoError;
+  }
+  if (cmd.action == "replay") {
+    std::printf("%zu dead letter%s queued for replay%s; the running agent delivers them\n", *n, *n == 1 ? "" : "s",
+                cmd.sink.empty() ? "" : (" to sink " + cmd.sink).c_str());
+  } else {
+    std::printf("%zu dead letter%s purged\n", *n, *n == 1 ? "" : "s");
+  }
   return 0;
 }
 
@@ -188,19 +253,32 @@ int main(int argc, char** argv) {
   auto* stats = buffer->add_subcommand("stats", "Records, bytes, compression, backlog per sink, drops");
   stats->add_option("-c,--config", config, "Configuration file")->capture_default_str();
   stats->add_flag("--json", json, "Print JSON");
-  auto* dlq = app.add_subcommand("dlq", "Inspect the dead letter queue");
+  auto* dlq = app.add_subcommand("dlq", "The dead letter queue: records that could not be delivered, and why");
   dlq->require_subcommand(1);
-  auto* dlq_list = dlq->add_subcommand("list", "List dead letters, oldest first, with their reasons");
-  dlq_list->add_option("-c,--config", config, "Configuration file")->capture_default_str();
-  size_t limit = 1000;
-  dlq_list->add_option("--limit", limit, "At most this many")->capture_default_str();
+  DlqCommand dlq_cmd;
+  for (const char* action : {"list", "show", "replay", "purge"}) {
+    const std::string help = std::string(action) == "list"   ? "List dead letters, oldest first, with their reasons"
+                             : std::string(action) == "show" ? "Show dead letters in full"
+                             : std::string(action) == "replay"
+                                 ? "Queue dead letters for delivery again (to the sink that refused each, or --sink)"
+                                 : "Delete dead letters";
+    auto* sub = dlq->add_subcommand(action, help);
+    sub->add_option("-c,--config", config, "Configuration file")->capture_default_str();
+    if (std::string(action) == "list") sub->add_option("--limit", dlq_cmd.limit, "At most this many")->capture_default_str();
+    if (std::string(action) != "list") sub->add_option("--id", dlq_cmd.ids, "Dead letter id (repeatable)");
+    if (std::string(action) == "replay" || std::string(action) == "purge") {
+      sub->add_flag("--all", dlq_cmd.all, "Every dead letter");
+    }
+    if (std::string(action) == "replay") sub->add_option("--sink", dlq_cmd.sink, "Deliver to this sink instead");
+    sub->callback([&dlq_cmd, action] { dlq_cmd.action = action; });
+  }
   auto* version = app.add_subcommand("version", "Print the version");
 
   CLI11_PARSE(app, argc, argv);
   if (*run) return Run(config);
   if (*check) return Check(config);
   if (*stats) return BufferStats(config, json);
-  if (*dlq_list) return DlqList(config, limit);
+  if (*dlq) return Dlq(config, dlq_cmd);
   if (*version) {
     std::printf("edgeferry %s\n", EDGEFERRY_VERSION);
     return 0;

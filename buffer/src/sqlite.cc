@@ -90,11 +90,11 @@ void Db::Close() {
   db_ = nullptr;
 }
 
-Status Db::Open(const std::string& path, bool read_only) {
+Status Db::Open(const std::string& path, bool read_only, const std::string& vfs) {
   Close();
   const int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
                     SQLITE_OPEN_NOMUTEX;
-  const int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
+  const int rc = sqlite3_open_v2(path.c_str(), &db_, flags, vfs.empty() ? nullptr : vfs.c_str());
   if (rc != SQLITE_OK) {
     Status st = Error(rc, "open " + path);
     Close();
@@ -120,6 +120,14 @@ Result<Stmt> Db::Prepare(std::string_view sql) {
                                     SQLITE_PREPARE_PERSISTENT, &s, nullptr);
   if (rc != SQLITE_OK) return Error(rc, fmt::format("prepare '{}'", sql.substr(0, 60)));
   return Stmt(db_, s);
+}
+
+Status Db::Transaction(const std::function<Status()>& body) {
+  if (Status st = Exec("BEGIN IMMEDIATE"); !st.ok()) return st;
+  Status st = body();
+  if (st.ok()) st = Exec("COMMIT");
+  if (!st.ok()) (void)Exec("ROLLBACK");
+  return st;
 }
 
 Result<int64_t> Db::QueryInt(std::string_view sql, int64_t fallback) {

@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -50,11 +51,13 @@ class Db {
   Db& operator=(Db&& o) noexcept;
   ~Db();
 
-  Status Open(const std::string& path, bool read_only = false);
+  Status Open(const std::string& path, bool read_only = false, const std::string& vfs = "");
   void Close();
   bool is_open() const { return db_ != nullptr; }
   Status Exec(std::string_view sql);
   Result<Stmt> Prepare(std::string_view sql);
+  // BEGIN IMMEDIATE; body(); COMMIT, or ROLLBACK when body or the commit fails.
+  Status Transaction(const std::function<Status()>& body);
   // First column of the first row as an integer; `fallback` when there is no row.
   Result<int64_t> QueryInt(std::string_view sql, int64_t fallback = 0);
   // A Status for a SQLite result code, with the database's message: SQLITE_CORRUPT and

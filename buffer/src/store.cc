@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -27,6 +28,7 @@
 
 #include "edgeferry/buffer/segment_codec.h"
 #include "edgeferry/units.h"
+#include "dead_letter_rows.h"
 #include "sqlite.h"
 
 namespace edgeferry::buffer {
@@ -57,6 +59,10 @@ CREATE TABLE IF NOT EXISTS cursors(
   name TEXT PRIMARY KEY, acked_seq INTEGER NOT NULL, updated_ns INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS counters(
   name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS replay(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, sink TEXT NOT NULL, seq INTEGER, queued_ns INTEGER NOT NULL,
+  ts_ns INTEGER NOT NULL, source TEXT NOT NULL, channel TEXT NOT NULL, content_type INTEGER NOT NULL,
+  payload BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS dead_letters(
   id INTEGER PRIMARY KEY AUTOINCREMENT, dead_ns INTEGER NOT NULL, seq INTEGER,
   stage TEXT NOT NULL, reason TEXT NOT NULL, ts_ns INTEGER NOT NULL, source TEXT NOT NULL,
@@ -68,6 +74,7 @@ constexpr const char* kCounterNames[] = {
     "records",       "payload_bytes",  "compressed_bytes", "segments",        "appended_total",
     "dropped.cap",   "dropped.ttl",    "dropped.reject_new", "dropped.corrupt", "dropped.disk_full",
     "dlq_total",     "written.records", "written.payload_bytes", "written.compressed_bytes",
+    "backpressure_waits",
 };
 
 uint64_t EstimateEncoded(const Record& r) {
@@ -172,6 +179,8 @@ class Store::Impl {
                        std::optional<uint64_t> seq);
   Result<std::vector<DeadLetter>> ListDeadLetters(uint64_t after_id, size_t limit);
   StoreStats Stats();
+  Result<std::vector<ReplayItem>> PeekReplay(std::string_view sink, size_t limit);
+  Status FinishReplay(const std::vector<uint64_t>& ids);
 
  private:
   using Lock = std::unique_lock<std::mutex>;
@@ -192,6 +201,7 @@ class Store::Impl {
   Status PersistCounters();                           // requires mu_, inside a transaction
   Status DeleteSegmentsUpTo(uint64_t last_seq, const char* drop_reason);  // requires mu_
   Status EnforceCap(uint64_t incoming_bytes);         // requires mu_, inside a transaction
+  uint64_t EffectiveCap(bool* at_floor);              // requires mu_
   Status EnforceTtl();                                // requires mu_
   Result<uint64_t> UsedBytes();                       // requires mu_
   uint64_t MinCursor() const;                         // requires mu_
@@ -222,7 +232,7 @@ class Store::Impl {
   uint64_t durable_seq_ = 0;   // every seq <= this is committed (or needed no commit)
   uint64_t write_errors_ = 0;  // bumped on each failed commit, so waiters can give up
   Status last_write_error_;
-  bool full_ = false;          // kRejectNew: the cap was reached
+  bool full_ = false;          // kRejectNew / kBackpressure: at the cap or the free-disk floor
   std::deque<std::shared_ptr<MemSegment>> mem_;
   uint64_t pending_bytes_ = 0;
   std::map<std::string, CursorState, std::less<>> cursors_;
@@ -239,7 +249,9 @@ class Store::Impl {
 
 Status Store::Impl::OpenDatabase(bool* corrupt) {
   *corrupt = false;
-  Status st = db_.Open(opt_.path);
+  Status st = db_.Open(opt_.path, false, opt_.sqlite_vfs);
+  // The DLQ commands may write from another process: wait for their short transactions.
+  if (st.ok()) st = db_.Exec("PRAGMA busy_timeout=5000");
   if (st.ok()) st = db_.Exec("PRAGMA journal_mode=WAL");
   if (st.ok() && opt_.integrity_check == IntegrityCheck::kQuick) {
     auto stmt = db_.Prepare("PRAGMA quick_check");
@@ -307,7 +319,8 @@ Status Store::Impl::Quarantine(const std::string& reason) {
 Status Store::Impl::OpenReadOnly() {
   if (!fs::exists(opt_.path)) return Status::NotFound(fmt::format("no store at {}", opt_.path));
   sidecar_ = ReadSidecar(sidecar_path_);
-  if (Status st = db_.Open(opt_.path, /*read_only=*/true); !st.ok()) return st;
+  if (Status st = db_.Open(opt_.path, /*read_only=*/true, opt_.sqlite_vfs); !st.ok()) return st;
+  (void)db_.Exec("PRAGMA busy_timeout=5000");
   auto version = db_.QueryInt("SELECT value FROM meta WHERE key='schema_version'", 0);
   if (!version.ok()) return version.status();
   if (*version < 1 || *version > kSchemaVersion) {
@@ -430,8 +443,12 @@ Result<uint64_t> Store::Impl::Append(Record record) {
   if (!open_ || closing_) return Status::Cancelled("store is closed");
   if (full_ && opt_.when_full == FullPolicy::kRejectNew) {
     counters_["dropped.reject_new"] += 1;
-    return Status::Full(fmt::format("buffer at its cap of {} (when_full = reject_new)",
+    return Status::Full(fmt::format("buffer at its cap of {} or its free-disk floor (when_full = reject_new)",
                                     FormatBytes(opt_.max_bytes)));
+  }
+  if (full_ && opt_.when_full == FullPolicy::kBackpressure) {
+    counters_["backpressure_waits"] += 1;
+    durable_cv_.wait(lock, [&] { return !full_ || closing_; });
   }
   // Backpressure: wait while too much is uncommitted (a slow or failing disk).
   durable_cv_.wait(lock, [&] { return pending_bytes_ < opt_.max_pending_bytes || closing_; });
@@ -636,13 +653,7 @@ Status Store::Impl::WriteSealed(Lock& lock) {
   return Status::Ok();
 }
 
-Status Store::Impl::Transaction(const std::function<Status()>& body) {
-  if (Status st = db_.Exec("BEGIN IMMEDIATE"); !st.ok()) return st;
-  Status st = body();
-  if (st.ok()) st = db_.Exec("COMMIT");
-  if (!st.ok()) (void)db_.Exec("ROLLBACK");
-  return st;
-}
+Status Store::Impl::Transaction(const std::function<Status()>& body) { return db_.Transaction(body); }
 
 Status Store::Impl::PersistCursors() {
   auto stmt = db_.Prepare("INSERT OR REPLACE INTO cursors(name,acked_seq,updated_ns) VALUES(?1,?2,?3)");
@@ -711,19 +722,39 @@ Status Store::Impl::DeleteSegmentsUpTo(uint64_t last_seq, const char* drop_reaso
   return Status::Ok();
 }
 
+uint64_t Store::Impl::EffectiveCap(bool* at_floor) {
+  *at_floor = false;
+  if (opt_.min_free_bytes == 0) return opt_.max_bytes;
+  const std::string dir = fs::path(opt_.path).parent_path().empty() ? "." : fs::path(opt_.path).parent_path().string();
+  struct statvfs v {};
+  if (::statvfs(dir.c_str(), &v) != 0) return opt_.max_bytes;
+  const uint64_t free_bytes = static_cast<uint64_t>(v.f_bavail) * v.f_frsize;
+  if (free_bytes >= opt_.min_free_bytes) return opt_.max_bytes;
+  // Below the floor: the file may not grow; freed pages inside it are still reused.
+  *at_floor = true;
+  auto pages = db_.QueryInt("PRAGMA page_count");
+  auto page_size = db_.QueryInt("PRAGMA page_size");
+  if (!pages.ok() || !page_size.ok()) return opt_.max_bytes;
+  return std::min<uint64_t>(opt_.max_bytes, static_cast<uint64_t>(*pages * *page_size));
+}
+
 Status Store::Impl::EnforceCap(uint64_t incoming_bytes) {
   auto used = UsedBytes();
   if (!used.ok()) return used.status();
   uint64_t estimate = *used;
-  if (estimate + incoming_bytes <= opt_.max_bytes) {
+  bool at_floor = false;
+  const uint64_t cap = EffectiveCap(&at_floor);
+  if (estimate + incoming_bytes <= cap) {
     full_ = false;
     return Status::Ok();
   }
-  if (opt_.when_full == FullPolicy::kRejectNew) {
-    // What is already accepted is still written; new appends are refused.
+  if (opt_.when_full != FullPolicy::kDropOldest) {
+    // What is already accepted is still written; new appends are refused or wait.
     if (!full_) {
-      spdlog::warn("buffer: at its cap of {}; rejecting new records (when_full = reject_new)",
-                   FormatBytes(opt_.max_bytes));
+      spdlog::warn("buffer: {}; {} new records", at_floor ? fmt::format("free disk space below the floor of {}",
+                                                                          FormatBytes(opt_.min_free_bytes))
+                                                          : fmt::format("at its cap of {}", FormatBytes(opt_.max_bytes)),
+                   opt_.when_full == FullPolicy::kRejectNew ? "rejecting" : "holding back (backpressure)");
     }
     full_ = true;
     return Status::Ok();
@@ -733,14 +764,14 @@ Status Store::Impl::EnforceCap(uint64_t incoming_bytes) {
   if (!oldest.ok()) return oldest.status();
   uint64_t drop_to = 0;
   Status st;
-  while (estimate + incoming_bytes > opt_.max_bytes && oldest->Step(&st)) {
+  while (estimate + incoming_bytes > cap && oldest->Step(&st)) {
     drop_to = static_cast<uint64_t>(oldest->Int(0));
     const uint64_t freed = static_cast<uint64_t>(oldest->Int(1)) + kRowOverhead;
     estimate -= std::min(estimate, freed);
   }
   oldest->Reset();
   if (!st.ok()) return st;
-  return drop_to ? DeleteSegmentsUpTo(drop_to, "cap") : Status::Ok();
+  return drop_to ? DeleteSegmentsUpTo(drop_to, at_floor ? "disk_full" : "cap") : Status::Ok();
 }
 
 Status Store::Impl::EnforceTtl() {
@@ -785,9 +816,12 @@ Status Store::Impl::Maintain() {
   if (st = EnforceTtl(); !st.ok()) return st;
   if (full_) {
     auto used = UsedBytes();
-    if (used.ok() && *used < opt_.max_bytes) {
+    bool at_floor = false;
+    const uint64_t cap = EffectiveCap(&at_floor);
+    // Hysteresis: some room for a segment, so appends do not flap at the limit.
+    if (used.ok() && *used + std::min<uint64_t>(opt_.segment_max_bytes, cap / 8) < cap) {
       full_ = false;
-      spdlog::info("buffer: below its cap again; accepting new records");
+      spdlog::info("buffer: space again; accepting new records");
     }
   }
   const int64_t now = clock_.MonoNs();
@@ -992,29 +1026,46 @@ Status Store::Impl::AddDeadLetter(const Record& record, std::string_view stage,
 Result<std::vector<DeadLetter>> Store::Impl::ListDeadLetters(uint64_t after_id, size_t limit) {
   Lock lock(mu_);
   if (!open_) return Status::Cancelled("store is closed");
+  return QueryDeadLetters(db_, after_id, limit);
+}
+
+// ---------------------------------------------------------------- replay queue
+
+Result<std::vector<ReplayItem>> Store::Impl::PeekReplay(std::string_view sink, size_t limit) {
+  Lock lock(mu_);
+  if (!open_) return Status::Cancelled("store is closed");
   auto stmt = db_.Prepare(
-      "SELECT id,dead_ns,seq,stage,reason,ts_ns,source,channel,content_type,payload FROM dead_letters "
-      "WHERE id > ?1 ORDER BY id LIMIT ?2");
+      "SELECT id, seq, ts_ns, source, channel, content_type, payload FROM replay WHERE sink = ?1 ORDER BY id LIMIT ?2");
   if (!stmt.ok()) return stmt.status();
-  stmt->Bind(1, static_cast<int64_t>(after_id)).Bind(2, static_cast<int64_t>(limit));
-  std::vector<DeadLetter> out;
+  stmt->Bind(1, sink).Bind(2, static_cast<int64_t>(limit));
+  std::vector<ReplayItem> out;
   Status st;
   while (stmt->Step(&st)) {
-    DeadLetter d;
-    d.id = static_cast<uint64_t>(stmt->Int(0));
-    d.dead_ns = stmt->Int(1);
-    if (!stmt->IsNull(2)) d.seq = static_cast<uint64_t>(stmt->Int(2));
-    d.stage = stmt->Text(3);
-    d.reason = stmt->Text(4);
-    d.record.ts_ns = stmt->Int(5);
-    d.record.source = stmt->Text(6);
-    d.record.channel = stmt->Text(7);
-    d.record.content_type = static_cast<ContentType>(stmt->Int(8));
-    d.record.payload = stmt->Blob(9);
-    out.push_back(std::move(d));
+    ReplayItem it;
+    it.id = static_cast<uint64_t>(stmt->Int(0));
+    it.record.seq = stmt->IsNull(1) ? 0 : static_cast<uint64_t>(stmt->Int(1));
+    it.record.record.ts_ns = stmt->Int(2);
+    it.record.record.source = stmt->Text(3);
+    it.record.record.channel = stmt->Text(4);
+    it.record.record.content_type = static_cast<ContentType>(stmt->Int(5));
+    it.record.record.payload = stmt->Blob(6);
+    out.push_back(std::move(it));
   }
   if (!st.ok()) return st;
   return out;
+}
+
+Status Store::Impl::FinishReplay(const std::vector<uint64_t>& ids) {
+  Lock lock(mu_);
+  if (Status ro = RefuseIfReadOnly(); !ro.ok()) return ro;
+  return Transaction([&]() -> Status {
+    auto del = db_.Prepare("DELETE FROM replay WHERE id = ?1");
+    if (!del.ok()) return del.status();
+    for (uint64_t id : ids) {
+      if (Status st = del->Bind(1, static_cast<int64_t>(id)).Exec(); !st.ok()) return st;
+    }
+    return Status::Ok();
+  });
 }
 
 // ---------------------------------------------------------------- stats
@@ -1031,6 +1082,8 @@ StoreStats Store::Impl::Stats() {
   for (const char* reason : {"cap", "ttl", "reject_new", "corrupt", "disk_full"}) {
     s.dropped[reason] = c((std::string("dropped.") + reason).c_str());
   }
+  s.full = full_;
+  s.backpressure_waits = c("backpressure_waits");
   s.written_records = c("written.records");
   s.written_payload_bytes = c("written.payload_bytes");
   s.written_compressed_bytes = c("written.compressed_bytes");
@@ -1050,6 +1103,7 @@ StoreStats Store::Impl::Stats() {
   if (!open_) return s;
   if (auto used = UsedBytes(); used.ok()) s.used_bytes = *used;
   if (auto n = db_.QueryInt("SELECT count(*) FROM dead_letters"); n.ok()) s.dead_letters = static_cast<uint64_t>(*n);
+  if (auto n = db_.QueryInt("SELECT count(*) FROM replay"); n.ok()) s.replay_queued = static_cast<uint64_t>(*n);
   if (auto t = db_.QueryInt("SELECT ts_min FROM segments ORDER BY first_seq LIMIT 1"); t.ok()) s.oldest_ts_ns = *t;
   if (auto t = db_.QueryInt("SELECT ts_max FROM segments ORDER BY first_seq DESC LIMIT 1"); t.ok()) s.newest_ts_ns = *t;
   if (!mem_.empty()) {
@@ -1109,5 +1163,21 @@ Result<std::vector<DeadLetter>> Store::ListDeadLetters(uint64_t after_id, size_t
   return impl_->ListDeadLetters(after_id, limit);
 }
 StoreStats Store::Stats() { return impl_->Stats(); }
+Result<std::vector<ReplayItem>> Store::PeekReplay(std::string_view sink, size_t limit) {
+  return impl_->PeekReplay(sink, limit);
+}
+Status Store::FinishReplay(const std::vector<uint64_t>& ids) { return impl_->FinishReplay(ids); }
+Result<size_t> Store::AppendReplayedToAll(size_t limit) {
+  auto items = PeekReplay(kReplayToAllSinks, limit);
+  if (!items.ok()) return items.status();
+  std::vector<uint64_t> done;
+  for (auto& it : *items) {
+    auto seq = Append(std::move(it.record.record));
+    if (!seq.ok()) break;  // full or closing: the rest stays queued
+    done.push_back(it.id);
+  }
+  if (Status st = FinishReplay(done); !st.ok()) return st;
+  return done.size();
+}
 
 }  // namespace edgeferry::buffer

@@ -167,7 +167,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"duration", With("[buffer]\ncommit_interval = 250\n"),
                 "buffer.commit_interval: must be a duration such as \"250ms\", \"30s\", \"15m\", \"6h\" or \"7d\""},
         BadCase{"enum", With("[buffer]\nwhen_full = \"drop_newest\"\n"),
-                "buffer.when_full: must be one of \"drop_oldest\", \"reject_new\" (got \"drop_newest\")"},
+                "buffer.when_full: must be one of \"drop_oldest\", \"reject_new\", \"backpressure\" (got \"drop_newest\")"},
         BadCase{"type", With("[buffer]\nsegment_max_records = \"many\"\n"),
                 "buffer.segment_max_records: must be an integer"},
         BadCase{"source_type", Replace("type = \"mqtt\"", "type = \"modbus\""),

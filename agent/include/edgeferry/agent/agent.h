@@ -35,6 +35,9 @@ class Agent {
   Status Start();
   // Idempotent. Returns the buffer's close status.
   Status Stop();
+  // Periodic work of the main loop (about once a second): dead letters replayed for
+  // every sink are appended again.
+  void Tick();
   // Thread-safe once started.
   AgentStats Stats();
   const AgentConfig& config() const { return config_; }

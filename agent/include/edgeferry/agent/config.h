@@ -33,6 +33,14 @@ struct RetryPolicy {
   int64_t max_ns = 60'000'000'000;   // backoff cap; each wait is uniform in [0, min(cap, base*2^n)]
 };
 
+// How a sink works off a backlog when its destination comes back.
+struct DrainPolicy {
+  double records_per_s = 0;      // token-bucket limits; 0 = unlimited
+  double bytes_per_s = 0;        // payload bytes per second
+  int64_t start_jitter_ns = 0;   // first delivery after start waits uniform [0, this]
+  bool live_first = false;       // newest records first, the backlog behind them
+};
+
 struct SinkConfig {
   std::string name;
   std::string type;  // "outbox", "mqtt", "http", "kinesis" or "s3": the matching member is set
@@ -42,6 +50,7 @@ struct SinkConfig {
   drivers::aws::KinesisSinkConfig kinesis;
   drivers::aws::S3SinkConfig s3;
   RetryPolicy retry;
+  DrainPolicy drain;
 };
 
 struct AgentConfig {

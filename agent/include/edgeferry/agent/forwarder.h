@@ -6,11 +6,20 @@
 // Retryable failures back off exponentially with full jitter; the cursor does not
 // move, so the same records are sent again (at-least-once). One thread per sink:
 // a slow or dead sink never blocks sources or other sinks.
+//
+// Drain control (DrainPolicy): a token bucket on records/s and bytes/s; a random delay
+// before the first delivery so a fleet restarting together does not stampede; and
+// live-first order: when the backlog exceeds one batch, records newer than that moment
+// go first and the backlog drains behind them. The cursor then stays at the backlog's
+// progress, so a crash re-sends the live records delivered ahead of it (each keeps its
+// seq; consumers order and deduplicate by seq). Dead letters an operator replays
+// (`edgeferry dlq replay`) are delivered between batches, at most a check per second.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -42,7 +51,7 @@ struct SinkStats {
 class Forwarder {
  public:
   // `store` and `sink` are not owned and must outlive the forwarder.
-  Forwarder(buffer::Store& store, drivers::Sink& sink, RetryPolicy retry);
+  Forwarder(buffer::Store& store, drivers::Sink& sink, RetryPolicy retry, DrainPolicy drain = {});
   ~Forwarder();
   // Opens the sink's cursor and starts the delivery thread. Errors: from the store.
   Status Start();
@@ -53,9 +62,14 @@ class Forwarder {
 
  private:
   void Run();
-  // Delivers one batch; returns nullopt on success, else the delay before a retry
-  // (0 = use the backoff).
-  std::optional<int64_t> Deliver(std::vector<StoredRecord>& batch);
+  struct Outcome {
+    uint64_t through = 0;                // delivered or dead-lettered up to this seq
+    std::optional<int64_t> retry_after;  // set on failure: delay before a retry (0 = backoff)
+  };
+  // Delivers one batch (seq order), dead-letters what the sink refused, counts.
+  Outcome Deliver(std::vector<StoredRecord>& batch);
+  // Delivers dead letters replayed for this sink; false when there were none.
+  bool DeliverReplay(const std::function<int64_t()>& backoff);
   // Waits up to `ns` or until Stop(); returns false when stopping.
   bool Sleep(int64_t ns);
   void SetState(SinkState s, const std::string& error = {});
@@ -63,6 +77,7 @@ class Forwarder {
   buffer::Store& store_;
   drivers::Sink& sink_;
   const RetryPolicy retry_;
+  const DrainPolicy drain_;
   const std::string stage_;  // "sink:<name>" in dead letters
   std::thread thread_;
   uint64_t pos_ = 0;         // last seq handed to the sink and acked

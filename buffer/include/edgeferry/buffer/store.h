@@ -29,8 +29,10 @@ namespace edgeferry::buffer {
 
 // What Append does when the store has reached StoreOptions::max_bytes.
 enum class FullPolicy {
-  kDropOldest,  // delete the oldest segments (even if unacked) and count them as dropped "cap"
-  kRejectNew,   // refuse new records with Status::Full and count them as dropped "reject_new"
+  kDropOldest,    // delete the oldest segments (even if unacked) and count them as dropped "cap"
+  kRejectNew,     // refuse new records with Status::Full and count them as dropped "reject_new"
+  kBackpressure,  // Append waits until acks or the TTL free space; nothing is dropped. An MQTT
+                  // source then stops reading, and its broker queues (QoS >= 1, persistent session)
 };
 
 enum class Durability {
@@ -52,6 +54,9 @@ enum class IntegrityCheck {
 struct StoreOptions {
   std::string path;                            // database file; its directory must exist
   uint64_t max_bytes = 1ull << 30;             // cap on database pages in use, bytes
+  // Free-disk floor, bytes: while the file system holding the store has less free space,
+  // the database file does not grow (when_full applies as at the cap). 0 = off.
+  uint64_t min_free_bytes = 0;
   FullPolicy when_full = FullPolicy::kDropOldest;
   int64_t ttl_ns = 0;                          // drop segments sealed longer ago than this; 0 = off
   Durability durability = Durability::kNormal;
@@ -70,7 +75,18 @@ struct StoreOptions {
   // ReadAfter() and ListDeadLetters() work; writes return InvalidArgument.
   // Shows what is committed. Open fails with NotFound when there is no store.
   bool read_only = false;
+  // SQLite VFS name; empty = the default. Tests use it to model power cuts.
+  std::string sqlite_vfs;
 };
+
+// A dead letter put back for delivery (`edgeferry dlq replay`).
+struct ReplayItem {
+  uint64_t id = 0;               // replay queue id
+  StoredRecord record;           // seq = the record's original seq, 0 if it never had one
+};
+
+// A sink name in the replay queue meaning "append again as a new record, for every sink".
+inline constexpr std::string_view kReplayToAllSinks = "*";
 
 // Limits for one read. A read returns at least one record when any is available,
 // even if that record alone exceeds max_bytes.
@@ -103,7 +119,11 @@ struct StoreStats {
   uint64_t next_seq = 0;           // seq the next append will get (read-only: an upper bound)
   uint64_t appended_total = 0;     // records ever appended to this store
   uint64_t pending_records = 0;    // appended, not yet committed
-  std::map<std::string, uint64_t> dropped;  // records dropped, by reason: cap, ttl, reject_new, corrupt
+  std::map<std::string, uint64_t> dropped;  // records dropped, by reason: cap, ttl, reject_new, corrupt,
+                                            // disk_full (the free-disk floor or a full file system)
+  bool full = false;               // at the cap or the free-disk floor (reject_new / backpressure)
+  uint64_t backpressure_waits = 0; // appends that waited for space (when_full = backpressure)
+  uint64_t replay_queued = 0;      // dead letters queued for replay, not yet delivered
   uint64_t dead_letters = 0;       // entries now in the dead letter queue
   uint64_t dead_letters_total = 0; // entries ever added
   uint64_t quarantined = 0;        // corrupt databases moved aside at open, ever
@@ -182,6 +202,13 @@ class Store {
                        std::optional<uint64_t> seq = std::nullopt);
   // Up to `limit` dead letters with id > after_id, oldest first.
   Result<std::vector<DeadLetter>> ListDeadLetters(uint64_t after_id, size_t limit);
+
+  // ---- replay queue (filled by DeadLetterAdmin::Replay, possibly from another process) ----
+  // Up to `limit` queued items for `sink`, oldest first. They stay queued until FinishReplay.
+  Result<std::vector<ReplayItem>> PeekReplay(std::string_view sink, size_t limit);
+  Status FinishReplay(const std::vector<uint64_t>& ids);
+  // Appends the items queued for kReplayToAllSinks as new records; returns how many.
+  Result<size_t> AppendReplayedToAll(size_t limit);
 
   StoreStats Stats();
 

@@ -1,0 +1,37 @@
+#include "dead_letter_rows.h"
+
+namespace edgeferry::buffer {
+
+Result<std::vector<DeadLetter>> QueryDeadLetters(sql::Db& db, uint64_t after_id, size_t limit,
+                                                 std::optional<uint64_t> id) {
+  auto stmt = db.Prepare(
+      "SELECT id,dead_ns,seq,stage,reason,ts_ns,source,channel,content_type,payload FROM dead_letters "
+      "WHERE id > ?1 AND (?3 IS NULL OR id = ?3) ORDER BY id LIMIT ?2");
+  if (!stmt.ok()) return stmt.status();
+  stmt->Bind(1, static_cast<int64_t>(after_id)).Bind(2, static_cast<int64_t>(limit));
+  if (id) {
+    stmt->Bind(3, static_cast<int64_t>(*id));
+  } else {
+    stmt->BindNull(3);
+  }
+  std::vector<DeadLetter> out;
+  Status st;
+  while (stmt->Step(&st)) {
+    DeadLetter d;
+    d.id = static_cast<uint64_t>(stmt->Int(0));
+    d.dead_ns = stmt->Int(1);
+    if (!stmt->IsNull(2)) d.seq = static_cast<uint64_t>(stmt->Int(2));
+    d.stage = stmt->Text(3);
+    d.reason = stmt->Text(4);
+    d.record.ts_ns = stmt->Int(5);
+    d.record.source = stmt->Text(6);
+    d.record.channel = stmt->Text(7);
+    d.record.content_type = static_cast<ContentType>(stmt->Int(8));
+    d.record.payload = stmt->Blob(9);
+    out.push_back(std::move(d));
+  }
+  if (!st.ok()) return st;
+  return out;
+}
+
+}  // namespace edgeferry::buffer
