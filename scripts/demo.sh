@@ -30,7 +30,9 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== work dir $WORK, broker 127.0.0.1:$PORT"
-printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$PORT" > "$WORK/mosquitto.conf"
+# mosquitto drops QoS 1 messages beyond max_queued_messages (default 1000) for a
+# subscriber that falls behind a burst: a gateway's broker must not (docs/operations.md).
+printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n' "$PORT" > "$WORK/mosquitto.conf"
 [ "$(id -u)" = 0 ] && echo "user root" >> "$WORK/mosquitto.conf"
 mosquitto -c "$WORK/mosquitto.conf" > "$WORK/mosquitto.log" 2>&1 &
 BROKER=$!

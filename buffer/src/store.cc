@@ -101,6 +101,7 @@ struct CursorState {
 struct SidecarState {
   uint64_t seq_ceiling = 0;
   uint64_t quarantined = 0;
+  std::string last_quarantine;  // "<path>: <reason>" of the newest quarantine
 };
 
 // The "<db>.seq" sidecar: survives quarantine of the database so seq never goes back.
@@ -115,6 +116,7 @@ SidecarState ReadSidecar(const std::string& path) {
     const uint64_t v = std::strtoull(line.c_str() + eq + 1, nullptr, 10);
     if (key == "seq_ceiling") s.seq_ceiling = v;
     if (key == "quarantined") s.quarantined = v;
+    if (key == "last_quarantine") s.last_quarantine = line.substr(eq + 1);
   }
   return s;
 }
@@ -135,8 +137,8 @@ Status WriteFileAtomically(const std::string& path, const std::string& content) 
 
 Status WriteSidecar(const std::string& path, const SidecarState& s) {
   return WriteFileAtomically(
-      path, fmt::format("# edgeferry store sidecar; do not edit\nseq_ceiling={}\nquarantined={}\n",
-                        s.seq_ceiling, s.quarantined));
+      path, fmt::format("# edgeferry store sidecar; do not edit\nseq_ceiling={}\nquarantined={}\nlast_quarantine={}\n",
+                        s.seq_ceiling, s.quarantined, s.last_quarantine));
 }
 
 std::string UtcStamp(int64_t ns) {
@@ -238,7 +240,6 @@ class Store::Impl {
   std::map<std::string, CursorState, std::less<>> cursors_;
   std::map<std::string, int64_t> counters_;
   SidecarState sidecar_;
-  std::string last_quarantine_;
   int64_t last_checkpoint_mono_ = 0;
   bool uncheckpointed_ = false;
   // Small LRU of decoded committed segments, shared by all readers.
@@ -310,7 +311,11 @@ Status Store::Impl::Quarantine(const std::string& reason) {
     if (ec) return Status::IOError(fmt::format("quarantine {}: {}", from.string(), ec.message()));
   }
   sidecar_.quarantined += 1;
-  last_quarantine_ = target.string() + ": " + reason;
+  std::string one_line = reason;
+  for (auto& c : one_line) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  sidecar_.last_quarantine = target.string() + ": " + one_line;
   spdlog::error("buffer: corrupt store quarantined to {} ({}); starting a fresh store",
                 target.string(), reason);
   return WriteSidecar(sidecar_path_, sidecar_);
@@ -629,8 +634,10 @@ Status Store::Impl::WriteSealed(Lock& lock) {
   if (!st.ok()) {
     counters_ = counters_before;  // the transaction rolled back
     if (st.IsFull()) {
-      // The file system is full before the cap: apply the same policy.
-      if (opt_.when_full == FullPolicy::kRejectNew) {
+      // The file system is full before the cap. A checkpoint that truncates the WAL
+      // gives back what the WAL holds; then the same policy as at the cap applies.
+      (void)db_.Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+      if (opt_.when_full != FullPolicy::kDropOldest) {
         full_ = true;
       } else if (auto oldest = db_.QueryInt("SELECT last_seq FROM segments ORDER BY first_seq LIMIT 1");
                  oldest.ok() && *oldest > 0) {
@@ -1075,7 +1082,7 @@ StoreStats Store::Impl::Stats() {
   StoreStats s;
   s.next_seq = next_seq_;
   s.quarantined = sidecar_.quarantined;
-  s.last_quarantine = last_quarantine_;
+  s.last_quarantine = sidecar_.last_quarantine;
   auto c = [&](const char* name) { return static_cast<uint64_t>(std::max<int64_t>(counters_[name], 0)); };
   s.appended_total = c("appended_total");
   s.dead_letters_total = c("dlq_total");

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <atomic>
 #include <random>
 #include <thread>
 
@@ -285,6 +286,51 @@ TEST_F(StoreTest, CapRejectNewRefusesAppendsUntilSpaceFrees) {
   // The sink catches up: space frees and appends are accepted again.
   ASSERT_TRUE(store->Ack("sink", stats.next_seq - 1).ok());
   ASSERT_TRUE(WaitUntil([&] { return store->Append(MakeRecord(1)).ok(); }, 5s));
+}
+
+TEST_F(StoreTest, BackpressureHoldsAppendsUntilAcksFreeSpaceAndDropsNothing) {
+  auto o = Options();
+  o.max_bytes = 256 * 1024;
+  o.when_full = FullPolicy::kBackpressure;
+  o.segment_max_records = 8;
+  auto store = OpenStore(o);
+  ASSERT_TRUE(store->OpenCursor("sink").ok());
+  std::atomic<int> appended{0};
+  std::thread producer([&] {
+    for (int i = 0; i < 300; ++i) {
+      Record r = MakeRecord(i);
+      r.payload = Noise(4000, static_cast<uint32_t>(i));
+      ASSERT_TRUE(store->Append(std::move(r)).ok());
+      ++appended;
+      if (i % 8 == 7) (void)store->Flush();
+    }
+  });
+  // The store fills (~64 records) and the producer stalls instead of losing data.
+  ASSERT_TRUE(WaitUntil([&] { return store->Stats().full; }, 10s));
+  std::this_thread::sleep_for(300ms);
+  const int stalled_at = appended;
+  EXPECT_LT(stalled_at, 300);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(appended.load(), stalled_at) << "no progress while full";
+  // A sink drains: acks free space and the producer goes on, to the end.
+  uint64_t after = 0;
+  std::vector<StoredRecord> batch;
+  while (appended < 300 || after < 300) {
+    ASSERT_TRUE(store->ReadAfter(after, ReadLimits{50, 1 << 30}, &batch).ok());
+    if (!batch.empty()) {
+      for (const auto& r : batch) {
+        ASSERT_EQ(r.seq, after + 1) << "in order, none missing";
+        after = r.seq;
+      }
+      ASSERT_TRUE(store->Ack("sink", after).ok());
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  producer.join();
+  const auto stats = store->Stats();
+  EXPECT_EQ(stats.appended_total, 300u);
+  EXPECT_GT(stats.backpressure_waits, 0u);
+  for (const auto& [reason, n] : stats.dropped) EXPECT_EQ(n, 0u) << reason;
 }
 
 TEST_F(StoreTest, TtlDropsExpiredSegmentsOldestFirst) {
