@@ -195,7 +195,8 @@ void ReadBuffer(TableReader& r, const std::string& data_dir, buffer::StoreOption
   b->when_full = when_full == "reject_new"     ? buffer::FullPolicy::kRejectNew
                  : when_full == "backpressure" ? buffer::FullPolicy::kBackpressure
                                                : buffer::FullPolicy::kDropOldest;
-  b->min_free_bytes = r.Bytes("min_free_bytes", 0, 0, 1ull << 50);
+  // On by default: in WAL mode a completely full file system blocks every write.
+  b->min_free_bytes = r.Bytes("min_free_bytes", 32ull << 20, 0, 1ull << 50);
   b->ttl_ns = r.Duration("ttl", 0, 0, 3650 * kDay);
   b->durability = r.Enum("durability", "normal", {"normal", "sync"}) == "sync" ? buffer::Durability::kSync
                                                                               : buffer::Durability::kNormal;

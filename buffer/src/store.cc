@@ -204,6 +204,7 @@ class Store::Impl {
   Status DeleteSegmentsUpTo(uint64_t last_seq, const char* drop_reason);  // requires mu_
   Status EnforceCap(uint64_t incoming_bytes);         // requires mu_, inside a transaction
   uint64_t EffectiveCap(bool* at_floor);              // requires mu_
+  void DropOldestPending();                           // requires mu_
   Status EnforceTtl();                                // requires mu_
   Result<uint64_t> UsedBytes();                       // requires mu_
   uint64_t MinCursor() const;                         // requires mu_
@@ -235,6 +236,7 @@ class Store::Impl {
   uint64_t write_errors_ = 0;  // bumped on each failed commit, so waiters can give up
   Status last_write_error_;
   bool full_ = false;          // kRejectNew / kBackpressure: at the cap or the free-disk floor
+  bool commits_failing_ = false;  // the last commit failed for a full file system
   std::deque<std::shared_ptr<MemSegment>> mem_;
   uint64_t pending_bytes_ = 0;
   std::map<std::string, CursorState, std::less<>> cursors_;
@@ -290,7 +292,8 @@ Status Store::Impl::OpenDatabase(bool* corrupt) {
       "PRAGMA synchronous={};"
       "PRAGMA cache_size=-1024;"         // 1 MiB page cache: memory stays small
       "PRAGMA temp_store=MEMORY;"
-      "PRAGMA journal_size_limit=8388608;"
+      "PRAGMA journal_size_limit=4194304;"
+      "PRAGMA wal_autocheckpoint=256;"    // checkpoint every ~1 MiB of WAL: small disks stay usable
       "INSERT OR IGNORE INTO meta(key,value) VALUES('schema_version',{});"
       "INSERT OR IGNORE INTO meta(key,value) VALUES('created_ns',{});",
       sync, kSchemaVersion, clock_.NowNs()));
@@ -455,8 +458,15 @@ Result<uint64_t> Store::Impl::Append(Record record) {
     counters_["backpressure_waits"] += 1;
     durable_cv_.wait(lock, [&] { return !full_ || closing_; });
   }
-  // Backpressure: wait while too much is uncommitted (a slow or failing disk).
-  durable_cv_.wait(lock, [&] { return pending_bytes_ < opt_.max_pending_bytes || closing_; });
+  // Too much uncommitted: wait for the disk (backpressure). But when the file system is
+  // full, drop_oldest keeps its promise to accept: the oldest waiting records go.
+  while (pending_bytes_ >= opt_.max_pending_bytes && !closing_) {
+    if (commits_failing_ && opt_.when_full == FullPolicy::kDropOldest && mem_.size() > 1 && mem_.front()->sealed) {
+      DropOldestPending();
+      continue;
+    }
+    durable_cv_.wait(lock);
+  }
   if (closing_) return Status::Cancelled("store is closed");
   if (next_seq_ >= seq_ceiling_) {
     if (Status st = ExtendSeqReservation(next_seq_ + kSeqReserve); !st.ok()) return st;
@@ -494,6 +504,14 @@ Result<uint64_t> Store::Impl::Append(Record record) {
   return seq;
 }
 
+void Store::Impl::DropOldestPending() {
+  const MemSegment& seg = *mem_.front();
+  counters_["dropped.disk_full"] += static_cast<int64_t>(seg.records.size());
+  pending_bytes_ -= std::min(pending_bytes_, seg.encoded_estimate + kRecordOverhead * seg.records.size());
+  durable_seq_ = std::max(durable_seq_, seg.last_seq());  // nothing to wait for any more
+  mem_.pop_front();
+}
+
 void Store::Impl::SealOpenSegment() {
   if (!mem_.empty() && !mem_.back()->sealed) mem_.back()->sealed = true;
 }
@@ -506,7 +524,10 @@ Status Store::Impl::Flush() {
   const uint64_t target = next_seq_ - 1;
   const uint64_t errors = write_errors_;
   flusher_cv_.notify_one();
-  durable_cv_.wait(lock, [&] { return durable_seq_ >= target || write_errors_ != errors || !open_; });
+  // A full file system fails at once instead of waiting for the next retry.
+  durable_cv_.wait(lock, [&] {
+    return durable_seq_ >= target || write_errors_ != errors || commits_failing_ || !open_;
+  });
   return durable_seq_ >= target ? Status::Ok() : last_write_error_;
 }
 
@@ -593,8 +614,8 @@ Status Store::Impl::WriteSealed(Lock& lock) {
   uint64_t incoming = 0;
   for (const auto& e : encoded) incoming += e.skip ? 0 : e.blob.size() + kRowOverhead;
   const uint64_t last = batch.back()->last_seq();
-  const auto counters_before = counters_;
-  Status st = Transaction([&]() -> Status {
+  auto baseline = counters_;  // a failed transaction's counter changes are rolled back to this
+  auto commit = [&] { return Transaction([&]() -> Status {
     if (Status s = EnforceCap(incoming); !s.ok()) return s;
     auto insert = db_.Prepare(
         "INSERT INTO segments(first_seq,last_seq,count,ts_min,ts_max,payload_bytes,encoded_bytes,"
@@ -630,25 +651,28 @@ Status Store::Impl::WriteSealed(Lock& lock) {
     }
     if (Status s = PersistCursors(); !s.ok()) return s;
     return PersistCounters();
-  });
+  }); };
+  Status st = commit();
+  if (st.IsFull()) {
+    // The file system is full (the free-space floor exists to prevent this). In WAL mode
+    // every write needs free bytes for the WAL, deletions included: give back the WAL and
+    // try once more; else keep the records in memory and retry later.
+    counters_ = baseline;
+    (void)db_.Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    st = commit();
+  }
   if (!st.ok()) {
-    counters_ = counters_before;  // the transaction rolled back
+    counters_ = baseline;
     if (st.IsFull()) {
-      // The file system is full before the cap. A checkpoint that truncates the WAL
-      // gives back what the WAL holds; then the same policy as at the cap applies.
-      (void)db_.Exec("PRAGMA wal_checkpoint(TRUNCATE)");
-      if (opt_.when_full != FullPolicy::kDropOldest) {
-        full_ = true;
-      } else if (auto oldest = db_.QueryInt("SELECT last_seq FROM segments ORDER BY first_seq LIMIT 1");
-                 oldest.ok() && *oldest > 0) {
-        (void)Transaction([&] {
-          if (Status s = DeleteSegmentsUpTo(static_cast<uint64_t>(*oldest), "disk_full"); !s.ok()) return s;
-          return PersistCounters();
-        });
-      }
+      if (!commits_failing_) spdlog::error("buffer: file system full; records wait in memory: {}", st.ToString());
+      commits_failing_ = true;
+      if (opt_.when_full != FullPolicy::kDropOldest) full_ = true;
+      durable_cv_.notify_all();  // drop_oldest appends may now drop instead of waiting
     }
     return st;
   }
+  if (commits_failing_) spdlog::info("buffer: commits succeed again");
+  commits_failing_ = false;
   for (size_t i = 0; i < batch.size(); ++i) {
     pending_bytes_ -= std::min(pending_bytes_, batch[i]->encoded_estimate +
                                                    kRecordOverhead * batch[i]->records.size());
@@ -803,6 +827,7 @@ Status Store::Impl::EnforceTtl() {
 }
 
 Status Store::Impl::Maintain() {
+  if (commits_failing_) return Status::Ok();  // nothing can be written; the flusher retries
   Status st = Transaction([&]() -> Status {
     if (!cursors_.empty()) {
       if (Status s = DeleteSegmentsUpTo(MinCursor(), nullptr); !s.ok()) return s;
