@@ -65,6 +65,13 @@ int AgentProcess::Terminate() {
 
 std::string AgentProcess::Log() const { return ReadFile(log_path_); }
 
+long AgentProcess::RssKib() const {
+  if (!proc_) return 0;
+  const std::string status = ReadFile("/proc/" + std::to_string(proc_->pid()) + "/status");
+  const auto at = status.find("VmRSS:");
+  return at == std::string::npos ? 0 : std::strtol(status.c_str() + at + 6, nullptr, 10);
+}
+
 nlohmann::json AgentProcess::BufferStats() const {
   std::string out;
   const int rc = RunCommand({EdgeferryBinary(), "buffer", "stats", "--json", "--config", config_path_}, &out);

@@ -27,6 +27,9 @@ class AgentProcess {
   void Kill();                  // SIGKILL, reaped
   int Terminate();              // SIGTERM; returns the exit code
   std::string Log() const;
+  pid_t pid() const { return proc_ ? proc_->pid() : -1; }
+  // Resident set size of the running agent, KiB (VmRSS); 0 if not running.
+  long RssKib() const;
   const std::string& data_dir() const { return data_dir_; }
   const std::string& config_path() const { return config_path_; }
   // `edgeferry buffer stats --json` on this agent's config.

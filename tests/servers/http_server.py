@@ -7,7 +7,7 @@ Usage: http_server.py PORT DIR
   POST /_control with {"script": [...], "default": {...}} sets the answers for the next
   requests, in order, then the default (200, "{}"). An answer is
   {"status": 503, "headers": {"Retry-After": "1"}, "body": "..."} or {"drop": true},
-  which closes the connection without answering.
+  which closes the connection without answering; "sleep": seconds delays the answer.
   GET /_count answers the number of requests recorded.
 Fault injection only: real protocol servers (mosquitto, kinesalite, s3rver) are used
 wherever they exist.
@@ -16,6 +16,7 @@ import base64
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PORT, DIR = int(sys.argv[1]), sys.argv[2]
@@ -59,6 +60,8 @@ class Handler(BaseHTTPRequestHandler):
                                     "headers": {k.lower(): v for k, v in self.headers.items()},
                                     "body_b64": base64.b64encode(body).decode()}) + "\n")
             answer = STATE["script"].pop(0) if STATE["script"] else STATE["default"]
+        if answer.get("sleep"):
+            time.sleep(float(answer["sleep"]))
         if answer.get("drop"):
             self.close_connection = True
             self.connection.shutdown(2)

@@ -98,6 +98,11 @@ void Server::Stop() {
   proc_.reset();
 }
 
+void Server::Terminate() {
+  if (proc_) proc_->Stop(SIGTERM, std::chrono::seconds(10));
+  proc_.reset();
+}
+
 std::string Server::Log() const { return ReadFile(log_path_); }
 
 Kinesalite::Kinesalite(const TempDir& dir, std::vector<std::string> streams)

@@ -32,7 +32,8 @@ class Server {
   Server(std::vector<std::string> argv, int port, std::string log_path, std::string ready_text = "");
   ~Server();
   bool Start(std::chrono::milliseconds timeout = std::chrono::seconds(20));
-  void Stop();  // SIGKILL
+  void Stop();       // SIGKILL
+  void Terminate();  // SIGTERM, waits for exit (a clean shutdown)
   int port() const { return port_; }
   std::string Log() const;
 

@@ -101,7 +101,7 @@ linger = "150ms"
   Publisher publisher(broker.uri(), 1500);
   std::mt19937 rng(20261121);
   std::vector<Clock::time_point> kills;
-  constexpr int kKills = 10;
+  constexpr int kKills = 20;
   for (int k = 0; k < kKills; ++k) {
     std::this_thread::sleep_for(std::chrono::milliseconds(150 + rng() % 450));
     kills.push_back(Clock::now());
