@@ -1,9 +1,12 @@
 // Forwarder over a real Store, with a fault-injecting sink (fakes are for faults only).
 #include "edgeferry/agent/forwarder.h"
+#include "edgeferry/buffer/dead_letter_admin.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
+#include <set>
 #include <mutex>
 #include <thread>
 
@@ -182,6 +185,61 @@ TEST_F(ForwarderTest, WhatTheDestinationAlreadyHoldsIsNotSentAgain) {
   ASSERT_TRUE(f.Start().ok());
   ASSERT_TRUE(WaitUntil([&] { return sink.Accepted().size() == 10; }, 5s));
   EXPECT_EQ(sink.Accepted(), Range(31, 40));
+}
+
+TEST_F(ForwarderTest, DrainRateLimitPacesABacklog) {
+  FaultySink sink("s", {1000, 1 << 20, 0});
+  Append(600);
+  DrainPolicy drain;
+  drain.records_per_s = 200;  // a metered link
+  Forwarder f(*store_, sink, fast_retry_, drain);
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return sink.Accepted().size() == 600; }, 10s));
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // One second of budget up front, then 200/s: 600 records take about 2 s, never under 1.8.
+  EXPECT_GT(secs, 1.8);
+  EXPECT_LT(secs, 4.0);
+  for (const auto& call : sink.Calls()) EXPECT_LE(call.size(), 200u) << "a batch never exceeds one second of budget";
+}
+
+TEST_F(ForwarderTest, LiveFirstSendsNewRecordsAheadOfTheBacklog) {
+  FaultySink sink("s", {100, 1 << 20, 0});
+  Append(1000);  // the backlog built while the link was down
+  DrainPolicy drain;
+  drain.live_first = true;
+  drain.records_per_s = 300;  // slow enough that new records arrive while it drains (~3 s)
+  Forwarder f(*store_, sink, fast_retry_, drain);
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return !sink.Accepted().empty(); }, 5s));
+  Append(50);  // live records: seq 1001..1050
+  ASSERT_TRUE(WaitUntil([&] { return sink.Accepted().size() == 1050; }, 10s));
+  const auto order = sink.Accepted();
+  const auto first_live = std::find(order.begin(), order.end(), 1001u) - order.begin();
+  const auto last_backlog = std::find(order.begin(), order.end(), 1000u) - order.begin();
+  EXPECT_LT(first_live, last_backlog) << "live records went ahead of the end of the backlog";
+  std::set<uint64_t> distinct(order.begin(), order.end());
+  EXPECT_EQ(distinct.size(), 1050u) << "each exactly once";
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 1050; }, 5s)) << "the cursor catches up at the end";
+}
+
+TEST_F(ForwarderTest, ReplayedDeadLettersGoBackToTheirSink) {
+  FaultySink sink("s", {100, 1 << 20, 0});
+  sink.Script({{Status::Ok(), {3, 4}}});  // refused the first time
+  Append(10);
+  Forwarder f(*store_, sink, fast_retry_);
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 10; }, 5s));
+  EXPECT_EQ(sink.Accepted().size(), 8u);
+  // The operator fixed the cause and replays: `edgeferry dlq replay --all`.
+  auto admin = buffer::DeadLetterAdmin::Open(dir_ / "buffer.db");
+  ASSERT_TRUE(admin.ok()) << admin.status().ToString();
+  EXPECT_EQ(*(*admin)->Replay({}, ""), 2u);
+  ASSERT_TRUE(WaitUntil([&] { return sink.Accepted().size() == 10; }, 5s));
+  EXPECT_EQ(sink.Accepted()[8], 3u) << "with its original seq";
+  EXPECT_EQ(sink.Accepted()[9], 4u);
+  EXPECT_TRUE((*admin)->List(0, 10)->empty());
+  EXPECT_EQ(store_->Stats().replay_queued, 0u);
 }
 
 TEST_F(ForwarderTest, AStalledSinkBlocksNeitherIngestNorOtherSinks) {
