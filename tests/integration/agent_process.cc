@@ -46,7 +46,7 @@ bool AgentProcess::Start(int connected) {
         return count(log, " info: running") > runs_before &&
                count(log, ": connected to ") + count(log, ": reconnected to ") >= conns_before + connected;
       },
-      std::chrono::seconds(20));
+      std::chrono::seconds(60));
   if (!ok) ADD_FAILURE() << "edgeferry did not start; log:\n" << Log();
   return ok;
 }

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# RSS while a large backlog builds and drains: N records (UCI air quality rows, QoS 0)
+# arrive while the only sink's destination (an HTTP endpoint) is down; then it comes
+# back and the backlog drains. Prints the agent's RSS against records buffered.
+#   bench/backlog_rss.sh [records=1000000]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-1000000}
+BUILD=${EDGEFERRY_BUILD_DIR:-build/release}
+[ -x "$BUILD/agent/edgeferry" ] || { cmake --preset release >/dev/null; cmake --build --preset release | tail -1; }
+EF=$BUILD/agent/edgeferry
+REPLAY=$BUILD/tools/replay/edgeferry-replay
+WORK=$(mktemp -d /tmp/edgeferry-backlog.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PORT=$(free_port); HTTP=$(free_port)
+printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n%s\n' "$PORT" "$([ "$(id -u)" = 0 ] && echo 'user root')" > "$WORK/m.conf"
+mosquitto -c "$WORK/m.conf" >/dev/null 2>&1 &
+sleep 0.3
+cat > "$WORK/edgeferry.toml" <<TOML
+[gateway]
+id = "bench"
+data_dir = "$WORK/data"
+[log]
+stats_interval = "0"
+[buffer]
+max_bytes = "2GiB"
+[sources.air]
+type = "mqtt"
+uri = "tcp://127.0.0.1:$PORT"
+topics = ["air/#"]
+qos = 0
+[sinks.cloud]
+type = "http"
+url = "http://127.0.0.1:$HTTP/ingest"
+max_records = 10000
+max_bytes = "8MiB"
+retry_base = "200ms"
+retry_max = "1s"
+TOML
+"$EF" run --config "$WORK/edgeferry.toml" 2> "$WORK/edgeferry.log" &
+AGENT=$!
+for _ in $(seq 100); do grep -q "connected to" "$WORK/edgeferry.log" && break; sleep 0.05; done
+FILES=(); for _ in $(seq $(( (N + 1999) / 2000 ))); do FILES+=(examples/data/uci-airquality-2000.csv); done
+N=$(( ${#FILES[@]} * 2000 ))
+"$REPLAY" -q --qos 0 --broker "tcp://127.0.0.1:$PORT" --topic air/row "${FILES[@]}" > /dev/null &
+rss() { awk '/VmRSS/ {print $2}' "/proc/$AGENT/status"; }
+backlog() { "$EF" buffer stats --json --config "$WORK/edgeferry.toml" 2>/dev/null | python3 -c 'import json,sys; c=json.load(sys.stdin)["cursors"]; print(c[0]["backlog_records"] if c else 0)' 2>/dev/null || echo 0; }
+echo "phase 1: $N records arrive while the uplink is down"
+echo "  backlog_records  rss_kib"
+NEXT=0
+while true; do
+  B=$(backlog); R=$(rss)
+  if [ "$B" -ge "$NEXT" ]; then printf '  %15s  %7s\n' "$B" "$R"; NEXT=$((NEXT + N / 10)); fi
+  [ "$B" -ge "$N" ] && break
+  sleep 0.5
+done
+echo "phase 2: the uplink returns; the backlog drains"
+mkdir -p "$WORK/http"
+python3 tests/servers/http_server.py "$HTTP" "$WORK/http" &
+T0=$(date +%s.%N); PEAK=0; NEXT=$N
+while true; do
+  B=$(backlog); R=$(rss); [ "$R" -gt "$PEAK" ] && PEAK=$R
+  if [ "$B" -le "$NEXT" ]; then printf '  %15s  %7s\n' "$B" "$R"; NEXT=$((NEXT - N / 10)); fi
+  [ "$B" -eq 0 ] && break
+  sleep 0.5
+done
+T1=$(date +%s.%N)
+echo
+python3 -c "print(f'summary: {$N} records buffered and drained; drain {$N/($T1-$T0):,.0f} records/s to a Python HTTP server; RSS peak while draining {$PEAK/1024:.1f} MiB; store {int(open(\"/proc/$AGENT/status\").read().split(\"VmHWM:\")[1].split()[0])/1024:.1f} MiB high-water')"
+du -sh "$WORK/data/buffer.db" | awk '{print "buffer file at the end: " $1}'
