@@ -35,6 +35,9 @@ std::string StoreStatsJson(const buffer::StoreStats& s) {
   j["appended_total"] = s.appended_total;
   j["pending_records"] = s.pending_records;
   j["dropped"] = s.dropped;
+  j["full"] = s.full;
+  j["backpressure_waits"] = s.backpressure_waits;
+  j["replay_queued"] = s.replay_queued;
   j["dead_letters"] = s.dead_letters;
   j["dead_letters_total"] = s.dead_letters_total;
   j["quarantined"] = s.quarantined;

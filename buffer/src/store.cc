@@ -74,7 +74,7 @@ constexpr const char* kCounterNames[] = {
     "records",       "payload_bytes",  "compressed_bytes", "segments",        "appended_total",
     "dropped.cap",   "dropped.ttl",    "dropped.reject_new", "dropped.corrupt", "dropped.disk_full",
     "dlq_total",     "written.records", "written.payload_bytes", "written.compressed_bytes",
-    "backpressure_waits",
+    "backpressure_waits", "full",
 };
 
 uint64_t EstimateEncoded(const Record& r) {
@@ -701,6 +701,7 @@ Status Store::Impl::PersistCursors() {
 }
 
 Status Store::Impl::PersistCounters() {
+  counters_["full"] = full_ ? 1 : 0;  // so `buffer stats` beside the agent can see it
   auto stmt = db_.Prepare("INSERT OR REPLACE INTO counters(name,value) VALUES(?1,?2)");
   if (!stmt.ok()) return stmt.status();
   for (const auto& [name, value] : counters_) {
@@ -1114,7 +1115,7 @@ StoreStats Store::Impl::Stats() {
   for (const char* reason : {"cap", "ttl", "reject_new", "corrupt", "disk_full"}) {
     s.dropped[reason] = c((std::string("dropped.") + reason).c_str());
   }
-  s.full = full_;
+  s.full = opt_.read_only ? counters_["full"] != 0 : full_;
   s.backpressure_waits = c("backpressure_waits");
   s.written_records = c("written.records");
   s.written_payload_bytes = c("written.payload_bytes");

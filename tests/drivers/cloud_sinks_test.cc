@@ -16,6 +16,8 @@
 #include "edgeferry/drivers/aws/s3_sink.h"
 #include "edgeferry/drivers/envelope.h"
 #include "edgeferry/drivers/http/http_sink.h"
+#include "edgeferry/drivers/aws/credentials.h"
+#include "edgeferry/drivers/mqtt/mqtt_source.h"
 #include "edgeferry/drivers/mqtt/mqtt_uplink_sink.h"
 #include "test_support.h"
 
@@ -145,6 +147,18 @@ TEST_F(HttpSinkTest, RetriesOn503And429HonouringRetryAfterAndOnDroppedConnection
   ASSERT_EQ(requests.size(), 5u);
   for (const auto& r : requests) EXPECT_EQ(r["headers"]["x-edgeferry-batch"], "1-50") << "the same batch again";
   EXPECT_EQ(store_->ListDeadLetters(0, 10)->size(), 0u);
+}
+
+TEST_F(HttpSinkTest, SendsTheBearerTokenFromItsFile) {
+  edgeferry::testing::WriteFile(dir_ / "token", "s3cr3t-token\n");
+  Append(5);
+  auto cfg = Config();
+  cfg.bearer_token_file = dir_ / "token";
+  http::HttpSink sink(cfg);
+  agent::Forwarder f(*store_, sink, FastRetry());
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 5; }, 10s));
+  EXPECT_EQ(server_->Requests().at(0)["headers"]["authorization"], "Bearer s3cr3t-token");
 }
 
 TEST_F(HttpSinkTest, A400RefusesTheBatchForGoodAndDeliveryGoesOn) {
@@ -389,6 +403,27 @@ TEST_F(S3SinkTest, SignaturesOfPutAndMultipartRequestsAreRight) {
   EXPECT_EQ(std::system(cmd.c_str()), 0);
 }
 
+TEST(AwsCredentials, EnvironmentFirstThenTheSharedFileAndItsProfile) {
+  TempDir dir;
+  edgeferry::testing::WriteFile(dir / "credentials",
+                                "[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = secret1\n"
+                                "[gateway]\naws_access_key_id = AKIDGW\naws_secret_access_key = secret2\n"
+                                "aws_session_token = tok\n[broken]\naws_access_key_id = X\n");
+  setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "secretenv", 1);
+  EXPECT_EQ(aws::LoadCredentials()->access_key_id, "AKIDENV");
+  unsetenv("AWS_ACCESS_KEY_ID");
+  unsetenv("AWS_SECRET_ACCESS_KEY");
+  setenv("AWS_SHARED_CREDENTIALS_FILE", (dir / "credentials").c_str(), 1);
+  EXPECT_EQ(aws::LoadCredentials()->access_key_id, "AKIDDEFAULT");
+  const auto gw = aws::LoadCredentials("", "gateway");
+  EXPECT_EQ(gw->secret_access_key, "secret2");
+  EXPECT_EQ(gw->session_token, "tok");
+  EXPECT_EQ(aws::LoadCredentials("", "broken").status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(aws::LoadCredentials(dir / "missing").status().code(), Status::Code::kNotFound);
+  unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+}
+
 TEST(S3Key, IsTheSameForARetriedBatchSoUploadsAreIdempotent) {
   aws::S3SinkConfig cfg;
   cfg.gateway_id = "gw-01";
@@ -465,6 +500,44 @@ TEST_F(MqttUplinkTest, BrokerDownThenUpDeliversTheBacklog) {
   ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 300; }, 30s)) << f.Stats().last_error;
   ASSERT_EQ(sub->Wait(10s), 0);
   EXPECT_EQ(edgeferry::testing::Lines(edgeferry::testing::ReadFile(dir_ / "sub.txt")).size(), 300u);
+}
+
+// The MQTT source against the same TLS broker: a gateway whose local broker needs TLS.
+class SourceIngest final : public Ingest {
+ public:
+  explicit SourceIngest(buffer::Store& s) : store_(s) {}
+  Result<uint64_t> Append(Record r) override { return store_.Append(std::move(r)); }
+  void DeadLetter(const Record&, std::string_view) override {}
+
+ private:
+  buffer::Store& store_;
+};
+
+TEST_F(MqttUplinkTest, TheMqttSourceSubscribesOverMutualTlsToo) {
+  SourceIngest ingest(*store_);
+  MqttSourceConfig c;
+  c.name = "secure";
+  c.uri = broker_->uri();
+  c.client_id = "secure-source";
+  c.subscriptions = {{"dt/#", 1}};
+  c.tls = MqttTls{tls_.ca, tls_.client_cert, tls_.client_key, true};
+  MqttSource source(c, ingest);
+  ASSERT_TRUE(source.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 10s)) << source.Stats().last_error;
+  // Published by the uplink sink of this same test file, over mutual TLS.
+  Append(20);
+  MqttUplinkSink sink(Config());
+  agent::Forwarder f(*store_, sink, FastRetry());
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().stored == 20; }, 10s)) << source.Stats().stored;
+  // And without the client certificate the broker refuses the source.
+  c.client_id = "no-cert";
+  c.tls = MqttTls{tls_.ca, "", "", true};
+  MqttSource refused(c, ingest);
+  ASSERT_TRUE(refused.Start().ok());
+  std::this_thread::sleep_for(1s);
+  EXPECT_FALSE(refused.Stats().connected);
+  EXPECT_FALSE(refused.Stats().last_error.empty());
 }
 
 TEST_F(MqttUplinkTest, ABrokerCertificateFromAnotherCaIsRefused) {

@@ -248,6 +248,29 @@ TEST_F(SerialSourceTest, UnplugAndReplugBehindTheSameSymlinkResumesWithoutLoss) 
   EXPECT_EQ(stored.back().record.payload, second.stored.back());
 }
 
+TEST_F(SerialSourceTest, SeveralSerialSourcesAtOnce) {
+  Pty gps(dir_ / "dev/gps"), depth(dir_ / "dev/depth");
+  auto a = Config(gps.path());
+  a.name = "gps";
+  auto b = Config(depth.path());
+  b.name = "depth";
+  SerialSource sa(a, *ingest_), sb(b, *ingest_);
+  ASSERT_TRUE(sa.Start().ok());
+  ASSERT_TRUE(sb.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return sa.Stats().connected && sb.Stats().connected; }, 5s));
+  const std::string s1 = Log("sirfstarv-nmea.log"), s2 = Log("sounder.log");
+  std::thread t1([&] { EXPECT_TRUE(gps.Write(s1, 115200)); });
+  std::thread t2([&] { EXPECT_TRUE(depth.Write(s2, 115200)); });
+  t1.join();
+  t2.join();
+  ASSERT_TRUE(WaitUntil([&] { return sa.Stats().stored == 367 && sb.Stats().stored == 244; }, 10s))
+      << sa.Stats().stored << " " << sb.Stats().stored;
+  size_t from_gps = 0, from_depth = 0;
+  for (const auto& r : Stored()) (r.record.source == "gps" ? from_gps : from_depth)++;
+  EXPECT_EQ(from_gps, 367u);
+  EXPECT_EQ(from_depth, 244u);
+}
+
 TEST_F(SerialSourceTest, AnAbsentDeviceIsWaitedForWithoutBusyLooping) {
   SerialSource source(Config(dir_ / "by-id/not-plugged-in"), *ingest_);
   timespec c0{}, c1{};

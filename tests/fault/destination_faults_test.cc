@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -157,6 +158,83 @@ linger = "100ms"
   EXPECT_EQ(agent.Terminate(), 0);
   std::printf("[ broker restart ] 3000 published around a restart: %zu distinct delivered, %zu redelivered\n",
               ids.size(), total - ids.size());
+}
+
+TEST(Backpressure, AFullStoreStopsTheMqttSourceAndTheBrokerHoldsTheRest) {
+  EDGEFERRY_REQUIRE_TOOL("mosquitto");
+  EDGEFERRY_REQUIRE_TOOL("mosquitto_pub");
+  EDGEFERRY_REQUIRE_TOOL("python3");
+  MosquittoBroker broker;
+  ASSERT_TRUE(broker.Start());
+  TempDir dir;
+  ScriptedHttpServer cloud(dir);  // down for now
+  AgentProcess agent(dir, R"(
+[gateway]
+id = "gw-bp"
+data_dir = "@DATA@"
+[buffer]
+max_bytes = "1MiB"
+when_full = "backpressure"
+min_free_bytes = 0
+segment_max_records = 16
+[sources.cam]
+type = "mqtt"
+uri = ")" + broker.uri() + R"("
+client_id = "edgeferry-bp"
+topics = ["cam/#"]
+qos = 1
+clean_session = false
+[sinks.cloud]
+type = "http"
+url = ")" + cloud.url() + R"("
+compression = "none"
+max_records = 50
+retry_base = "100ms"
+retry_max = "300ms"
+)");
+  ASSERT_TRUE(agent.Start());
+  // 600 messages of ~6 KB random text: about 3.6 MB that zstd cannot shrink much.
+  std::mt19937 rng(3);
+  std::string lines;
+  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  for (int i = 0; i < 600; ++i) {
+    lines += std::to_string(i) + ":";
+    for (int k = 0; k < 6000; ++k) lines.push_back(kAlphabet[rng() % 62]);
+    lines += "\n";
+  }
+  WriteFile(dir / "pub.txt", lines);
+  ASSERT_EQ(std::system(("mosquitto_pub -p " + std::to_string(broker.port()) + " -q 1 -t cam/frames -l < " +
+                         dir.path() + "/pub.txt").c_str()),
+            0);
+  // The store fills and the source stops taking messages: the broker holds the rest.
+  ASSERT_TRUE(WaitUntil([&] { return agent.BufferStats()["full"] == true; }, 20s)) << agent.Log();
+  std::this_thread::sleep_for(1s);
+  const auto full = agent.BufferStats();
+  EXPECT_LT(full["appended_total"].get<uint64_t>(), 600u);
+  EXPECT_GT(full["backpressure_waits"].get<uint64_t>(), 0u);
+  // The uplink returns: everything arrives, nothing was dropped.
+  ASSERT_TRUE(cloud.Start());
+  std::set<int> ids;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        ids.clear();
+        for (const auto& r : cloud.Requests()) {
+          for (const auto& l : Lines(r["body"].get<std::string>())) {
+            const std::string text = json::parse(l)["payload"];
+            ids.insert(std::stoi(text.substr(0, text.find(':'))));
+          }
+        }
+        return ids.size() == 600;
+      },
+      60s))
+      << ids.size() << " of 600";
+  const auto after = agent.BufferStats();
+  for (const auto& [reason, n] : after["dropped"].items()) EXPECT_EQ(n, 0) << reason;
+  EXPECT_EQ(agent.Terminate(), 0);
+  std::printf("[ backpressure ] 600 x 6 KB into a 1 MiB store with the uplink down: stopped at %llu, "
+              "%llu waits; all 600 delivered, 0 dropped\n",
+              static_cast<unsigned long long>(full["appended_total"].get<uint64_t>()),
+              static_cast<unsigned long long>(full["backpressure_waits"].get<uint64_t>()));
 }
 
 TEST(SlowSink, AStalledSinkSlowsNeitherIngestNorTheOtherSink) {
