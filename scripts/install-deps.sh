@@ -14,7 +14,7 @@ PKGS=(
   libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev   # Paho C++'s CMake config needs Paho C and OpenSSL
   libsqlite3-dev libzstd-dev libcurl4-openssl-dev libboost-dev zlib1g-dev
   # well-kept helpers instead of our own code: TOML config, JSON, CLI, logging
-  libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
+  libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libsystemd-dev
   # tests and benchmarks: real brokers and servers, and botocore (in awscli) to check SigV4
   libgtest-dev libgmock-dev libbenchmark-dev mosquitto mosquitto-clients
   sqlite3 zstd python3 openssl awscli nodejs

@@ -20,6 +20,7 @@
 #include "edgeferry/agent/agent.h"
 #include "edgeferry/agent/config.h"
 #include "edgeferry/agent/report.h"
+#include "edgeferry/agent/service_notifier.h"
 #include "edgeferry/buffer/dead_letter_admin.h"
 #include "edgeferry/clock.h"
 #include "edgeferry/units.h"
@@ -69,38 +70,74 @@ int Run(const std::string& path) {
   auto cfg = Load(path);
   if (!cfg) return kExitConfig;
   SetUpLogging(cfg->log_level);
-  // Block the stop signals in every thread; the main thread waits for them.
+  // Block the stop and reload signals in every thread; the main thread waits for them.
   sigset_t signals;
   sigemptyset(&signals);
   for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, s);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  ServiceNotifier systemd;
   spdlog::info("edgeferry {} starting: gateway {}, {} sources, {} sinks", EDGEFERRY_VERSION, cfg->gateway_id,
                cfg->sources.size(), cfg->sinks.size());
-  Agent agent(*cfg);
-  if (Status st = agent.Start(); !st.ok()) {
+  auto agent = std::make_unique<Agent>(*cfg);
+  if (Status st = agent->Start(); !st.ok()) {
     spdlog::critical("cannot start: {}", st.ToString());
-    (void)agent.Stop();
+    (void)agent->Stop();
     return st.code() == Status::Code::kInvalidArgument ? kExitConfig : kExitIoError;
   }
+  systemd.Ready();
   spdlog::info("running");
+  // The loop wakes at least twice per watchdog interval.
+  const int64_t tick_ns = systemd.watchdog_ns() ? std::min<int64_t>(1'000'000'000, systemd.watchdog_ns() / 2)
+                                                : 1'000'000'000;
   int64_t next_stats = SystemClock().MonoNs() + cfg->stats_interval_ns;
   while (true) {
-    timespec tick{1, 0};
+    timespec tick{tick_ns / 1'000'000'000, tick_ns % 1'000'000'000};
     const int sig = sigtimedwait(&signals, nullptr, &tick);
     if (sig == SIGINT || sig == SIGTERM) {
       spdlog::info("{} received: sealing the open segment and stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
       break;
     }
-    if (sig == SIGHUP) spdlog::warn("SIGHUP: configuration reload is not supported yet; restart to apply changes");
-    agent.Tick();
-    if (cfg->stats_interval_ns > 0 && SystemClock().MonoNs() >= next_stats) {
-      spdlog::info("{}", AgentStatsLine(agent.Stats()));
-      next_stats = SystemClock().MonoNs() + cfg->stats_interval_ns;
+    if (sig == SIGHUP) {
+      ConfigErrors errors;
+      auto next = LoadConfigFile(path, &errors);
+      if (!next.ok()) {
+        spdlog::error("SIGHUP: {} is invalid; still running the previous configuration:", path);
+        for (const auto& e : errors.errors) spdlog::error("  {}", e);
+      } else {
+        systemd.Reloading();
+        spdlog::info("SIGHUP: applying the new configuration (the buffer is kept)");
+        (void)agent->Stop();
+        agent = std::make_unique<Agent>(*next);
+        if (Status st = agent->Start(); !st.ok()) {
+          spdlog::error("SIGHUP: the new configuration does not start ({}); back to the previous one", st.ToString());
+          (void)agent->Stop();
+          agent = std::make_unique<Agent>(*cfg);
+          if (Status again = agent->Start(); !again.ok()) {
+            spdlog::critical("cannot restart the previous configuration: {}", again.ToString());
+            return kExitIoError;
+          }
+        } else {
+          cfg = std::move(next).value();
+          spdlog::set_level(spdlog::level::from_str(cfg->log_level));
+          spdlog::info("configuration reloaded: {} sources, {} sinks", cfg->sources.size(), cfg->sinks.size());
+        }
+        systemd.Ready();
+      }
+    }
+    agent->Tick();
+    systemd.KeepAlive();
+    const int64_t now = SystemClock().MonoNs();
+    if (now >= next_stats) {
+      const AgentStats stats = agent->Stats();
+      systemd.Status(AgentStatusText(stats));
+      if (cfg->stats_interval_ns > 0) spdlog::info("{}", AgentStatsLine(stats));
+      next_stats = now + (cfg->stats_interval_ns > 0 ? cfg->stats_interval_ns : 10'000'000'000);
     }
   }
-  const AgentStats final_stats = agent.Stats();
-  const Status st = agent.Stop();
+  systemd.Stopping();
+  const AgentStats final_stats = agent->Stats();
+  const Status st = agent->Stop();
   spdlog::info("{}", AgentStatsLine(final_stats));
   if (!st.ok()) {
     spdlog::error("stopped with an error: {}", st.ToString());

@@ -95,3 +95,19 @@ std::string AgentStatsLine(const AgentStats& s) {
 }
 
 }  // namespace edgeferry::agent
+
+namespace edgeferry::agent {
+
+std::string AgentStatusText(const AgentStats& s) {
+  std::string text = fmt::format("{} records buffered", s.buffer.records);
+  for (const auto& [name, sink] : s.sinks) {
+    uint64_t backlog = 0;
+    for (const auto& c : s.buffer.cursors) {
+      if (c.name == name) backlog = c.backlog_records;
+    }
+    text += fmt::format("; {} {} backlog {}", name, SinkStateName(sink.state), backlog);
+  }
+  return text;
+}
+
+}  // namespace edgeferry::agent

@@ -16,8 +16,9 @@ std::string EdgeferryBinary() {
 
 std::string ReplayBinary() { return BinaryDir() + "/tools/replay/edgeferry-replay"; }
 
-AgentProcess::AgentProcess(const TempDir& dir, std::string config)
-    : data_dir_(dir / "data"), config_path_(dir / "edgeferry.toml"), log_path_(dir / "edgeferry.log") {
+AgentProcess::AgentProcess(const TempDir& dir, std::string config, std::vector<std::string> env)
+    : data_dir_(dir / "data"), config_path_(dir / "edgeferry.toml"), log_path_(dir / "edgeferry.log"),
+      env_(std::move(env)) {
   config = std::regex_replace(config, std::regex("@DATA@"), data_dir_);
   WriteFile(config_path_, config);
 }
@@ -38,7 +39,7 @@ bool AgentProcess::Start(int connected) {
   const size_t runs_before = count(log_before, " info: running");
   const size_t conns_before = count(log_before, ": connected to ") + count(log_before, ": reconnected to ");
   proc_ = std::make_unique<ChildProcess>(std::vector<std::string>{EdgeferryBinary(), "run", "--config", config_path_},
-                                         log_path_);
+                                         log_path_, env_);
   ++starts_;
   const bool ok = WaitUntil(
       [&] {

@@ -19,7 +19,7 @@ std::string ReplayBinary();
 class AgentProcess {
  public:
   // `config` is TOML; "@DATA@" is replaced by this agent's data directory.
-  AgentProcess(const TempDir& dir, std::string config);
+  AgentProcess(const TempDir& dir, std::string config, std::vector<std::string> env = {});
   ~AgentProcess();
   // Starts `edgeferry run` and waits until it logs "running" and `connected`
   // sources are connected. False (with the log in the failure) if it did not.
@@ -39,6 +39,7 @@ class AgentProcess {
  private:
   std::string data_dir_, config_path_, log_path_;
   std::unique_ptr<ChildProcess> proc_;
+  std::vector<std::string> env_;
   int starts_ = 0;
 };
 

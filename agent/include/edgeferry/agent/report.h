@@ -14,5 +14,7 @@ std::string StoreStatsJson(const buffer::StoreStats& s);
 std::string StoreStatsText(const buffer::StoreStats& s);
 // One log line: records in/out per source and sink, backlog, ratio, drops.
 std::string AgentStatsLine(const AgentStats& s);
+// A short status for systemd (`systemctl status`): records held, backlog and state per sink.
+std::string AgentStatusText(const AgentStats& s);
 
 }  // namespace edgeferry::agent
