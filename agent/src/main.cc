@@ -1,6 +1,6 @@
 // edgeferry: moves sensor data from an edge gateway to the cloud without losing it.
 //
-//   edgeferry run --config F            run the agent until SIGTERM/SIGINT
+//   edgeferry run --config F            run the agent until SIGTERM/SIGINT; SIGHUP reloads
 //   edgeferry check --config F          validate a config file (exit 78 when invalid)
 //   edgeferry buffer stats --config F   what the buffer holds (--json for scripts)
 //   edgeferry dlq list|show|replay|purge --config F   the dead letter queue
@@ -281,7 +281,7 @@ int main(int argc, char** argv) {
   std::string config = "/etc/edgeferry/edgeferry.toml";
   bool json = false;
 
-  auto* run = app.add_subcommand("run", "Run the agent until SIGTERM or SIGINT");
+  auto* run = app.add_subcommand("run", "Run the agent until SIGTERM or SIGINT (SIGHUP reloads the config)");
   run->add_option("-c,--config", config, "Configuration file")->capture_default_str();
   auto* check = app.add_subcommand("check", "Validate a configuration file; exit 78 when invalid");
   check->add_option("-c,--config", config, "Configuration file")->capture_default_str();
