@@ -4,19 +4,10 @@
 # back and the backlog drains. Prints the agent's RSS against records buffered.
 #   bench/backlog_rss.sh [records=1000000]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/common.sh"
 N=${1:-1000000}
-BUILD=${EDGEFERRY_BUILD_DIR:-build/release}
-[ -x "$BUILD/agent/edgeferry" ] || { cmake --preset release >/dev/null; cmake --build --preset release | tail -1; }
-EF=$BUILD/agent/edgeferry
-REPLAY=$BUILD/tools/replay/edgeferry-replay
-WORK=$(mktemp -d /tmp/edgeferry-backlog.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PORT=$(free_port); HTTP=$(free_port)
-printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n%s\n' "$PORT" "$([ "$(id -u)" = 0 ] && echo 'user root')" > "$WORK/m.conf"
-mosquitto -c "$WORK/m.conf" >/dev/null 2>&1 &
-sleep 0.3
+start_broker "$PORT" "$WORK/m.conf"
 cat > "$WORK/edgeferry.toml" <<TOML
 [gateway]
 id = "bench"

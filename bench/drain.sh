@@ -7,25 +7,14 @@
 # HTTP server are slower than the real services).
 #   bench/drain.sh [records=100000] [sinks="outbox mqtt http kinesis s3"]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/common.sh"
 N=${1:-100000}
 SINKS=${2:-outbox mqtt http kinesis s3}
-BUILD=${EDGEFERRY_BUILD_DIR:-build/release}
-[ -x "$BUILD/agent/edgeferry" ] || { cmake --preset release >/dev/null; cmake --build --preset release | tail -1; }
-EF=$BUILD/agent/edgeferry
-REPLAY=$BUILD/tools/replay/edgeferry-replay
-WORK=$(mktemp -d /tmp/edgeferry-drain.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
 
 # 1. Prefill: an agent with a source and no sink buffers everything.
 PORT=$(free_port)
-printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n%s' "$PORT" \
-  "$([ "$(id -u)" = 0 ] && echo 'user root')" > "$WORK/mosquitto.conf"
-mosquitto -c "$WORK/mosquitto.conf" > /dev/null 2>&1 &
-wait_port "$PORT"
+start_broker "$PORT" "$WORK/mosquitto.conf"
 base_config() {
   printf '[gateway]\nid = "bench"\ndata_dir = "%s"\n[log]\nstats_interval = "0"\n' "$1"
 }
@@ -38,7 +27,7 @@ FILES=(); for _ in $(seq $(( (N + 1999) / 2000 ))); do FILES+=(examples/data/uci
 N=$(( ${#FILES[@]} * 2000 ))
 echo "prefilling the buffer with $N records..."
 "$REPLAY" -q --qos 1 --broker "tcp://127.0.0.1:$PORT" --topic bench/air "${FILES[@]}" > /dev/null
-until [ "$("$EF" buffer stats --json --config "$WORK/prefill.toml" | python3 -c 'import json,sys; print(json.load(sys.stdin)["appended_total"])')" -ge "$N" ]; do sleep 0.2; done
+until [ "$(appended "$WORK/prefill.toml")" -ge "$N" ]; do sleep 0.2; done
 kill -TERM "$AGENT"; wait "$AGENT"
 
 # 2. Drain with each sink.
@@ -49,8 +38,7 @@ for SINK in $SINKS; do
   case $SINK in
     outbox) SET='max_records = 10000, linger = "1s"'
             BODY=$'type = "outbox"\nmax_records = 10000\nlinger = "1s"' ;;
-    mqtt)   sed "s/^listener $PORT /listener $SPORT /" "$WORK/mosquitto.conf" > "$D/cloud.conf"
-            mosquitto -c "$D/cloud.conf" > /dev/null 2>&1 & wait_port "$SPORT"
+    mqtt)   start_broker "$SPORT" "$D/cloud.conf"
             SET='QoS 1, max_inflight = 1000, max_records = 5000, linger = 0'
             printf -v BODY 'type = "mqtt"\nuri = "tcp://127.0.0.1:%s"\nqos = 1\nmax_inflight = 1000\nmax_records = 5000\nlinger = "0"' "$SPORT" ;;
     http)   python3 tests/servers/http_server.py "$SPORT" "$D" & wait_port "$SPORT"

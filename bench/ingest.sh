@@ -5,25 +5,16 @@
 # broker in the same run is the physical limit. Prints figures; it is not a pass/fail test.
 #   bench/ingest.sh [messages=200000] [qos=1]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/common.sh"
 N=${1:-200000}
 QOS=${2:-1}
-BUILD=${EDGEFERRY_BUILD_DIR:-build/release}
-[ -x "$BUILD/agent/edgeferry" ] || { cmake --preset release >/dev/null; cmake --build --preset release | tail -1; }
-EF=$BUILD/agent/edgeferry
-REPLAY=$BUILD/tools/replay/edgeferry-replay
 SAMPLE=examples/data/uci-airquality-2000.csv
 COPIES=$(( (N + 1999) / 2000 ))
 FILES=(); for _ in $(seq "$COPIES"); do FILES+=("$SAMPLE"); done
 N=$((COPIES * 2000))
 
-WORK=$(mktemp -d /tmp/edgeferry-bench.XXXXXX)
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true' EXIT
-printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n' "$PORT" > "$WORK/mosquitto.conf"
-[ "$(id -u)" = 0 ] && echo "user root" >> "$WORK/mosquitto.conf"
-mosquitto -c "$WORK/mosquitto.conf" > "$WORK/mosquitto.log" 2>&1 &
-sleep 0.3
+PORT=$(free_port)
+start_broker "$PORT" "$WORK/mosquitto.conf"
 cat > "$WORK/edgeferry.toml" <<TOML
 [gateway]
 id = "bench"
@@ -55,7 +46,7 @@ while [ -z "$AGENT_DONE" ] || [ -z "$SUB_DONE" ]; do
   NOW=$(date +%s.%N)
   if [ -z "$SUB_DONE" ] && ! kill -0 "$SUB" 2>/dev/null; then SUB_DONE=$NOW; fi
   if [ -z "$AGENT_DONE" ]; then
-    STORED=$("$EF" buffer stats --json --config "$WORK/edgeferry.toml" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["appended_total"])' || echo 0)
+    STORED=$(appended "$WORK/edgeferry.toml")
     printf '\r  edgeferry stored %s / %s' "$STORED" "$N"
     [ "$STORED" -ge "$N" ] && AGENT_DONE=$NOW
   fi

@@ -4,14 +4,8 @@
 # a serial device (framing, checksum, buffer, delivery to the outbox). Prints figures.
 #   bench/serial.sh [repeats=40]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/common.sh"
 REPEATS=${1:-40}
-BUILD=${EDGEFERRY_BUILD_DIR:-build/release}
-[ -x "$BUILD/agent/edgeferry" ] || { cmake --preset release >/dev/null; cmake --build --preset release | tail -1; }
-EF=$BUILD/agent/edgeferry
-REPLAY=$BUILD/tools/replay/edgeferry-replay
-WORK=$(mktemp -d /tmp/edgeferry-serial-bench.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 LOG=tests/data/nmea/bundg_zeus_9.log
 grep -v '^#' "$LOG" > "$WORK/one.log"
 for _ in $(seq "$REPEATS"); do cat "$WORK/one.log"; done > "$WORK/stream.log"
@@ -41,7 +35,7 @@ read -r U0 S0 < <(awk '{print $14, $15}' "/proc/$AGENT/stat")
 T0=$(date +%s.%N)
 echo "writing $SENTENCES sentences ($BYTES bytes) into the pty at full speed..."
 while true; do
-  STORED=$("$EF" buffer stats --json --config "$WORK/edgeferry.toml" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["appended_total"])' || echo 0)
+  STORED=$(appended "$WORK/edgeferry.toml")
   printf '\r  stored %s / %s' "$STORED" "$SENTENCES"
   [ "$STORED" -ge "$SENTENCES" ] && break
   sleep 0.1
