@@ -573,6 +573,13 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, std::string_view ori
     cfg.stats_interval_ns = l.Duration("stats_interval", cfg.stats_interval_ns, 0, 86400 * kSec);
   }
   {
+    TableReader m(top.Table("metrics"), "metrics", errors);
+    if (!m.Bool("enabled", true)) cfg.metrics_address.clear();
+    const std::string address = m.String("address", cfg.metrics_address);
+    if (!cfg.metrics_address.empty()) cfg.metrics_address = address;
+    cfg.metrics_port = static_cast<int>(m.Int("port", cfg.metrics_port, 0, 65535));
+  }
+  {
     TableReader b(top.Table("buffer"), "buffer", errors);
     ReadBuffer(b, cfg.data_dir, &cfg.buffer);
   }

@@ -13,13 +13,16 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <cstdio>
+#include <mutex>
 #include <cstdlib>
 #include <iostream>
 
 #include "edgeferry/agent/agent.h"
 #include "edgeferry/agent/config.h"
 #include "edgeferry/agent/report.h"
+#include "edgeferry/agent/metrics_server.h"
 #include "edgeferry/agent/service_notifier.h"
 #include "edgeferry/buffer/dead_letter_admin.h"
 #include "edgeferry/clock.h"
@@ -85,6 +88,25 @@ int Run(const std::string& path) {
     (void)agent->Stop();
     return st.code() == Status::Code::kInvalidArgument ? kExitConfig : kExitIoError;
   }
+  // The metrics thread reads the agent that a reload replaces: both under agent_mu.
+  std::mutex agent_mu;
+  std::atomic<int64_t> loop_alive_ns{SystemClock().MonoNs()};
+  MetricsServer metrics(
+      [&] {
+        std::lock_guard<std::mutex> l(agent_mu);
+        return PrometheusText(agent->Stats(), EDGEFERRY_VERSION);
+      },
+      [&]() -> std::string {
+        if (SystemClock().MonoNs() - loop_alive_ns > 5'000'000'000) return "main loop stalled";
+        std::lock_guard<std::mutex> l(agent_mu);
+        const AgentStats stats = agent->Stats();
+        return stats.buffer.writable ? "" : "buffer not writable (file system full?)";
+      });
+  if (!cfg->metrics_address.empty()) {
+    if (Status st = metrics.Start(cfg->metrics_address, cfg->metrics_port); !st.ok()) {
+      spdlog::error("{}; running without it", st.ToString());
+    }
+  }
   systemd.Ready();
   spdlog::info("running");
   // The loop wakes at least twice per watchdog interval.
@@ -107,6 +129,7 @@ int Run(const std::string& path) {
       } else {
         systemd.Reloading();
         spdlog::info("SIGHUP: applying the new configuration (the buffer is kept)");
+        std::lock_guard<std::mutex> l(agent_mu);
         (void)agent->Stop();
         agent = std::make_unique<Agent>(*next);
         if (Status st = agent->Start(); !st.ok()) {
@@ -127,6 +150,7 @@ int Run(const std::string& path) {
     }
     agent->Tick();
     systemd.KeepAlive();
+    loop_alive_ns = SystemClock().MonoNs();
     const int64_t now = SystemClock().MonoNs();
     if (now >= next_stats) {
       const AgentStats stats = agent->Stats();
@@ -136,6 +160,7 @@ int Run(const std::string& path) {
     }
   }
   systemd.Stopping();
+  metrics.Stop();
   const AgentStats final_stats = agent->Stats();
   const Status st = agent->Stop();
   spdlog::info("{}", AgentStatsLine(final_stats));

@@ -111,3 +111,91 @@ std::string AgentStatusText(const AgentStats& s) {
 }
 
 }  // namespace edgeferry::agent
+
+namespace edgeferry::agent {
+
+namespace {
+std::string Label(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+// One metric family: HELP and TYPE once, then its samples.
+class Family {
+ public:
+  Family(std::string* out, std::string_view name, std::string_view type, std::string_view help)
+      : out_(out), name_(name) {
+    *out_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  }
+  void Add(std::string_view labels, double value) {
+    *out_ += labels.empty() ? fmt::format("{} {}\n", name_, value) : fmt::format("{}{{{}}} {}\n", name_, labels, value);
+  }
+
+ private:
+  std::string* out_;
+  std::string_view name_;
+};
+}  // namespace
+
+std::string PrometheusText(const AgentStats& s, std::string_view version) {
+  std::string out;
+  Family(&out, "edgeferry_build_info", "gauge", "edgeferry version").Add(fmt::format("version=\"{}\"", Label(version)), 1);
+  const auto& b = s.buffer;
+  Family(&out, "edgeferry_buffer_records", "gauge", "Records held in the buffer").Add("", static_cast<double>(b.records));
+  Family(&out, "edgeferry_buffer_payload_bytes", "gauge", "Raw payload bytes held").Add("", static_cast<double>(b.payload_bytes));
+  Family(&out, "edgeferry_buffer_compressed_bytes", "gauge", "Segment bytes on disk").Add("", static_cast<double>(b.compressed_bytes));
+  Family(&out, "edgeferry_buffer_file_bytes", "gauge", "Database and WAL file bytes").Add("", static_cast<double>(b.file_bytes));
+  Family(&out, "edgeferry_buffer_compression_ratio", "gauge", "Payload bytes per stored byte").Add("", b.compression_ratio);
+  Family(&out, "edgeferry_buffer_appended_records_total", "counter", "Records ever appended").Add("", static_cast<double>(b.appended_total));
+  Family dropped(&out, "edgeferry_buffer_dropped_records_total", "counter", "Records dropped, by reason");
+  for (const auto& [reason, n] : b.dropped) dropped.Add(fmt::format("reason=\"{}\"", Label(reason)), static_cast<double>(n));
+  Family(&out, "edgeferry_buffer_dead_letters", "gauge", "Entries in the dead letter queue").Add("", static_cast<double>(b.dead_letters));
+  Family(&out, "edgeferry_buffer_quarantined_total", "counter", "Corrupt stores moved aside").Add("", static_cast<double>(b.quarantined));
+  Family(&out, "edgeferry_buffer_full", "gauge", "1 while at the cap or free-disk floor").Add("", b.full ? 1 : 0);
+  Family src_up(&out, "edgeferry_source_connected", "gauge", "1 while the source's broker or device is connected");
+  for (const auto& [name, src] : s.sources) src_up.Add(fmt::format("source=\"{}\"", Label(name)), src.connected ? 1 : 0);
+  struct SourceCounter {
+    const char* name;
+    const char* help;
+    uint64_t drivers::SourceStats::*field;
+  };
+  for (const auto& c : {SourceCounter{"edgeferry_source_records_received_total", "Records read", &drivers::SourceStats::received},
+                        SourceCounter{"edgeferry_source_records_stored_total", "Records the buffer accepted", &drivers::SourceStats::stored},
+                        SourceCounter{"edgeferry_source_records_dead_lettered_total", "Records sent to the dead letter queue", &drivers::SourceStats::dead_lettered},
+                        SourceCounter{"edgeferry_source_records_rejected_total", "Records the buffer refused", &drivers::SourceStats::rejected},
+                        SourceCounter{"edgeferry_source_reconnects_total", "Reconnections after the first", &drivers::SourceStats::reconnects}}) {
+    Family f(&out, c.name, "counter", c.help);
+    for (const auto& [name, src] : s.sources) f.Add(fmt::format("source=\"{}\"", Label(name)), static_cast<double>(src.*c.field));
+  }
+  struct SinkCounter {
+    const char* name;
+    const char* help;
+    uint64_t SinkStats::*field;
+  };
+  for (const auto& c : {SinkCounter{"edgeferry_sink_records_delivered_total", "Records the destination accepted", &SinkStats::delivered_records},
+                        SinkCounter{"edgeferry_sink_payload_bytes_total", "Payload bytes delivered", &SinkStats::payload_bytes},
+                        SinkCounter{"edgeferry_sink_records_dead_lettered_total", "Records refused for good", &SinkStats::dead_lettered},
+                        SinkCounter{"edgeferry_sink_retries_total", "Failed deliveries that will be retried", &SinkStats::retries}}) {
+    Family f(&out, c.name, "counter", c.help);
+    for (const auto& [name, snk] : s.sinks) f.Add(fmt::format("sink=\"{}\"", Label(name)), static_cast<double>(snk.*c.field));
+  }
+  Family backlog(&out, "edgeferry_sink_backlog_records", "gauge", "Records buffered and not yet acknowledged by the sink");
+  for (const auto& c : b.cursors) backlog.Add(fmt::format("sink=\"{}\"", Label(c.name)), static_cast<double>(c.backlog_records));
+  Family state(&out, "edgeferry_sink_state", "gauge", "1 for the sink's current state");
+  for (const auto& [name, snk] : s.sinks) {
+    for (auto st : {SinkState::kStarting, SinkState::kOnline, SinkState::kBackingOff, SinkState::kFailing, SinkState::kStopped}) {
+      state.Add(fmt::format("sink=\"{}\",state=\"{}\"", Label(name), SinkStateName(st)), snk.state == st ? 1 : 0);
+    }
+  }
+  return out;
+}
+
+}  // namespace edgeferry::agent

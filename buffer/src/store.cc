@@ -1116,6 +1116,7 @@ StoreStats Store::Impl::Stats() {
     s.dropped[reason] = c((std::string("dropped.") + reason).c_str());
   }
   s.full = opt_.read_only ? counters_["full"] != 0 : full_;
+  s.writable = !commits_failing_;
   s.backpressure_waits = c("backpressure_waits");
   s.written_records = c("written.records");
   s.written_payload_bytes = c("written.payload_bytes");

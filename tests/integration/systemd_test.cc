@@ -10,6 +10,7 @@
 #include <regex>
 
 #include "agent_process.h"
+#include "edgeferry/drivers/http/http_client.h"
 
 namespace edgeferry::testing {
 namespace {
@@ -101,6 +102,74 @@ type = "outbox"
                         10s))
       << agent.Log();
   ASSERT_TRUE(WaitUntil([&] { return agent.BufferStats()["cursors"].size() == 2; }, 5s));
+  EXPECT_EQ(agent.Terminate(), 0);
+}
+
+std::string Get(int port, const std::string& path, long* status) {
+  edgeferry::drivers::http::HttpClient client({});
+  edgeferry::drivers::http::HttpRequest req;
+  req.method = "GET";
+  req.url = "http://127.0.0.1:" + std::to_string(port) + path;
+  const auto r = client.Send(req);
+  *status = r.status;
+  return r.body;
+}
+
+TEST(Metrics, ScrapeShowsWhatWasSentAndHealthzIsOk) {
+  EDGEFERRY_REQUIRE_TOOL("mosquitto");
+  EDGEFERRY_REQUIRE_TOOL("mosquitto_pub");
+  MosquittoBroker broker;
+  ASSERT_TRUE(broker.Start());
+  TempDir dir;
+  const int port = FreeLoopbackPort();
+  AgentProcess agent(dir, R"(
+[gateway]
+id = "gw-metrics"
+data_dir = "@DATA@"
+[metrics]
+port = )" + std::to_string(port) + R"(
+[sources.plant]
+type = "mqtt"
+uri = ")" + broker.uri() + R"("
+topics = ["plant/#"]
+max_record_bytes = 100
+[sinks.local]
+type = "outbox"
+linger = "100ms"
+)");
+  ASSERT_TRUE(agent.Start());
+  std::string lines;
+  for (int i = 0; i < 100; ++i) lines += "{\"i\":" + std::to_string(i) + "}\n";
+  lines += std::string(200, 'x') + "\n";  // too big: dead-lettered
+  WriteFile(dir / "pub.txt", lines);
+  ASSERT_EQ(std::system(("mosquitto_pub -p " + std::to_string(broker.port()) + " -q 1 -t plant/a -l < " + dir.path() +
+                         "/pub.txt").c_str()),
+            0);
+  long status = 0;
+  std::string page;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        page = Get(port, "/metrics", &status);
+        return page.find("edgeferry_sink_records_delivered_total{sink=\"local\"} 100\n") != std::string::npos;
+      },
+      10s))
+      << page;
+  EXPECT_EQ(status, 200);
+  for (const char* want : {"edgeferry_source_records_received_total{source=\"plant\"} 101\n",
+                           "edgeferry_source_records_stored_total{source=\"plant\"} 100\n",
+                           "edgeferry_source_records_dead_lettered_total{source=\"plant\"} 1\n",
+                           "edgeferry_source_connected{source=\"plant\"} 1\n",
+                           "edgeferry_sink_backlog_records{sink=\"local\"} 0\n",
+                           "edgeferry_sink_state{sink=\"local\",state=\"online\"} 1\n",
+                           "edgeferry_buffer_dead_letters 1\n", "edgeferry_buffer_appended_records_total 100\n",
+                           "# TYPE edgeferry_sink_records_delivered_total counter\n",
+                           "edgeferry_build_info{version=\""}) {
+    EXPECT_NE(page.find(want), std::string::npos) << want << "\n" << page;
+  }
+  EXPECT_EQ(Get(port, "/healthz", &status), "ok\n");
+  EXPECT_EQ(status, 200);
+  Get(port, "/nope", &status);
+  EXPECT_EQ(status, 404);
   EXPECT_EQ(agent.Terminate(), 0);
 }
 

@@ -58,6 +58,8 @@ struct AgentConfig {
   std::string data_dir;          // holds buffer.db and, by default, the outbox
   std::string log_level = "info";
   int64_t stats_interval_ns = 60'000'000'000;  // a stats line in the log this often; 0 = off
+  std::string metrics_address = "127.0.0.1";   // /metrics and /healthz; empty = off
+  int metrics_port = 9464;
   buffer::StoreOptions buffer;
   std::vector<SourceConfig> sources;
   std::vector<SinkConfig> sinks;

@@ -14,6 +14,9 @@ std::string StoreStatsJson(const buffer::StoreStats& s);
 std::string StoreStatsText(const buffer::StoreStats& s);
 // One log line: records in/out per source and sink, backlog, ratio, drops.
 std::string AgentStatsLine(const AgentStats& s);
+// Prometheus text exposition format 0.0.4: per-source and per-sink counters, backlog,
+// buffer size and compression, drops by reason, dead letters, sink state, build info.
+std::string PrometheusText(const AgentStats& s, std::string_view version);
 // A short status for systemd (`systemctl status`): records held, backlog and state per sink.
 std::string AgentStatusText(const AgentStats& s);
 

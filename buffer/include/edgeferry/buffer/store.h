@@ -122,6 +122,7 @@ struct StoreStats {
   std::map<std::string, uint64_t> dropped;  // records dropped, by reason: cap, ttl, reject_new, corrupt,
                                             // disk_full (the free-disk floor or a full file system)
   bool full = false;               // at the cap or the free-disk floor (reject_new / backpressure)
+  bool writable = true;            // the last commit did not fail (a full file system fails it)
   uint64_t backpressure_waits = 0; // appends that waited for space (when_full = backpressure)
   uint64_t replay_queued = 0;      // dead letters queued for replay, not yet delivered
   uint64_t dead_letters = 0;       // entries now in the dead letter queue
