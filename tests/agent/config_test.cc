@@ -156,7 +156,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"topic_qos", Replace("[\"sensors/#\"]", "[{filter = \"a\", qos = 5}]"),
                 "sources.plant.topics[0].qos: must be 0, 1 or 2 (got 5)"},
         BadCase{"unknown_key", With("[buffer]\nmax_byte = 1\n"), "buffer.max_byte: unknown key"},
-        BadCase{"unknown_top", With("[metrics]\nport = 1\n"), "metrics: unknown key"},
+        BadCase{"unknown_top", With("[telemetry]\nport = 1\n"), "telemetry: unknown key"},
         BadCase{"no_gateway", "[sinks.a]\ntype=\"outbox\"\n", "gateway: is required (with at least id = \"...\")"},
         BadCase{"no_id", Replace("id = \"gw-1\"", ""), "gateway.id: is required"},
         BadCase{"bad_id", Replace("\"gw-1\"", "\"gw 1\""), "gateway.id: must be 1 to 64 of A-Z a-z 0-9 . _ -"},
