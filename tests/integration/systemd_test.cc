@@ -150,7 +150,9 @@ linger = "100ms"
   ASSERT_TRUE(WaitUntil(
       [&] {
         page = Get(port, "/metrics", &status);
-        return page.find("edgeferry_sink_records_delivered_total{sink=\"local\"} 100\n") != std::string::npos;
+        // Delivered is counted just before the cursor is acked: wait for both.
+        return page.find("edgeferry_sink_records_delivered_total{sink=\"local\"} 100\n") != std::string::npos &&
+               page.find("edgeferry_sink_backlog_records{sink=\"local\"} 0\n") != std::string::npos;
       },
       10s))
       << page;
