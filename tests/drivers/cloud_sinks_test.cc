@@ -19,6 +19,7 @@
 #include "edgeferry/drivers/aws/credentials.h"
 #include "edgeferry/drivers/mqtt/mqtt_source.h"
 #include "edgeferry/drivers/mqtt/mqtt_uplink_sink.h"
+#include "store_ingest.h"
 #include "test_support.h"
 
 namespace edgeferry::drivers {
@@ -503,22 +504,12 @@ TEST_F(MqttUplinkTest, BrokerDownThenUpDeliversTheBacklog) {
 }
 
 // The MQTT source against the same TLS broker: a gateway whose local broker needs TLS.
-class SourceIngest final : public Ingest {
- public:
-  explicit SourceIngest(buffer::Store& s) : store_(s) {}
-  Result<uint64_t> Append(Record r) override { return store_.Append(std::move(r)); }
-  void DeadLetter(const Record&, std::string_view) override {}
-
- private:
-  buffer::Store& store_;
-};
-
 TEST_F(MqttUplinkTest, TheMqttSourceSubscribesOverMutualTlsToo) {
   // Its own store: feeding the uplink's store would publish the records again.
   buffer::StoreOptions so;
   so.path = dir_ / "source.db";
   auto source_store = std::move(buffer::Store::Open(so)).value();
-  SourceIngest ingest(*source_store);
+  edgeferry::testing::StoreIngest ingest(*source_store, "source:secure");
   MqttSourceConfig c;
   c.name = "secure";
   c.uri = broker_->uri();

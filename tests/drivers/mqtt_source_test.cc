@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "edgeferry/buffer/store.h"
+#include "store_ingest.h"
 #include "test_support.h"
 
 namespace edgeferry::drivers {
@@ -17,19 +18,6 @@ using edgeferry::testing::TempDir;
 using edgeferry::testing::WaitUntil;
 using namespace std::chrono_literals;
 
-// The agent's adapter in miniature: the buffer is the real one.
-class StoreIngest final : public Ingest {
- public:
-  explicit StoreIngest(buffer::Store& store) : store_(store) {}
-  Result<uint64_t> Append(Record record) override { return store_.Append(std::move(record)); }
-  void DeadLetter(const Record& record, std::string_view reason) override {
-    EXPECT_TRUE(store_.AddDeadLetter(record, "source:test", reason).ok());
-  }
-
- private:
-  buffer::Store& store_;
-};
-
 class MqttSourceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -39,7 +27,7 @@ class MqttSourceTest : public ::testing::Test {
     buffer::StoreOptions o;
     o.path = dir_ / "buffer.db";
     store_ = std::move(buffer::Store::Open(o)).value();
-    ingest_ = std::make_unique<StoreIngest>(*store_);
+    ingest_ = std::make_unique<edgeferry::testing::StoreIngest>(*store_, "source:test");
   }
 
   MqttSourceConfig Config(std::vector<MqttSubscription> subs) {
@@ -82,7 +70,7 @@ class MqttSourceTest : public ::testing::Test {
   TempDir dir_;
   MosquittoBroker broker_;
   std::unique_ptr<buffer::Store> store_;
-  std::unique_ptr<StoreIngest> ingest_;
+  std::unique_ptr<edgeferry::testing::StoreIngest> ingest_;
 };
 
 TEST_F(MqttSourceTest, StoresQos0AndQos1MessagesWithTopicAsChannel) {

@@ -16,6 +16,7 @@
 #include "edgeferry/drivers/serial/framer.h"
 #include "edgeferry/drivers/serial/nmea.h"
 #include "pseudo_terminal.h"
+#include "store_ingest.h"
 #include "test_support.h"
 
 namespace edgeferry::drivers::serial {
@@ -26,18 +27,6 @@ using edgeferry::testing::TempDir;
 using edgeferry::testing::WaitUntil;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
-
-class StoreIngest final : public Ingest {
- public:
-  explicit StoreIngest(buffer::Store& store) : store_(store) {}
-  Result<uint64_t> Append(Record record) override { return store_.Append(std::move(record)); }
-  void DeadLetter(const Record& record, std::string_view reason) override {
-    EXPECT_TRUE(store_.AddDeadLetter(record, "source:serial", reason).ok());
-  }
-
- private:
-  buffer::Store& store_;
-};
 
 // What a correct source must make of a byte stream: the frames (CR/LF split), each
 // either a stored sentence or a dead letter.
@@ -64,7 +53,7 @@ class SerialSourceTest : public ::testing::Test {
     buffer::StoreOptions o;
     o.path = dir_ / "buffer.db";
     store_ = std::move(buffer::Store::Open(o)).value();
-    ingest_ = std::make_unique<StoreIngest>(*store_);
+    ingest_ = std::make_unique<edgeferry::testing::StoreIngest>(*store_, "source:serial");
   }
   SerialSourceConfig Config(const std::string& device, Format format = Format::kNmea) {
     SerialSourceConfig c;
@@ -87,7 +76,7 @@ class SerialSourceTest : public ::testing::Test {
 
   TempDir dir_;
   std::unique_ptr<buffer::Store> store_;
-  std::unique_ptr<StoreIngest> ingest_;
+  std::unique_ptr<edgeferry::testing::StoreIngest> ingest_;
 };
 
 class RealLogs : public SerialSourceTest, public ::testing::WithParamInterface<std::string> {};

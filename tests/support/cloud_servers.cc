@@ -19,17 +19,6 @@ namespace edgeferry::testing {
 namespace {
 std::string ServersDir() { return SourceDir() + "/tests/servers"; }
 
-bool PortOpen(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(fd);
-  return ok;
-}
-
 edgeferry::drivers::http::HttpResponse Call(const std::string& method, const std::string& url,
                                             const std::string& body, std::vector<std::string> headers,
                                             const std::string& sigv4 = "", const std::string& creds = "") {
@@ -83,7 +72,7 @@ bool Server::Start(std::chrono::milliseconds timeout) {
   proc_ = std::make_unique<ChildProcess>(argv_, log_path_);
   const bool ok = WaitUntil(
                       [&] {
-                        const bool ready = PortOpen(port_) &&
+                        const bool ready = LoopbackPortOpen(port_) &&
                                            (ready_text_.empty() || Log().find(ready_text_) != std::string::npos);
                         return ready || !proc_->Running();
                       },

@@ -69,6 +69,17 @@ int FreeLoopbackPort() {
   return ntohs(addr.sin_port);
 }
 
+bool LoopbackPortOpen(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
 bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -139,18 +150,7 @@ bool MosquittoBroker::Start() {
   std::string mosquitto = FindTool("mosquitto");
   proc_ = std::make_unique<ChildProcess>(std::vector<std::string>{mosquitto, "-c", conf},
                                          dir_ / "mosquitto.log");
-  return WaitUntil(
-      [&] {
-        const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        addr.sin_port = htons(static_cast<uint16_t>(port_));
-        const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-        close(fd);
-        return ok;
-      },
-      std::chrono::milliseconds(5000));
+  return WaitUntil([&] { return LoopbackPortOpen(port_); }, std::chrono::milliseconds(5000));
 }
 
 void MosquittoBroker::Kill() {

@@ -49,6 +49,8 @@ class TempDir {
 
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int FreeLoopbackPort();
+// True when something accepts TCP connections on 127.0.0.1:port.
+bool LoopbackPortOpen(int port);
 
 // Polls `condition` every 10 ms until it is true or `timeout` passes.
 bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
