@@ -2,6 +2,7 @@
 //
 //   edgeferry run --config F            run the agent until SIGTERM/SIGINT; SIGHUP reloads
 //   edgeferry check --config F          validate a config file (exit 78 when invalid)
+//   edgeferry status --config F         sources, sinks, backlog, last errors at a glance
 //   edgeferry buffer stats --config F   what the buffer holds (--json for scripts)
 //   edgeferry dlq list|show|replay|purge --config F   the dead letter queue
 //   edgeferry version
@@ -19,6 +20,8 @@
 #include <cstdlib>
 #include <iostream>
 
+#include <nlohmann/json.hpp>
+
 #include "edgeferry/agent/agent.h"
 #include "edgeferry/agent/config.h"
 #include "edgeferry/agent/report.h"
@@ -26,6 +29,7 @@
 #include "edgeferry/agent/service_notifier.h"
 #include "edgeferry/buffer/dead_letter_admin.h"
 #include "edgeferry/clock.h"
+#include "edgeferry/drivers/http/http_client.h"
 #include "edgeferry/units.h"
 
 namespace edgeferry::agent {
@@ -91,17 +95,24 @@ int Run(const std::string& path) {
   // The metrics thread reads the agent that a reload replaces: both under agent_mu.
   std::mutex agent_mu;
   std::atomic<int64_t> loop_alive_ns{SystemClock().MonoNs()};
-  MetricsServer metrics(
-      [&] {
-        std::lock_guard<std::mutex> l(agent_mu);
-        return PrometheusText(agent->Stats(), EDGEFERRY_VERSION);
-      },
-      [&]() -> std::string {
-        if (SystemClock().MonoNs() - loop_alive_ns > 5'000'000'000) return "main loop stalled";
-        std::lock_guard<std::mutex> l(agent_mu);
-        const AgentStats stats = agent->Stats();
-        return stats.buffer.writable ? "" : "buffer not writable (file system full?)";
-      });
+  const int64_t started_ns = SystemClock().NowNs();
+  auto health = [&](const AgentStats& stats) -> std::string {
+    if (SystemClock().MonoNs() - loop_alive_ns > 5'000'000'000) return "main loop stalled";
+    return stats.buffer.writable ? "" : "buffer not writable (file system full?)";
+  };
+  auto stats_now = [&] {
+    std::lock_guard<std::mutex> l(agent_mu);
+    return agent->Stats();
+  };
+  MetricsServer metrics({
+      .metrics = [&] { return PrometheusText(stats_now(), EDGEFERRY_VERSION); },
+      .health = [&] { return health(stats_now()); },
+      .status =
+          [&] {
+            const AgentStats stats = stats_now();
+            return AgentStatusJson(stats, RunInfo{EDGEFERRY_VERSION, path, started_ns, health(stats)});
+          },
+  });
   if (!cfg->metrics_address.empty()) {
     if (Status st = metrics.Start(cfg->metrics_address, cfg->metrics_port); !st.ok()) {
       spdlog::error("{}; running without it", st.ToString());
@@ -114,7 +125,9 @@ int Run(const std::string& path) {
                                                 : 1'000'000'000;
   int64_t next_stats = SystemClock().MonoNs() + cfg->stats_interval_ns;
   while (true) {
-    timespec tick{tick_ns / 1'000'000'000, tick_ns % 1'000'000'000};
+    timespec tick{};
+    tick.tv_sec = static_cast<time_t>(tick_ns / 1'000'000'000);  // 32-bit time_t on armhf
+    tick.tv_nsec = static_cast<long>(tick_ns % 1'000'000'000);
     const int sig = sigtimedwait(&signals, nullptr, &tick);
     if (sig == SIGINT || sig == SIGTERM) {
       spdlog::info("{} received: sealing the open segment and stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -198,6 +211,47 @@ std::unique_ptr<buffer::Store> OpenForInspection(const std::string& path, int* e
     return nullptr;
   }
   return std::move(store).value();
+}
+
+// `edgeferry status`: asks the running agent on its metrics endpoint; when nothing
+// answers, reads the buffer instead. Exit status as `systemctl status`: 0 running and
+// healthy, 1 running but unhealthy, 3 not running.
+int StatusCommand(const std::string& path, bool json) {
+  auto cfg = Load(path);
+  if (!cfg) return kExitConfig;
+  SetUpLogging("warn");
+  std::string body, why;
+  if (cfg->metrics_address.empty()) {
+    why = "the metrics endpoint is off in this config ([metrics] enabled = false)";
+  } else {
+    const std::string host = cfg->metrics_address == "0.0.0.0" ? "127.0.0.1" : cfg->metrics_address;
+    const std::string url = fmt::format("http://{}:{}/status", host.find(':') != std::string::npos ? "[" + host + "]" : host,
+                                        cfg->metrics_port);
+    drivers::http::HttpClient client({});
+    drivers::http::HttpRequest request;
+    request.method = "GET";
+    request.url = url;
+    request.timeout_ms = 3000;
+    const auto res = client.Send(request);
+    if (res.status == 200) {
+      body = res.body;
+    } else {
+      why = res.error.empty() ? fmt::format("{} answered HTTP {}", url, res.status) : fmt::format("no answer on {}", url);
+    }
+  }
+  bool running = !body.empty();
+  if (!running) {
+    int rc = 0;
+    auto store = OpenForInspection(path, &rc);
+    if (!store) return rc;
+    body = OfflineStatusJson(store->Stats());
+  }
+  std::cout << (json ? body + "\n" : StatusForPerson(body, SystemClock().NowNs()));
+  if (!running) {
+    if (!json) std::cout << "          (" << why << ")\n";
+    return 3;
+  }
+  return nlohmann::json::parse(body, nullptr, false).value("healthy", false) ? 0 : 1;
 }
 
 int BufferStats(const std::string& path, bool json) {
@@ -310,6 +364,10 @@ int main(int argc, char** argv) {
   run->add_option("-c,--config", config, "Configuration file")->capture_default_str();
   auto* check = app.add_subcommand("check", "Validate a configuration file; exit 78 when invalid");
   check->add_option("-c,--config", config, "Configuration file")->capture_default_str();
+  auto* status = app.add_subcommand(
+      "status", "Sources, sinks, backlog and last errors of the running agent (exit 0 healthy, 1 unhealthy, 3 not running)");
+  status->add_option("-c,--config", config, "Configuration file")->capture_default_str();
+  status->add_flag("--json", json, "Print the JSON document");
   auto* buffer = app.add_subcommand("buffer", "Inspect the durable buffer");
   buffer->require_subcommand(1);
   auto* stats = buffer->add_subcommand("stats", "Records, bytes, compression, backlog per sink, drops");
@@ -339,6 +397,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (*run) return Run(config);
   if (*check) return Check(config);
+  if (*status) return StatusCommand(config, json);
   if (*stats) return BufferStats(config, json);
   if (*dlq) return Dlq(config, dlq_cmd);
   if (*version) {

@@ -18,8 +18,7 @@ using tcp = asio::ip::tcp;
 
 class MetricsServer::Impl {
  public:
-  Impl(std::function<std::string()> metrics, std::function<std::string()> health)
-      : metrics_(std::move(metrics)), health_(std::move(health)) {}
+  explicit Impl(Handlers handlers) : handlers_(std::move(handlers)) {}
 
   Status Start(const std::string& address, int port) {
     try {
@@ -84,21 +83,25 @@ class MetricsServer::Impl {
     } else if (target == "/metrics") {
       res.result(http::status::ok);
       res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-      res.body() = metrics_();
+      res.body() = handlers_.metrics();
     } else if (target == "/healthz") {
-      const std::string problem = health_();
+      const std::string problem = handlers_.health();
       res.result(problem.empty() ? http::status::ok : http::status::service_unavailable);
       res.body() = problem.empty() ? "ok\n" : problem + "\n";
+    } else if (target == "/status") {
+      res.result(http::status::ok);
+      res.set(http::field::content_type, "application/json");
+      res.body() = handlers_.status();
     } else {
       res.result(http::status::not_found);
-      res.body() = "try /metrics or /healthz\n";
+      res.body() = "try /metrics, /healthz or /status\n";
     }
     res.prepare_payload();
     http::write(socket, res, ec);
     socket.shutdown(tcp::socket::shutdown_both, ec);
   }
 
-  std::function<std::string()> metrics_, health_;
+  Handlers handlers_;
   asio::io_context io_;
   tcp::acceptor acceptor_{io_};
   std::thread thread_;
@@ -106,8 +109,7 @@ class MetricsServer::Impl {
   int port_ = 0;
 };
 
-MetricsServer::MetricsServer(std::function<std::string()> metrics, std::function<std::string()> health)
-    : impl_(std::make_unique<Impl>(std::move(metrics), std::move(health))) {}
+MetricsServer::MetricsServer(Handlers handlers) : impl_(std::make_unique<Impl>(std::move(handlers))) {}
 MetricsServer::~MetricsServer() { Stop(); }
 Status MetricsServer::Start(const std::string& address, int port) { return impl_->Start(address, port); }
 void MetricsServer::Stop() { impl_->Stop(); }

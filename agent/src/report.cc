@@ -199,3 +199,147 @@ std::string PrometheusText(const AgentStats& s, std::string_view version) {
 }
 
 }  // namespace edgeferry::agent
+
+namespace edgeferry::agent {
+
+namespace {
+nlohmann::json BufferJson(const buffer::StoreStats& b) {
+  uint64_t dropped = 0;
+  for (const auto& [reason, n] : b.dropped) dropped += n;
+  return {{"records", b.records},
+          {"payload_bytes", b.payload_bytes},
+          {"file_bytes", b.file_bytes},
+          {"compression_ratio", b.compression_ratio},
+          {"oldest_ts_ns", b.oldest_ts_ns},
+          {"dropped", dropped},
+          {"dropped_by_reason", b.dropped},
+          {"dead_letters", b.dead_letters},
+          {"full", b.full},
+          {"writable", b.writable},
+          {"quarantined", b.quarantined},
+          {"last_quarantine", b.last_quarantine}};
+}
+
+uint64_t BacklogOf(const buffer::StoreStats& b, const std::string& sink) {
+  for (const auto& c : b.cursors) {
+    if (c.name == sink) return c.backlog_records;
+  }
+  return 0;
+}
+
+// Tolerant readers: a field that is missing or null (a NaN ratio serialises as null)
+// renders as zero rather than failing the whole status.
+template <typename T>
+T Get(const nlohmann::json& j, const char* key, T fallback = T{}) {
+  const auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  try {
+    return it->get<T>();
+  } catch (const nlohmann::json::exception&) {
+    return fallback;
+  }
+}
+
+std::string Ago(int64_t then_ns, int64_t now_ns) {
+  if (then_ns <= 0) return "-";
+  const int64_t s = std::max<int64_t>(0, (now_ns - then_ns) / 1'000'000'000);
+  if (s < 120) return fmt::format("{}s", s);
+  if (s < 7200) return fmt::format("{}m", s / 60);
+  if (s < 172800) return fmt::format("{}h{:02}m", s / 3600, s / 60 % 60);
+  return fmt::format("{}d{:02}h", s / 86400, s / 3600 % 24);
+}
+}  // namespace
+
+std::string AgentStatusJson(const AgentStats& s, const RunInfo& run) {
+  nlohmann::json j;
+  j["running"] = true;
+  j["version"] = run.version;
+  j["config"] = run.config_path;
+  j["started_ns"] = run.started_ns;
+  j["healthy"] = run.health.empty();
+  j["health"] = run.health;
+  j["buffer"] = BufferJson(s.buffer);
+  j["sources"] = nlohmann::json::object();
+  for (const auto& [name, src] : s.sources) {
+    j["sources"][name] = {{"connected", src.connected},       {"received", src.received},
+                          {"stored", src.stored},             {"dead_lettered", src.dead_lettered},
+                          {"rejected", src.rejected},         {"reconnects", src.reconnects},
+                          {"last_error", src.last_error}};
+  }
+  j["sinks"] = nlohmann::json::object();
+  for (const auto& [name, snk] : s.sinks) {
+    j["sinks"][name] = {{"state", SinkStateName(snk.state)},
+                        {"acked_seq", snk.acked_seq},
+                        {"backlog", BacklogOf(s.buffer, name)},
+                        {"delivered", snk.delivered_records},
+                        {"payload_bytes", snk.payload_bytes},
+                        {"dead_lettered", snk.dead_lettered},
+                        {"retries", snk.retries},
+                        {"consecutive_failures", snk.consecutive_failures},
+                        {"last_error", snk.last_error}};
+  }
+  return j.dump(2);
+}
+
+std::string OfflineStatusJson(const buffer::StoreStats& s) {
+  nlohmann::json j;
+  j["running"] = false;
+  j["buffer"] = BufferJson(s);
+  j["sources"] = nlohmann::json::object();
+  j["sinks"] = nlohmann::json::object();
+  for (const auto& c : s.cursors) j["sinks"][c.name] = {{"acked_seq", c.acked_seq}, {"backlog", c.backlog_records}};
+  return j.dump(2);
+}
+
+std::string StatusForPerson(std::string_view status_json, int64_t now_ns) {
+  const auto j = nlohmann::json::parse(status_json, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("buffer")) return "edgeferry: the agent's status could not be read\n";
+  std::string out;
+  const bool running = Get<bool>(j, "running");
+  if (running) {
+    out += fmt::format("agent     running {} for {}, {}\n", Get<std::string>(j, "version", "?"),
+                       Ago(Get<int64_t>(j, "started_ns"), now_ns),
+                       Get<bool>(j, "healthy") ? "healthy" : "UNHEALTHY: " + Get<std::string>(j, "health"));
+    out += fmt::format("config    {}\n", Get<std::string>(j, "config", "?"));
+  } else {
+    out += "agent     NOT RUNNING (what follows is the buffer on disk)\n";
+  }
+  const auto& b = j["buffer"];
+  out += fmt::format("buffer    {} records, {} payload in {} on disk ({:.1f}x), oldest {} ago{}\n",
+                     Get<uint64_t>(b, "records"), FormatBytes(Get<uint64_t>(b, "payload_bytes")),
+                     FormatBytes(Get<uint64_t>(b, "file_bytes")), Get<double>(b, "compression_ratio"),
+                     Ago(Get<int64_t>(b, "oldest_ts_ns"), now_ns), Get<bool>(b, "full") ? ", FULL" : "");
+  std::string drops;
+  if (const auto by = b.find("dropped_by_reason"); by != b.end() && by->is_object()) {
+    for (const auto& [reason, n] : by->items()) {
+      if (n.is_number_unsigned() && n.get<uint64_t>() > 0) drops += fmt::format(" {}={}", reason, n.get<uint64_t>());
+    }
+  }
+  out += fmt::format("          dropped {}{}, dead letters {}", Get<uint64_t>(b, "dropped"), drops,
+                     Get<uint64_t>(b, "dead_letters"));
+  if (Get<uint64_t>(b, "quarantined") > 0) {
+    out += fmt::format(", quarantined {} ({})", Get<uint64_t>(b, "quarantined"), Get<std::string>(b, "last_quarantine"));
+  }
+  out += "\n";
+  for (const auto& [name, src] : j["sources"].items()) {
+    out += fmt::format("source    {:<14} {:<8} in {}, stored {}, dead-lettered {}, reconnects {}\n", name,
+                       Get<bool>(src, "connected") ? "up" : "DOWN", Get<uint64_t>(src, "received"),
+                       Get<uint64_t>(src, "stored"), Get<uint64_t>(src, "dead_lettered"),
+                       Get<uint64_t>(src, "reconnects"));
+    if (const auto e = Get<std::string>(src, "last_error"); !e.empty()) out += fmt::format("          last error: {}\n", e);
+  }
+  for (const auto& [name, snk] : j["sinks"].items()) {
+    if (!running) {
+      out += fmt::format("sink      {:<14} backlog {} (acked through seq {})\n", name, Get<uint64_t>(snk, "backlog"),
+                         Get<uint64_t>(snk, "acked_seq"));
+      continue;
+    }
+    out += fmt::format("sink      {:<14} {:<11} backlog {}, delivered {}, dead-lettered {}, retries {}\n", name,
+                       Get<std::string>(snk, "state", "?"), Get<uint64_t>(snk, "backlog"), Get<uint64_t>(snk, "delivered"),
+                       Get<uint64_t>(snk, "dead_lettered"), Get<uint64_t>(snk, "retries"));
+    if (const auto e = Get<std::string>(snk, "last_error"); !e.empty()) out += fmt::format("          last error: {}\n", e);
+  }
+  return out;
+}
+
+}  // namespace edgeferry::agent

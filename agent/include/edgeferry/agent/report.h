@@ -20,4 +20,22 @@ std::string PrometheusText(const AgentStats& s, std::string_view version);
 // A short status for systemd (`systemctl status`): records held, backlog and state per sink.
 std::string AgentStatusText(const AgentStats& s);
 
+// What `edgeferry status` shows about the process beside its stats.
+struct RunInfo {
+  std::string version;
+  std::string config_path;
+  int64_t started_ns = 0;  // wall clock, ns since the Unix epoch
+  std::string health;      // "" when healthy, else the reason (as /healthz says)
+};
+
+// The running agent's status as JSON (served on /status, printed by `edgeferry status
+// --json`). Keys documented in docs/operations.md; "running" is true.
+std::string AgentStatusJson(const AgentStats& s, const RunInfo& run);
+// The same document for an agent that is not running, from the buffer alone: backlog
+// per cursor, no source or sink state. "running" is false.
+std::string OfflineStatusJson(const buffer::StoreStats& s);
+// Renders either document for a person. `now_ns` (ns since epoch) ages the start time.
+// A document that does not parse yields a one-line message saying so.
+std::string StatusForPerson(std::string_view status_json, int64_t now_ns);
+
 }  // namespace edgeferry::agent
