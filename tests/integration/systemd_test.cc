@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <regex>
 
 #include "agent_process.h"
@@ -175,17 +177,139 @@ linger = "100ms"
   EXPECT_EQ(agent.Terminate(), 0);
 }
 
-TEST(Systemd, TheUnitFilePassesSystemdAnalyzeVerify) {
-  EDGEFERRY_REQUIRE_TOOL("systemd-analyze");
+TEST(Status, ShowsSourcesSinksBacklogAndLastErrorsThenNotRunning) {
+  EDGEFERRY_REQUIRE_TOOL("mosquitto");
+  EDGEFERRY_REQUIRE_TOOL("mosquitto_pub");
+  MosquittoBroker broker;
+  ASSERT_TRUE(broker.Start());
   TempDir dir;
-  // verify checks that ExecStart exists: point the unit at the built binary.
+  const int port = FreeLoopbackPort();
+  const int closed = FreeLoopbackPort();  // nothing listens: the cloud sink fails
+  AgentProcess agent(dir, R"(
+[gateway]
+id = "gw-status"
+data_dir = "@DATA@"
+[metrics]
+port = )" + std::to_string(port) + R"(
+[sources.plant]
+type = "mqtt"
+uri = ")" + broker.uri() + R"("
+topics = ["plant/#"]
+[sinks.local]
+type = "outbox"
+linger = "50ms"
+[sinks.cloud]
+type = "http"
+url = "http://127.0.0.1:)" + std::to_string(closed) + R"(/ingest"
+linger = "50ms"
+)");
+  ASSERT_TRUE(agent.Start());
+  std::string lines;
+  for (int i = 0; i < 25; ++i) lines += "{\"i\":" + std::to_string(i) + "}\n";
+  WriteFile(dir / "pub.txt", lines);
+  ASSERT_EQ(std::system(("mosquitto_pub -p " + std::to_string(broker.port()) + " -q 1 -t plant/a -l < " + dir.path() +
+                         "/pub.txt").c_str()),
+            0);
+  std::string out;
+  int rc = -1;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        rc = RunCommand({EdgeferryBinary(), "status", "--config", agent.config_path()}, &out);
+        return out.find("backlog 0, delivered 25") != std::string::npos &&
+               out.find("cloud          backing_off backlog 25") != std::string::npos;
+      },
+      10s))
+      << out;
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("agent     running 0."), std::string::npos) << out;
+  EXPECT_NE(out.find("healthy"), std::string::npos) << out;
+  EXPECT_NE(out.find("buffer    25 records"), std::string::npos) << out;
+  EXPECT_NE(out.find("source    plant          up       in 25, stored 25"), std::string::npos) << out;
+  EXPECT_NE(out.find("last error:"), std::string::npos) << out;  // the cloud sink's connection refused
+  EXPECT_NE(out.find(std::to_string(closed)), std::string::npos) << out;
+
+  ASSERT_EQ(RunCommand({EdgeferryBinary(), "status", "--json", "--config", agent.config_path()}, &out), 0) << out;
+  const auto j = nlohmann::json::parse(out);
+  EXPECT_TRUE(j["running"].get<bool>());
+  EXPECT_EQ(j["sources"]["plant"]["stored"], 25);
+  EXPECT_EQ(j["sinks"]["local"]["delivered"], 25);
+  EXPECT_EQ(j["sinks"]["cloud"]["backlog"], 25);
+  EXPECT_GT(j["sinks"]["cloud"]["retries"].get<int>(), 0);
+
+  ASSERT_EQ(agent.Terminate(), 0);
+  EXPECT_EQ(RunCommand({EdgeferryBinary(), "status", "--config", agent.config_path()}, &out), 3) << out;
+  EXPECT_NE(out.find("NOT RUNNING"), std::string::npos) << out;
+  EXPECT_NE(out.find("sink      cloud          backlog 25"), std::string::npos) << out;
+  EXPECT_NE(out.find("sink      local          backlog 0"), std::string::npos) << out;
+  EXPECT_NE(out.find("no answer on http://127.0.0.1:" + std::to_string(port) + "/status"), std::string::npos) << out;
+}
+
+// The unit as installed, with ExecStart pointing at the built binary (verify and
+// security check that the executable exists).
+std::string UnitForTest(const TempDir& dir) {
   std::string unit = ReadFile(SourceDir() + "/systemd/edgeferry.service");
   unit = std::regex_replace(unit, std::regex("/usr/bin/edgeferry"), EdgeferryBinary());
   WriteFile(dir / "edgeferry.service", unit);
+  return dir / "edgeferry.service";
+}
+
+TEST(Systemd, TheUnitFilePassesSystemdAnalyzeVerify) {
+  EDGEFERRY_REQUIRE_TOOL("systemd-analyze");
+  TempDir dir;
   std::string out;
-  const int rc = RunCommand({FindTool("systemd-analyze"), "verify", dir / "edgeferry.service"}, &out);
+  const int rc = RunCommand({FindTool("systemd-analyze"), "verify", UnitForTest(dir)}, &out);
   EXPECT_EQ(rc, 0) << out;
   EXPECT_EQ(out, "") << "systemd-analyze verify exits 0 even on problems: any output is one";
+}
+
+TEST(Systemd, HardeningExposureScoreIsAtMostTwo) {
+  EDGEFERRY_REQUIRE_TOOL("systemd-analyze");
+  TempDir dir;
+  std::string out;
+  ASSERT_EQ(RunCommand({FindTool("systemd-analyze"), "security", "--offline=true", UnitForTest(dir)}, &out), 0) << out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(Overall exposure level for edgeferry\.service: ([0-9.]+))"))) << out;
+  // 1.5 today; what is left is network access and serial devices, which edgeferry exists for.
+  EXPECT_LE(std::stod(m[1]), 2.0) << out;
+  for (const char* must : {"PrivateTmp=", "NoNewPrivileges=", "ProtectSystem=", "ProtectHome=",
+                           "CapabilityBoundingSet=~CAP_SYS_ADMIN", "SystemCallFilter=~@mount"}) {
+    const auto line = out.find(must);
+    ASSERT_NE(line, std::string::npos) << must << "\n" << out;
+    EXPECT_EQ(out.rfind("\n", line) + 1, out.find(std::string("\u2713 ") + must, out.rfind("\n", line)))
+        << must << " is not satisfied:\n" << out;
+  }
+}
+
+TEST(Systemd, SysusersAndTmpfilesCreateTheUserAndStateDirectory) {
+  EDGEFERRY_REQUIRE_TOOL("systemd-sysusers");
+  EDGEFERRY_REQUIRE_TOOL("systemd-tmpfiles");
+  TempDir root;
+  std::filesystem::create_directories(root / "etc");
+  std::string out;
+  ASSERT_EQ(RunCommand({FindTool("systemd-sysusers"), "--root=" + root.path(), SourceDir() + "/systemd/edgeferry.sysusers"},
+                       &out),
+            0)
+      << out;
+  const std::string passwd = ReadFile(root / "etc/passwd");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(passwd, m, std::regex(R"(edgeferry:x:(\d+):\d+:[^:]*:/var/lib/edgeferry:/usr/sbin/nologin)")))
+      << passwd;
+  const unsigned uid = static_cast<unsigned>(std::stoul(m[1]));
+  EXPECT_TRUE(std::regex_search(ReadFile(root / "etc/group"), std::regex(R"(dialout:x:\d+:edgeferry\n)")));
+
+  ASSERT_EQ(RunCommand({FindTool("systemd-tmpfiles"), "--create", "--root=" + root.path(),
+                        SourceDir() + "/systemd/edgeferry.tmpfiles"},
+                       &out),
+            0)
+      << out;
+  for (const char* d : {"var/lib/edgeferry", "var/lib/edgeferry/outbox"}) {
+    struct stat st{};
+    ASSERT_EQ(stat((root / d).c_str(), &st), 0) << d;
+    EXPECT_EQ(st.st_mode & 07777, 0750u) << d;
+    if (geteuid() == 0) {
+      EXPECT_EQ(st.st_uid, uid) << d;  // chown needs root
+    }
+  }
 }
 
 }  // namespace
