@@ -10,3 +10,11 @@ if(EDGEFERRY_SANITIZE)
     -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
   target_link_options(edgeferry_flags INTERFACE -fsanitize=address,undefined)
 endif()
+# 32-bit ARM: g++ notes that GCC 7.1 changed how some arguments are passed; every part
+# of the image is built by g++ 12, so the note is noise, not a problem.
+# Large files on 32-bit ARM: a buffer or outbox past 2 GiB must not make stat() fail.
+# (time_t stays 32-bit there: Debian 12's armhf libraries are built that way.)
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^arm")
+  target_compile_options(edgeferry_flags INTERFACE -Wno-psabi)
+  target_compile_definitions(edgeferry_flags INTERFACE _FILE_OFFSET_BITS=64)
+endif()

@@ -14,7 +14,12 @@ std::string EdgeferryBinary() {
   return std::string(dir ? dir : BinaryDir() + "/agent") + "/edgeferry";
 }
 
-std::string ReplayBinary() { return BinaryDir() + "/tools/replay/edgeferry-replay"; }
+// Under qemu (cross builds) EDGEFERRY_BIN holds wrappers for both executables.
+std::string ReplayBinary() {
+  const char* dir = std::getenv("EDGEFERRY_BIN");
+  if (dir && std::filesystem::exists(std::string(dir) + "/edgeferry-replay")) return std::string(dir) + "/edgeferry-replay";
+  return BinaryDir() + "/tools/replay/edgeferry-replay";
+}
 
 AgentProcess::AgentProcess(const TempDir& dir, std::string config, std::vector<std::string> env)
     : data_dir_(dir / "data"), config_path_(dir / "edgeferry.toml"), log_path_(dir / "edgeferry.log"),
