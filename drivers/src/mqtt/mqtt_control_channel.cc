@@ -1,0 +1,143 @@
+#include "edgeferry/drivers/mqtt/mqtt_control_channel.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mqtt/async_client.h>
+#include <mutex>
+#include <thread>
+
+#include "paho_tls.h"
+
+namespace edgeferry::drivers {
+
+class MqttControlChannel::Impl final : public mqtt::callback {
+ public:
+  Impl(MqttUplinkSinkConfig cfg, std::string subscribe, OnMessage on_message)
+      : cfg_(std::move(cfg)), subscribe_(std::move(subscribe)), on_message_(std::move(on_message)) {
+    const int version = cfg_.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
+    client_ = std::make_unique<mqtt::async_client>(cfg_.uri, cfg_.client_id, mqtt::create_options(version));
+    auto b = mqtt::connect_options_builder();
+    b.mqtt_version(version)
+        .keep_alive_interval(std::chrono::seconds(cfg_.keepalive_s))
+        .connect_timeout(std::chrono::nanoseconds(cfg_.connect_timeout_ns))
+        .automatic_reconnect(false);
+    if (version == MQTTVERSION_5) {
+      b.clean_start(true);
+    } else {
+      b.clean_session(true);
+    }
+    if (!cfg_.username.empty()) b.user_name(cfg_.username);
+    if (!cfg_.password.empty()) b.password(cfg_.password);
+    if (cfg_.tls) b.ssl(MakeSslOptions(*cfg_.tls, cfg_.tls->alpn));
+    opts_ = b.finalize();
+    client_->set_callback(*this);
+  }
+
+  ~Impl() override { Stop(); }
+
+  void Start() {
+    thread_ = std::thread([this] { Run(); });
+  }
+
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (stop_) return;
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    try {
+      if (client_->is_connected()) client_->disconnect()->wait_for(std::chrono::seconds(2));
+    } catch (const mqtt::exception&) {
+    }
+  }
+
+  bool connected() const { return connected_; }
+
+  Status Publish(const std::string& topic, const std::string& payload, bool retained, int timeout_ms) {
+    if (!connected_) return Status::Unavailable(fmt::format("control channel to {} is not connected", cfg_.uri));
+    try {
+      auto tok = client_->publish(topic, payload.data(), payload.size(), 1, retained);
+      if (!tok->wait_for(std::chrono::milliseconds(timeout_ms))) {
+        return Status::Unavailable(fmt::format("no PUBACK from {} for {}", cfg_.uri, topic));
+      }
+      return Status::Ok();
+    } catch (const mqtt::exception& e) {
+      return Status::Unavailable(fmt::format("publish to {} on {}: {}", topic, cfg_.uri, e.what()));
+    }
+  }
+
+ private:
+  // Paho callbacks (Paho's thread).
+  void connection_lost(const std::string& cause) override {
+    connected_ = false;
+    spdlog::warn("fleet: management connection to {} lost{}", cfg_.uri, cause.empty() ? "" : ": " + cause);
+    cv_.notify_all();
+  }
+  void message_arrived(mqtt::const_message_ptr msg) override { on_message_(msg->get_topic(), msg->to_string()); }
+
+  void Run() {
+    int64_t backoff_ms = 1000;
+    std::unique_lock<std::mutex> l(mu_);
+    while (!stop_) {
+      if (!connected_) {
+        l.unlock();
+        const bool ok = ConnectAndSubscribe();
+        l.lock();
+        if (ok) {
+          backoff_ms = 1000;
+        } else {
+          cv_.wait_for(l, std::chrono::milliseconds(backoff_ms), [&] { return stop_; });
+          backoff_ms = std::min<int64_t>(backoff_ms * 2, 30'000);
+          continue;
+        }
+      }
+      cv_.wait(l, [&] { return stop_ || !connected_; });
+    }
+  }
+
+  bool ConnectAndSubscribe() {
+    try {
+      client_->connect(opts_)->wait();
+      client_->subscribe(subscribe_, 1)->wait();
+      connected_ = true;
+      spdlog::info("fleet: connected to {}, subscribed to {}", cfg_.uri, subscribe_);
+      return true;
+    } catch (const mqtt::exception& e) {
+      spdlog::warn("fleet: cannot connect to {}: {}", cfg_.uri, e.what());
+      try {
+        if (client_->is_connected()) client_->disconnect()->wait_for(std::chrono::seconds(1));
+      } catch (const mqtt::exception&) {
+      }
+      return false;
+    }
+  }
+
+  MqttUplinkSinkConfig cfg_;
+  std::string subscribe_;
+  OnMessage on_message_;
+  std::unique_ptr<mqtt::async_client> client_;
+  mqtt::connect_options opts_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::atomic<bool> connected_{false};
+};
+
+MqttControlChannel::MqttControlChannel(MqttUplinkSinkConfig connection, std::string subscribe, OnMessage on_message)
+    : impl_(std::make_unique<Impl>(std::move(connection), std::move(subscribe), std::move(on_message))) {}
+MqttControlChannel::~MqttControlChannel() { Stop(); }
+void MqttControlChannel::Start() { impl_->Start(); }
+void MqttControlChannel::Stop() { impl_->Stop(); }
+bool MqttControlChannel::connected() const { return impl_->connected(); }
+Status MqttControlChannel::Publish(const std::string& topic, const std::string& payload, bool retained,
+                                   int timeout_ms) {
+  return impl_->Publish(topic, payload, retained, timeout_ms);
+}
+
+}  // namespace edgeferry::drivers
