@@ -1,6 +1,10 @@
 #include "edgeferry/agent/config.h"
 
+#include "config_table.h"
+
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include <fstream>
 #include <functional>
@@ -44,6 +48,7 @@ class TableReader {
     return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
   }
   ConfigErrors* errors() { return errors_; }
+  const toml::table* table() const { return table_; }
   void Error(std::string_view key, std::string_view reason) {
     errors_->errors.push_back(fmt::format("{}: {}", Key(key), reason));
   }
@@ -523,6 +528,73 @@ void ReadS3Sink(TableReader& r, const AgentConfig& cfg, SinkConfig* s) {
   o.tls = ReadHttpTls(r);
 }
 
+// A table's settings as text, with the gateway settings every module derives from:
+// equal fingerprints mean a reload can keep the running source, sink or buffer.
+std::string Fingerprint(const toml::table* table, const AgentConfig& cfg) {
+  std::ostringstream out;
+  if (table) out << toml::toml_formatter(*table);
+  out << "\n# gateway " << cfg.gateway_id << " " << cfg.data_dir;
+  return out.str();
+}
+
+void ReadFleet(TableReader& f, bool present, AgentConfig* cfg) {
+  auto& fl = cfg->fleet;
+  fl.enabled = f.Bool("enabled", present);
+  fl.topic_prefix = f.String("topic_prefix", fl.topic_prefix);
+  if (fl.topic_prefix.empty() || fl.topic_prefix.find_first_of("#+") != std::string::npos) {
+    f.Error("topic_prefix", "must be a non-empty topic without # or +");
+  }
+  fl.health_window_ns = f.Duration("health_window", fl.health_window_ns, 100 * kMs, 3600 * kSec);
+  cfg->removed_sink_grace_ns = f.Duration("removed_sink_grace", fl.enabled ? 3600 * kSec : 0, 0, 30 * kDay);
+  fl.use_applied = f.Bool("use_applied", true);
+  if (const toml::node* pins = f.Node("pinned")) {
+    if (const toml::array* a = pins->as_array()) {
+      for (const auto& p : *a) {
+        if (p.is_string()) {
+          fl.pinned.push_back(*p.value<std::string>());
+        } else {
+          f.Error("pinned", "must be a list of key paths such as \"buffer\" or \"sinks.cloud.url\"");
+        }
+      }
+    } else {
+      f.Error("pinned", "must be a list of key paths such as \"buffer\" or \"sinks.cloud.url\"");
+    }
+  }
+  fl.public_key_file = f.String("public_key_file", "");
+  if (!fl.public_key_file.empty()) {
+    std::ifstream in(fl.public_key_file, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    fl.public_key_pem = ss.str();
+    if (!in || fl.public_key_pem.find("-----BEGIN PUBLIC KEY-----") == std::string::npos) {
+      f.Error("public_key_file", fmt::format("cannot read a PEM public key from {}", fl.public_key_file));
+    }
+  }
+  auto& m = fl.link;
+  m.name = "fleet";
+  m.gateway_id = cfg->gateway_id;
+  if (f.Has("uri")) {
+    m.uri = f.String("uri", "");
+    CheckMqttUri(f, m.uri);
+    m.mqtt_version = f.Enum("mqtt_version", "3.1.1", {"3.1.1", "5"}) == "5" ? 5 : 4;
+    m.username = f.String("username", "");
+    m.password = ReadPasswordFile(f);
+    m.tls = ReadMqttTls(f, m.uri, /*allow_alpn=*/true);
+  } else if (fl.enabled) {
+    // By default the uplink broker: the first MQTT sink's connection.
+    const auto uplink = std::find_if(cfg->sinks.begin(), cfg->sinks.end(),
+                                     [](const SinkConfig& s) { return s.type == "mqtt"; });
+    if (uplink == cfg->sinks.end()) {
+      f.Error("uri", "is required when no sink is of type \"mqtt\" (the default management broker)");
+    } else {
+      m = uplink->mqtt;
+      m.name = "fleet";
+    }
+  }
+  m.client_id = f.String("client_id", "edgeferry-" + cfg->gateway_id + "-fleet");
+  m.keepalive_s = static_cast<int>(f.Duration("keepalive", 30 * kSec, kSec, 3600 * kSec) / kSec);
+}
+
 // Calls fn(name, reader) for each [<section>.<name>] table with a valid name.
 void ForEachNamed(TableReader& top, const char* section, const char* what, ConfigErrors* errors,
                   const std::function<void(const std::string&, TableReader&)>& fn) {
@@ -555,8 +627,14 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, std::string_view ori
                                          e.description()));
     return Status::InvalidArgument(errors->Join());
   }
+  return ParseConfigTable(root, errors);
+}
+
+Result<AgentConfig> ParseConfigTable(const toml::table& root, ConfigErrors* errors) {
+  errors->errors.clear();
   AgentConfig cfg;
   TableReader top(&root, "", errors);
+  cfg.version = top.Int("version", 0, 0, INT64_MAX);
   {
     TableReader g(top.Table("gateway"), "gateway", errors);
     if (!top.Has("gateway")) errors->errors.push_back("gateway: is required (with at least id = \"...\")");
@@ -582,6 +660,7 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, std::string_view ori
   {
     TableReader b(top.Table("buffer"), "buffer", errors);
     ReadBuffer(b, cfg.data_dir, &cfg.buffer);
+    cfg.buffer_fingerprint = Fingerprint(b.table(), cfg);
   }
   ForEachNamed(top, "sources", "source", errors, [&](const std::string& name, TableReader& r) {
     SourceConfig s;
@@ -595,6 +674,7 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, std::string_view ori
       r.Error("type", fmt::format("unknown source type \"{}\" (known: mqtt, serial)", s.type));
       return;
     }
+    s.fingerprint = Fingerprint(r.table(), cfg);
     cfg.sources.push_back(std::move(s));
   });
   ForEachNamed(top, "sinks", "sink", errors, [&](const std::string& name, TableReader& r) {
@@ -641,8 +721,13 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, std::string_view ori
       r.Error("type", fmt::format("unknown sink type \"{}\" (known: outbox, mqtt, http, kinesis, s3)", s.type));
       return;
     }
+    s.fingerprint = Fingerprint(r.table(), cfg);
     cfg.sinks.push_back(std::move(s));
   });
+  {
+    TableReader f(top.Table("fleet"), "fleet", errors);
+    ReadFleet(f, top.Has("fleet"), &cfg);
+  }
   top.Finish();
   if (!errors->errors.empty()) return Status::InvalidArgument(errors->Join());
   return cfg;

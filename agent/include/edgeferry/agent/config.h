@@ -23,6 +23,7 @@ namespace edgeferry::agent {
 
 struct SourceConfig {
   std::string name;
+  std::string fingerprint;  // its settings as read; equal fingerprints = unchanged source
   std::string type;  // "mqtt" or "serial"
   drivers::MqttSourceConfig mqtt;
   drivers::serial::SerialSourceConfig serial;
@@ -43,6 +44,7 @@ struct DrainPolicy {
 
 struct SinkConfig {
   std::string name;
+  std::string fingerprint;  // its settings as read; equal fingerprints = unchanged sink
   std::string type;  // "outbox", "mqtt", "http", "kinesis" or "s3": the matching member is set
   drivers::OutboxSinkConfig outbox;
   drivers::MqttUplinkSinkConfig mqtt;
@@ -53,7 +55,25 @@ struct SinkConfig {
   DrainPolicy drain;
 };
 
+// Fleet-managed configuration ([fleet], fleet.h): where pushes come from and what they
+// may change.
+struct FleetConfig {
+  bool enabled = false;
+  // The management connection (uri, client_id, credentials, TLS; batch unused). By
+  // default the first MQTT sink's broker and credentials.
+  drivers::MqttUplinkSinkConfig link;
+  std::string topic_prefix = "edgeferry";        // {prefix}/{gateway_id}/config/desired|reported
+  int64_t health_window_ns = 60'000'000'000;     // every source and sink must be up by then
+  std::string public_key_pem;                    // Ed25519 (PEM) from public_key_file; set = pushes must be signed
+  std::string public_key_file;
+  // Key paths ("buffer", "sinks.cloud.url") a push may not change. "fleet",
+  // "gateway.id" and "gateway.data_dir" are always pinned.
+  std::vector<std::string> pinned;
+  bool use_applied = true;                       // after a restart, run the last applied push
+};
+
 struct AgentConfig {
+  int64_t version = 0;           // a pushed configuration's version; 0 for a local file without one
   std::string gateway_id;        // [A-Za-z0-9._-], 1..64; part of the dedup key (gateway_id, seq)
   std::string data_dir;          // holds buffer.db and, by default, the outbox
   std::string log_level = "info";
@@ -63,6 +83,11 @@ struct AgentConfig {
   buffer::StoreOptions buffer;
   std::vector<SourceConfig> sources;
   std::vector<SinkConfig> sinks;
+  std::string buffer_fingerprint;  // [buffer] and gateway settings as read: changed = reopen the buffer
+  // A sink removed from the configuration keeps its cursor (and so its backlog) this
+  // long, so a rollback finds it intact; then the cursor is dropped. 0 = at once.
+  int64_t removed_sink_grace_ns = 0;
+  FleetConfig fleet;
 };
 
 // All problems found in a config, each "key.path: reason".
