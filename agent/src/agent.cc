@@ -8,6 +8,7 @@
 #include "edgeferry/drivers/mqtt/mqtt_source.h"
 #include "edgeferry/drivers/outbox/outbox_sink.h"
 #include "edgeferry/drivers/serial/serial_source.h"
+#include "edgeferry/clock.h"
 
 namespace edgeferry::agent {
 
@@ -49,39 +50,128 @@ Status Agent::Start() {
   for (const auto& name : store_->CursorNames()) {
     const bool configured = std::any_of(config_.sinks.begin(), config_.sinks.end(),
                                         [&](const SinkConfig& s) { return s.name == name; });
-    if (!configured) {
-      spdlog::warn("buffer: dropping the cursor of sink '{}', which is no longer configured", name);
-      (void)store_->DropCursor(name);
-    }
+    if (!configured) ScheduleCursorDrop(name);
   }
+  Tick();
   for (const auto& sc : config_.sinks) {
-    if (sc.type == "outbox") sinks_.push_back(std::make_unique<drivers::OutboxSink>(sc.outbox));
-    if (sc.type == "mqtt") sinks_.push_back(std::make_unique<drivers::MqttUplinkSink>(sc.mqtt));
-    if (sc.type == "http") sinks_.push_back(std::make_unique<drivers::http::HttpSink>(sc.http));
-    if (sc.type == "kinesis") sinks_.push_back(std::make_unique<drivers::aws::KinesisSink>(sc.kinesis));
-    if (sc.type == "s3") sinks_.push_back(std::make_unique<drivers::aws::S3Sink>(sc.s3));
-    forwarders_.push_back(std::make_unique<Forwarder>(*store_, *sinks_.back(), sc.retry, sc.drain));
-    if (Status st = forwarders_.back()->Start(); !st.ok()) return st;
+    if (Status st = StartSink(sc); !st.ok()) return st;
   }
   for (const auto& sc : config_.sources) {
-    ingests_.push_back(std::make_unique<StoreIngest>(*store_, sc.name));
-    if (sc.type == "mqtt") sources_.push_back(std::make_unique<drivers::MqttSource>(sc.mqtt, *ingests_.back()));
-    if (sc.type == "serial") {
-      sources_.push_back(std::make_unique<drivers::serial::SerialSource>(sc.serial, *ingests_.back()));
-    }
-    if (Status st = sources_.back()->Start(); !st.ok()) return st;
+    if (Status st = StartSource(sc); !st.ok()) return st;
   }
   if (config_.sinks.empty()) spdlog::warn("no sinks configured: records are only buffered");
   return Status::Ok();
 }
 
+void Agent::ScheduleCursorDrop(const std::string& sink) {
+  if (config_.removed_sink_grace_ns <= 0) {
+    spdlog::warn("buffer: dropping the cursor of sink '{}', which is no longer configured", sink);
+    (void)store_->DropCursor(sink);
+    return;
+  }
+  spdlog::warn("buffer: sink '{}' is no longer configured; its cursor is kept {} s in case it returns", sink,
+               config_.removed_sink_grace_ns / 1'000'000'000);
+  cursor_drops_[sink] = SystemClock().MonoNs() + config_.removed_sink_grace_ns;
+}
+
+Status Agent::StartSink(const SinkConfig& sc) {
+  cursor_drops_.erase(sc.name);  // back within its grace period: the cursor is still there
+  SinkSlot slot;
+  slot.fingerprint = sc.fingerprint;
+  if (sc.type == "outbox") slot.sink = std::make_unique<drivers::OutboxSink>(sc.outbox);
+  if (sc.type == "mqtt") slot.sink = std::make_unique<drivers::MqttUplinkSink>(sc.mqtt);
+  if (sc.type == "http") slot.sink = std::make_unique<drivers::http::HttpSink>(sc.http);
+  if (sc.type == "kinesis") slot.sink = std::make_unique<drivers::aws::KinesisSink>(sc.kinesis);
+  if (sc.type == "s3") slot.sink = std::make_unique<drivers::aws::S3Sink>(sc.s3);
+  slot.forwarder = std::make_unique<Forwarder>(*store_, *slot.sink, sc.retry, sc.drain);
+  Status st = slot.forwarder->Start();
+  std::lock_guard<std::mutex> l(mu_);
+  sinks_[sc.name] = std::move(slot);
+  return st;
+}
+
+Status Agent::StartSource(const SourceConfig& sc) {
+  SourceSlot slot;
+  slot.fingerprint = sc.fingerprint;
+  slot.ingest = std::make_unique<StoreIngest>(*store_, sc.name);
+  if (sc.type == "mqtt") slot.source = std::make_unique<drivers::MqttSource>(sc.mqtt, *slot.ingest);
+  if (sc.type == "serial") slot.source = std::make_unique<drivers::serial::SerialSource>(sc.serial, *slot.ingest);
+  Status st = slot.source->Start();
+  std::lock_guard<std::mutex> l(mu_);
+  sources_[sc.name] = std::move(slot);
+  return st;
+}
+
+bool Agent::CanApplyInPlace(const AgentConfig& next) const {
+  return started_ && next.buffer_fingerprint == config_.buffer_fingerprint && next.gateway_id == config_.gateway_id &&
+         next.data_dir == config_.data_dir;
+}
+
+Status Agent::Apply(const AgentConfig& next) {
+  if (!CanApplyInPlace(next)) return Status::InvalidArgument("buffer or gateway settings changed: restart needed");
+  auto find_source = [&](const std::string& n) -> const SourceConfig* {
+    for (const auto& s : next.sources) {
+      if (s.name == n) return &s;
+    }
+    return nullptr;
+  };
+  auto find_sink = [&](const std::string& n) -> const SinkConfig* {
+    for (const auto& s : next.sinks) {
+      if (s.name == n) return &s;
+    }
+    return nullptr;
+  };
+  // Sources first, so nothing is appended for a sink that is about to change.
+  std::vector<std::string> gone;
+  for (auto& [name, slot] : sources_) {
+    const SourceConfig* n = find_source(name);
+    if (!n || n->fingerprint != slot.fingerprint) {
+      spdlog::info("apply: source {} {}", name, n ? "changed: restarting it" : "removed");
+      slot.source->Stop();
+      gone.push_back(name);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& name : gone) sources_.erase(name);
+  }
+  gone.clear();
+  for (auto& [name, slot] : sinks_) {
+    const SinkConfig* n = find_sink(name);
+    if (!n || n->fingerprint != slot.fingerprint) {
+      spdlog::info("apply: sink {} {}", name, n ? "changed: restarting it at its cursor" : "removed");
+      slot.forwarder->Stop();
+      gone.push_back(name);
+      if (!n) ScheduleCursorDrop(name);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& name : gone) sinks_.erase(name);
+  }
+  config_.removed_sink_grace_ns = next.removed_sink_grace_ns;
+  Status result = Status::Ok();
+  for (const auto& sc : next.sinks) {
+    if (sinks_.count(sc.name)) continue;
+    spdlog::info("apply: starting sink {}", sc.name);
+    if (Status st = StartSink(sc); !st.ok() && result.ok()) result = st;
+  }
+  for (const auto& sc : next.sources) {
+    if (sources_.count(sc.name)) continue;
+    spdlog::info("apply: starting source {}", sc.name);
+    if (Status st = StartSource(sc); !st.ok() && result.ok()) result = st;
+  }
+  config_ = next;
+  return result;
+}
+
 Status Agent::Stop() {
   if (!started_) return Status::Ok();
   started_ = false;
-  for (auto& s : sources_) s->Stop();
+  for (auto& [name, slot] : sources_) slot.source->Stop();
   Status flushed = store_->Flush();
   if (!flushed.ok()) spdlog::error("buffer: final commit failed: {}", flushed.ToString());
-  for (auto& f : forwarders_) f->Stop();
+  for (auto& [name, slot] : sinks_) slot.forwarder->Stop();
   Status closed = store_->Close();
   return flushed.ok() ? closed : flushed;
 }
@@ -91,14 +181,26 @@ void Agent::Tick() {
   if (auto n = store_->AppendReplayedToAll(1000); n.ok() && *n > 0) {
     spdlog::info("buffer: {} replayed dead letters appended again for every sink", *n);
   }
+  const int64_t now = SystemClock().MonoNs();
+  for (auto it = cursor_drops_.begin(); it != cursor_drops_.end();) {
+    if (it->second > now) {
+      ++it;
+      continue;
+    }
+    spdlog::warn("buffer: dropping the cursor of sink '{}': removed and its grace period is over", it->first);
+    (void)store_->DropCursor(it->first);
+    it = cursor_drops_.erase(it);
+  }
 }
 
 AgentStats Agent::Stats() {
   AgentStats s;
   if (!store_) return s;
+  s.config_version = config_.version;
   s.buffer = store_->Stats();
-  for (const auto& src : sources_) s.sources[src->name()] = src->Stats();
-  for (size_t i = 0; i < forwarders_.size(); ++i) s.sinks[sinks_[i]->name()] = forwarders_[i]->Stats();
+  std::lock_guard<std::mutex> l(mu_);
+  for (const auto& [name, slot] : sources_) s.sources[name] = slot.source->Stats();
+  for (const auto& [name, slot] : sinks_) s.sinks[name] = slot.forwarder->Stats();
   return s;
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@
 namespace edgeferry::agent {
 
 struct AgentStats {
+  int64_t config_version = 0;  // AgentConfig::version in force (a fleet push), 0 = a local file
   buffer::StoreStats buffer;
   std::map<std::string, drivers::SourceStats> sources;
   std::map<std::string, SinkStats> sinks;
@@ -35,8 +37,18 @@ class Agent {
   Status Start();
   // Idempotent. Returns the buffer's close status.
   Status Stop();
+  // Applies `next` in place, keeping the buffer open: sources and sinks whose settings
+  // changed (by fingerprint) or that were removed are stopped, new and changed ones
+  // started; unchanged ones keep running. A sink keeps its cursor by name; a removed
+  // sink's cursor is dropped after removed_sink_grace. Errors: FailedPrecondition-like
+  // InvalidArgument when [buffer] or [gateway] changed (the caller restarts instead);
+  // a source's or sink's start error (the agent is then partly applied: apply the
+  // previous configuration to go back).
+  Status Apply(const AgentConfig& next);
+  // True when `next` can be applied in place (same buffer and gateway settings).
+  bool CanApplyInPlace(const AgentConfig& next) const;
   // Periodic work of the main loop (about once a second): dead letters replayed for
-  // every sink are appended again.
+  // every sink are appended again; cursors of removed sinks are dropped when due.
   void Tick();
   // Thread-safe once started.
   AgentStats Stats();
@@ -44,12 +56,26 @@ class Agent {
 
  private:
   class StoreIngest;
+  struct SourceSlot {
+    std::string fingerprint;
+    std::unique_ptr<StoreIngest> ingest;
+    drivers::SourcePtr source;
+  };
+  struct SinkSlot {
+    std::string fingerprint;
+    drivers::SinkPtr sink;
+    std::unique_ptr<Forwarder> forwarder;
+  };
+  Status StartSink(const SinkConfig& sc);
+  Status StartSource(const SourceConfig& sc);
+  void ScheduleCursorDrop(const std::string& sink);
+
   AgentConfig config_;
   std::unique_ptr<buffer::Store> store_;
-  std::vector<std::unique_ptr<StoreIngest>> ingests_;
-  std::vector<drivers::SourcePtr> sources_;
-  std::vector<drivers::SinkPtr> sinks_;
-  std::vector<std::unique_ptr<Forwarder>> forwarders_;
+  std::mutex mu_;  // guards the slot maps against Stats() from other threads
+  std::map<std::string, SourceSlot> sources_;
+  std::map<std::string, SinkSlot> sinks_;
+  std::map<std::string, int64_t> cursor_drops_;  // removed sink -> when (monotonic ns) its cursor goes
   bool started_ = false;
 };
 
