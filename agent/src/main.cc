@@ -18,12 +18,15 @@
 #include <cstdio>
 #include <mutex>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "edgeferry/agent/agent.h"
 #include "edgeferry/agent/config.h"
+#include "edgeferry/agent/fleet.h"
 #include "edgeferry/agent/report.h"
 #include "edgeferry/agent/metrics_server.h"
 #include "edgeferry/agent/service_notifier.h"
@@ -73,57 +76,125 @@ std::optional<AgentConfig> Load(const std::string& path) {
   return std::nullopt;
 }
 
-int Run(const std::string& path) {
-  auto cfg = Load(path);
-  if (!cfg) return kExitConfig;
-  SetUpLogging(cfg->log_level);
-  // Block the stop and reload signals in every thread; the main thread waits for them.
+// The running agent and its configuration; replaced or changed in place by a reload
+// or a fleet push. Every access from another thread holds `mu`.
+struct Running {
+  std::mutex mu;
+  AgentConfig config;
+  std::unique_ptr<Agent> agent;
+
+  AgentStats Stats() {
+    std::lock_guard<std::mutex> l(mu);
+    return agent->Stats();
+  }
+  // In place when the buffer and gateway settings are unchanged, else a restart that
+  // keeps the buffer file. On failure the previous configuration is started again.
+  Status Apply(const AgentConfig& next) {
+    std::lock_guard<std::mutex> l(mu);
+    Status st;
+    if (agent->CanApplyInPlace(next)) {
+      st = agent->Apply(next);
+    } else {
+      (void)agent->Stop();
+      agent = std::make_unique<Agent>(next);
+      st = agent->Start();
+    }
+    if (st.ok()) {
+      config = next;
+      spdlog::set_level(spdlog::level::from_str(config.log_level));
+      return st;
+    }
+    spdlog::error("the new configuration does not start ({}); back to the previous one", st.ToString());
+    (void)agent->Stop();
+    agent = std::make_unique<Agent>(config);
+    if (Status again = agent->Start(); !again.ok()) {
+      spdlog::critical("cannot restart the previous configuration: {}", again.ToString());
+    }
+    return st;
+  }
+};
+
+int Run(const std::string& path, bool ignore_applied) {
+  ConfigErrors errors;
+  auto startup = SelectStartupConfig(path, ignore_applied, &errors);
+  if (!startup.ok()) {
+    std::fprintf(stderr, "edgeferry: invalid configuration %s:\n", path.c_str());
+    for (const auto& e : errors.errors) std::fprintf(stderr, "  %s\n", e.c_str());
+    return kExitConfig;
+  }
+  SetUpLogging(startup->config.log_level);
+  // Block the stop, reload and wake-up signals in every thread; the main thread waits for them.
   sigset_t signals;
   sigemptyset(&signals);
-  for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, s);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGUSR1}) sigaddset(&signals, s);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   ServiceNotifier systemd;
-  spdlog::info("edgeferry {} starting: gateway {}, {} sources, {} sinks", EDGEFERRY_VERSION, cfg->gateway_id,
-               cfg->sources.size(), cfg->sinks.size());
-  auto agent = std::make_unique<Agent>(*cfg);
-  if (Status st = agent->Start(); !st.ok()) {
+  Running running;
+  running.config = startup->config;
+  spdlog::info("edgeferry {} starting: gateway {}, {} sources, {} sinks, configuration {}", EDGEFERRY_VERSION,
+               running.config.gateway_id, running.config.sources.size(), running.config.sinks.size(), startup->origin);
+  running.agent = std::make_unique<Agent>(running.config);
+  if (Status st = running.agent->Start(); !st.ok()) {
     spdlog::critical("cannot start: {}", st.ToString());
-    (void)agent->Stop();
+    (void)running.agent->Stop();
     return st.code() == Status::Code::kInvalidArgument ? kExitConfig : kExitIoError;
   }
-  // The metrics thread reads the agent that a reload replaces: both under agent_mu.
-  std::mutex agent_mu;
   std::atomic<int64_t> loop_alive_ns{SystemClock().MonoNs()};
   const int64_t started_ns = SystemClock().NowNs();
   auto health = [&](const AgentStats& stats) -> std::string {
     if (SystemClock().MonoNs() - loop_alive_ns > 5'000'000'000) return "main loop stalled";
     return stats.buffer.writable ? "" : "buffer not writable (file system full?)";
   };
-  auto stats_now = [&] {
-    std::lock_guard<std::mutex> l(agent_mu);
-    return agent->Stats();
+  std::unique_ptr<FleetManager> fleet;
+  std::mutex fleet_mu;  // the status page reads the fleet record
+  auto fleet_status = [&]() -> std::string {
+    std::lock_guard<std::mutex> l(fleet_mu);
+    if (!fleet) return "";
+    const FleetRecord r = fleet->record();
+    return r.status.empty() ? "" : fmt::format("{} version {}", r.status, r.status_version);
   };
   MetricsServer metrics({
-      .metrics = [&] { return PrometheusText(stats_now(), EDGEFERRY_VERSION); },
-      .health = [&] { return health(stats_now()); },
+      .metrics = [&] { return PrometheusText(running.Stats(), EDGEFERRY_VERSION); },
+      .health = [&] { return health(running.Stats()); },
       .status =
           [&] {
-            const AgentStats stats = stats_now();
-            return AgentStatusJson(stats, RunInfo{EDGEFERRY_VERSION, path, started_ns, health(stats)});
+            const AgentStats stats = running.Stats();
+            return AgentStatusJson(stats, RunInfo{EDGEFERRY_VERSION, path, started_ns, health(stats), fleet_status()});
           },
   });
-  if (!cfg->metrics_address.empty()) {
-    if (Status st = metrics.Start(cfg->metrics_address, cfg->metrics_port); !st.ok()) {
+  const AgentConfig& first = running.config;
+  if (!first.metrics_address.empty()) {
+    if (Status st = metrics.Start(first.metrics_address, first.metrics_port); !st.ok()) {
       spdlog::error("{}; running without it", st.ToString());
     }
   }
+  // Fleet pushes: the local file's [fleet] section rules, whatever configuration runs.
+  auto start_fleet = [&](const StartupConfig& su) {
+    std::lock_guard<std::mutex> l(fleet_mu);
+    if (fleet) fleet->Stop();
+    fleet.reset();
+    ConfigErrors local_errors;
+    auto local = LoadConfigFile(path, &local_errors);
+    if (!local.ok() || !local->fleet.enabled) return;
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream local_text;
+    local_text << in.rdbuf();
+    fleet = std::make_unique<FleetManager>(*local, local_text.str(), su.toml,
+                                           FleetManager::Host{
+                                               .apply = [&](const AgentConfig& c) { return running.Apply(c); },
+                                               .stats = [&] { return running.Stats(); },
+                                               .wake = [] { kill(getpid(), SIGUSR1); },
+                                           });
+    fleet->Start();
+  };
+  start_fleet(*startup);
   systemd.Ready();
   spdlog::info("running");
-  // The loop wakes at least twice per watchdog interval.
+  // The loop wakes at least twice per watchdog interval, and at once for a fleet push.
   const int64_t tick_ns = systemd.watchdog_ns() ? std::min<int64_t>(1'000'000'000, systemd.watchdog_ns() / 2)
                                                 : 1'000'000'000;
-  int64_t next_stats = SystemClock().MonoNs() + cfg->stats_interval_ns;
+  int64_t next_stats = SystemClock().MonoNs() + running.config.stats_interval_ns;
   while (true) {
     timespec tick{};
     tick.tv_sec = static_cast<time_t>(tick_ns / 1'000'000'000);  // 32-bit time_t on armhf
@@ -134,48 +205,48 @@ int Run(const std::string& path) {
       break;
     }
     if (sig == SIGHUP) {
-      ConfigErrors errors;
-      auto next = LoadConfigFile(path, &errors);
+      ConfigErrors reload_errors;
+      auto next = SelectStartupConfig(path, ignore_applied, &reload_errors);
       if (!next.ok()) {
         spdlog::error("SIGHUP: {} is invalid; still running the previous configuration:", path);
-        for (const auto& e : errors.errors) spdlog::error("  {}", e);
+        for (const auto& e : reload_errors.errors) spdlog::error("  {}", e);
       } else {
         systemd.Reloading();
-        spdlog::info("SIGHUP: applying the new configuration (the buffer is kept)");
-        std::lock_guard<std::mutex> l(agent_mu);
-        (void)agent->Stop();
-        agent = std::make_unique<Agent>(*next);
-        if (Status st = agent->Start(); !st.ok()) {
-          spdlog::error("SIGHUP: the new configuration does not start ({}); back to the previous one", st.ToString());
-          (void)agent->Stop();
-          agent = std::make_unique<Agent>(*cfg);
-          if (Status again = agent->Start(); !again.ok()) {
-            spdlog::critical("cannot restart the previous configuration: {}", again.ToString());
-            return kExitIoError;
-          }
-        } else {
-          cfg = std::move(next).value();
-          spdlog::set_level(spdlog::level::from_str(cfg->log_level));
-          spdlog::info("configuration reloaded: {} sources, {} sinks", cfg->sources.size(), cfg->sinks.size());
+        spdlog::info("SIGHUP: applying {} (the buffer is kept)", next->origin);
+        if (running.Apply(next->config).ok()) {
+          spdlog::info("configuration reloaded: {} sources, {} sinks", running.config.sources.size(),
+                       running.config.sinks.size());
         }
+        start_fleet(*next);
         systemd.Ready();
       }
     }
-    agent->Tick();
+    {
+      std::lock_guard<std::mutex> l(fleet_mu);
+      if (fleet) fleet->Poll(SystemClock().MonoNs());
+    }
+    {
+      std::lock_guard<std::mutex> l(running.mu);
+      running.agent->Tick();
+    }
     systemd.KeepAlive();
     loop_alive_ns = SystemClock().MonoNs();
     const int64_t now = SystemClock().MonoNs();
     if (now >= next_stats) {
-      const AgentStats stats = agent->Stats();
+      const AgentStats stats = running.Stats();
       systemd.Status(AgentStatusText(stats));
-      if (cfg->stats_interval_ns > 0) spdlog::info("{}", AgentStatsLine(stats));
-      next_stats = now + (cfg->stats_interval_ns > 0 ? cfg->stats_interval_ns : 10'000'000'000);
+      if (running.config.stats_interval_ns > 0) spdlog::info("{}", AgentStatsLine(stats));
+      next_stats = now + (running.config.stats_interval_ns > 0 ? running.config.stats_interval_ns : 10'000'000'000);
     }
   }
   systemd.Stopping();
+  {
+    std::lock_guard<std::mutex> l(fleet_mu);
+    if (fleet) fleet->Stop();
+  }
   metrics.Stop();
-  const AgentStats final_stats = agent->Stats();
-  const Status st = agent->Stop();
+  const AgentStats final_stats = running.Stats();
+  const Status st = running.agent->Stop();
   spdlog::info("{}", AgentStatsLine(final_stats));
   if (!st.ok()) {
     spdlog::error("stopped with an error: {}", st.ToString());
@@ -362,6 +433,9 @@ int main(int argc, char** argv) {
 
   auto* run = app.add_subcommand("run", "Run the agent until SIGTERM or SIGINT (SIGHUP reloads the config)");
   run->add_option("-c,--config", config, "Configuration file")->capture_default_str();
+  bool ignore_applied = false;
+  run->add_flag("--ignore-applied", ignore_applied,
+                "Run the file as it is, not the last configuration a fleet push applied");
   auto* check = app.add_subcommand("check", "Validate a configuration file; exit 78 when invalid");
   check->add_option("-c,--config", config, "Configuration file")->capture_default_str();
   auto* status = app.add_subcommand(
@@ -395,7 +469,7 @@ int main(int argc, char** argv) {
   auto* version = app.add_subcommand("version", "Print the version");
 
   CLI11_PARSE(app, argc, argv);
-  if (*run) return Run(config);
+  if (*run) return Run(config, ignore_applied);
   if (*check) return Check(config);
   if (*status) return StatusCommand(config, json);
   if (*stats) return BufferStats(config, json);

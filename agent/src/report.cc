@@ -148,6 +148,8 @@ class Family {
 std::string PrometheusText(const AgentStats& s, std::string_view version) {
   std::string out;
   Family(&out, "edgeferry_build_info", "gauge", "edgeferry version").Add(fmt::format("version=\"{}\"", Label(version)), 1);
+  Family(&out, "edgeferry_config_version", "gauge", "Version of the configuration in force (a fleet push; 0 = the local file)")
+      .Add("", static_cast<double>(s.config_version));
   const auto& b = s.buffer;
   Family(&out, "edgeferry_buffer_records", "gauge", "Records held in the buffer").Add("", static_cast<double>(b.records));
   Family(&out, "edgeferry_buffer_payload_bytes", "gauge", "Raw payload bytes held").Add("", static_cast<double>(b.payload_bytes));
@@ -258,6 +260,8 @@ std::string AgentStatusJson(const AgentStats& s, const RunInfo& run) {
   j["started_ns"] = run.started_ns;
   j["healthy"] = run.health.empty();
   j["health"] = run.health;
+  j["config_version"] = s.config_version;
+  j["fleet"] = run.fleet;
   j["buffer"] = BufferJson(s.buffer);
   j["sources"] = nlohmann::json::object();
   for (const auto& [name, src] : s.sources) {
@@ -300,7 +304,9 @@ std::string StatusForPerson(std::string_view status_json, int64_t now_ns) {
     out += fmt::format("agent     running {} for {}, {}\n", Get<std::string>(j, "version", "?"),
                        Ago(Get<int64_t>(j, "started_ns"), now_ns),
                        Get<bool>(j, "healthy") ? "healthy" : "UNHEALTHY: " + Get<std::string>(j, "health"));
-    out += fmt::format("config    {}\n", Get<std::string>(j, "config", "?"));
+    out += fmt::format("config    {}{}{}\n", Get<std::string>(j, "config", "?"),
+                       Get<int64_t>(j, "config_version") ? fmt::format(", fleet version {} in force", Get<int64_t>(j, "config_version")) : "",
+                       Get<std::string>(j, "fleet").empty() ? "" : " (last push: " + Get<std::string>(j, "fleet") + ")");
   } else {
     out += "agent     NOT RUNNING (what follows is the buffer on disk)\n";
   }

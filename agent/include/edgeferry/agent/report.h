@@ -26,6 +26,7 @@ struct RunInfo {
   std::string config_path;
   int64_t started_ns = 0;  // wall clock, ns since the Unix epoch
   std::string health;      // "" when healthy, else the reason (as /healthz says)
+  std::string fleet;       // the last fleet push's outcome, e.g. "applied version 7"; "" = none
 };
 
 // The running agent's status as JSON (served on /status, printed by `edgeferry status
