@@ -3,10 +3,13 @@
 // health window, rolls back, and reports on .../config/reported.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <chrono>
 #include <set>
 
 #include "agent_process.h"
+#include "edgeferry/drivers/http/http_client.h"
 
 namespace edgeferry::testing {
 namespace {
@@ -30,11 +33,12 @@ class FleetTest : public ::testing::Test {
 id = "gw-fleet"
 data_dir = "@DATA@"
 [metrics]
-enabled = false
+port = )" + std::to_string(metrics_port_) + R"(
 [fleet]
 uri = ")" + broker_.uri() + R"("
 health_window = "1500ms"
-pinned = ["buffer"]
+removed_sink_grace = "3s"
+pinned = ["buffer", "metrics"]
 )" + extra_fleet + R"(
 [sources.plant]
 type = "mqtt"
@@ -53,8 +57,6 @@ linger = "50ms"
 [gateway]
 id = "gw-fleet"
 data_dir = ")" + agent.data_dir() + R"("
-[metrics]
-enabled = false
 [sources.plant]
 type = "mqtt"
 uri = ")" + broker_.uri() + R"("
@@ -119,6 +121,7 @@ linger = "100ms"
 
   MosquittoBroker broker_;
   TempDir dir_;
+  int metrics_port_ = FreeLoopbackPort();
 };
 
 TEST_F(FleetTest, AValidPushIsAppliedInPlaceReportedAndLosesNothing) {
@@ -147,19 +150,41 @@ TEST_F(FleetTest, AValidPushIsAppliedInPlaceReportedAndLosesNothing) {
   EXPECT_EQ(agent.Log().find("apply: source plant"), std::string::npos) << "an unchanged source was restarted";
   EXPECT_EQ(agent.Log().find("buffer: " + agent.data_dir() + "/buffer.db opened", 200), std::string::npos)
       << "the buffer was reopened";
-  const auto stats = agent.BufferStats();
-  EXPECT_EQ(stats["cursors"].size(), 2u);
+  EXPECT_EQ(agent.BufferStats()["cursors"].size(), 2u);
+  // The applied version is visible to people and to Prometheus.
+  std::string out;
+  EXPECT_EQ(RunCommand({EdgeferryBinary(), "status", "--config", agent.config_path()}, &out), 0) << out;
+  EXPECT_NE(out.find("fleet version 1 in force (last push: applied version 1)"), std::string::npos) << out;
+  drivers::http::HttpClient http({});
+  drivers::http::HttpRequest get;
+  get.method = "GET";
+  get.url = "http://127.0.0.1:" + std::to_string(metrics_port_) + "/metrics";
+  EXPECT_NE(http.Send(get).body.find("\nedgeferry_config_version 1\n"), std::string::npos);
 
-  // A restart runs the applied push, not the file.
+  // v2 removes the copy sink: its cursor stays for the grace period (3 s), then goes.
+  Push(Document(2, agent));
+  ASSERT_FALSE(WaitReport(2, "applied").is_null()) << agent.Log();
+  EXPECT_EQ(agent.BufferStats()["cursors"].size(), 2u) << "the removed sink's cursor went before its grace period";
+  ASSERT_TRUE(WaitUntil([&] { return agent.BufferStats()["cursors"].size() == 1; }, 10s)) << agent.Log();
+
+  // A restart runs the applied push (linger 100 ms), not the file (50 ms)...
+  Push(Document(3, agent, "[sinks.copy]\ntype = \"outbox\"\ndir = \"" + agent.data_dir() + "/copy\"\n"));
+  ASSERT_FALSE(WaitReport(3, "applied").is_null()) << agent.Log();
   ASSERT_EQ(agent.Terminate(), 0);
   ASSERT_TRUE(agent.Start());
-  EXPECT_NE(agent.Log().find("configuration fleet version 1"), std::string::npos) << agent.Log();
+  EXPECT_NE(agent.Log().find("configuration fleet version 3"), std::string::npos) << agent.Log();
   Publish(900, 950);
   ASSERT_TRUE(WaitUntil([&] { return Delivered(agent.data_dir() + "/copy").count(949) == 1; }, 15s)) << agent.Log();
+  EXPECT_EQ(Delivered(agent.outbox()).size(), 950u);
   // ... and the retained push, delivered again on reconnect, is not applied twice.
-  EXPECT_EQ(agent.Log().find("fleet: applying version 1", agent.Log().rfind("configuration fleet version 1")),
+  EXPECT_EQ(agent.Log().find("fleet: applying version 3", agent.Log().rfind("configuration fleet version 3")),
             std::string::npos);
-  EXPECT_EQ(agent.Terminate(), 0);
+  // Told otherwise, it runs the file.
+  ASSERT_EQ(agent.Terminate(), 0);
+  ChildProcess file_run({EdgeferryBinary(), "run", "--ignore-applied", "--config", agent.config_path()}, dir_ / "file.log");
+  ASSERT_TRUE(WaitUntil([&] { return ReadFile(dir_ / "file.log").find(" info: running") != std::string::npos; }, 10s));
+  EXPECT_NE(ReadFile(dir_ / "file.log").find("configuration " + agent.config_path()), std::string::npos);
+  EXPECT_EQ(file_run.Stop(SIGTERM, 10s), 0) << ReadFile(dir_ / "file.log");
 }
 
 TEST_F(FleetTest, InvalidPinnedAndOlderPushesAreRejectedAndChangeNothing) {
@@ -181,7 +206,7 @@ TEST_F(FleetTest, InvalidPinnedAndOlderPushesAreRejectedAndChangeNothing) {
   EXPECT_NE(r["errors"].dump().find("fleet: pinned"), std::string::npos) << r;
   // A valid JSON document is applied...
   const std::string json = R"({"version": 8, "gateway": {"id": "gw-fleet", "data_dir": ")" + agent.data_dir() +
-                           R"("}, "metrics": {"enabled": false}, "sources": {"plant": {"type": "mqtt", "uri": ")" +
+                           R"("}, "sources": {"plant": {"type": "mqtt", "uri": ")" +
                            broker_.uri() + R"(", "topics": ["plant/#"]}}, "sinks": {"local": {"type": "outbox", "linger": "20ms"}}})";
   Push(json);
   ASSERT_FALSE(WaitReport(8, "applied").is_null());
