@@ -211,6 +211,7 @@ void ReadBuffer(TableReader& r, const std::string& data_dir, buffer::StoreOption
       static_cast<uint32_t>(r.Int("segment_max_records", b->segment_max_records, 1, 1'000'000));
   b->segment_max_bytes = r.Bytes("segment_max_bytes", b->segment_max_bytes, 1024, 64ull << 20);
   b->zstd_level = static_cast<int>(r.Int("compression_level", b->zstd_level, 1, 19));
+  b->zstd_dictionary = r.Bool("zstd_dictionary", b->zstd_dictionary);
   b->integrity_check = r.Enum("integrity_check", "quick", {"quick", "none"}) == "none"
                            ? buffer::IntegrityCheck::kNone
                            : buffer::IntegrityCheck::kQuick;

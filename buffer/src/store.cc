@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -37,7 +38,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int64_t kSchemaVersion = 1;
+// 2: the dictionaries table and segment codec 2 (kZstdDict). Older edgeferry refuses a
+// schema-2 store instead of taking codec 2 for corruption.
+constexpr int64_t kSchemaVersion = 2;
+// Zstd dictionary for small segments: trained once from this many early records (or
+// bytes), used for segments up to kDictMaxSegmentBytes (larger ones gain nothing).
+constexpr size_t kDictTrainRecords = 1000;
+constexpr size_t kDictTrainBytes = 256 << 10;
+constexpr uint64_t kDictMaxSegmentBytes = 64 << 10;
 // Seqs are reserved this far ahead of use and the reservation is persisted, so a
 // crash never lets a seq that a sink may have seen be handed out again.
 constexpr uint64_t kSeqReserve = 1ull << 20;
@@ -63,6 +71,9 @@ CREATE TABLE IF NOT EXISTS replay(
   id INTEGER PRIMARY KEY AUTOINCREMENT, sink TEXT NOT NULL, seq INTEGER, queued_ns INTEGER NOT NULL,
   ts_ns INTEGER NOT NULL, source TEXT NOT NULL, channel TEXT NOT NULL, content_type INTEGER NOT NULL,
   payload BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS dictionaries(
+  id INTEGER PRIMARY KEY, created_ns INTEGER NOT NULL, trained_records INTEGER NOT NULL,
+  bytes BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS dead_letters(
   id INTEGER PRIMARY KEY AUTOINCREMENT, dead_ns INTEGER NOT NULL, seq INTEGER,
   stage TEXT NOT NULL, reason TEXT NOT NULL, ts_ns INTEGER NOT NULL, source TEXT NOT NULL,
@@ -212,6 +223,10 @@ class Store::Impl {
   Status Transaction(const std::function<Status()>& body);  // requires mu_
   Result<std::shared_ptr<const std::vector<StoredRecord>>> DecodedSegment(
       uint64_t first_seq, uint32_t count, Codec codec, std::string_view blob);
+  // The dictionary for a segment of `raw_bytes`, training one from `samples` first when
+  // enough have been gathered. Called without mu_ (from WriteSealed); uses dict_mu_.
+  const SegmentDictionary* DictionaryFor(uint64_t raw_bytes, std::vector<std::string>* samples);
+  Status SaveDictionary();  // requires mu_, inside a transaction
   int64_t TickNs() const {
     return std::clamp<int64_t>(opt_.commit_interval_ns, 10'000'000, 1'000'000'000);
   }
@@ -246,6 +261,15 @@ class Store::Impl {
   bool uncheckpointed_ = false;
   // Small LRU of decoded committed segments, shared by all readers.
   std::list<std::pair<uint64_t, std::shared_ptr<const std::vector<StoredRecord>>>> decoded_;
+  // Zstd dictionaries by id (stored ones), the one new segments use, and one trained but
+  // not yet committed (saved in the same transaction as the first segments using it).
+  std::mutex dict_mu_;
+  std::map<uint32_t, std::unique_ptr<SegmentDictionary>> dicts_;
+  const SegmentDictionary* active_dict_ = nullptr;
+  std::unique_ptr<SegmentDictionary> unsaved_dict_;
+  std::vector<std::string> dict_samples_;
+  size_t dict_sample_bytes_ = 0;
+  std::atomic<bool> dict_settled_{false};  // trained (or tried): gather no more samples
 };
 
 // ---------------------------------------------------------------- open / close
@@ -286,17 +310,18 @@ Status Store::Impl::OpenDatabase(bool* corrupt) {
     return st;
   }
   const char* sync = opt_.durability == Durability::kSync ? "FULL" : "NORMAL";
+  // NORMAL in WAL mode: commits are not fsynced; a checkpoint syncs them. FULL
+  // fsyncs the WAL at every commit. Either way the file is never left corrupt.
+  if (Status ps = db_.Exec(fmt::format("PRAGMA synchronous={};", sync)); !ps.ok()) return ps;
   return db_.Exec(fmt::format(
-      // NORMAL in WAL mode: commits are not fsynced; a checkpoint syncs them. FULL
-      // fsyncs the WAL at every commit. Either way the file is never left corrupt.
-      "PRAGMA synchronous={};"
       "PRAGMA cache_size=-1024;"         // 1 MiB page cache: memory stays small
       "PRAGMA temp_store=MEMORY;"
       "PRAGMA journal_size_limit=4194304;"
       "PRAGMA wal_autocheckpoint=256;"    // checkpoint every ~1 MiB of WAL: small disks stay usable
-      "INSERT OR IGNORE INTO meta(key,value) VALUES('schema_version',{});"
-      "INSERT OR IGNORE INTO meta(key,value) VALUES('created_ns',{});",
-      sync, kSchemaVersion, clock_.NowNs()));
+      "INSERT OR IGNORE INTO meta(key,value) VALUES('schema_version',{0});"
+      "UPDATE meta SET value={0} WHERE key='schema_version' AND value<{0};"
+      "INSERT OR IGNORE INTO meta(key,value) VALUES('created_ns',{1});",
+      kSchemaVersion, clock_.NowNs()));
 }
 
 Status Store::Impl::Quarantine(const std::string& reason) {
@@ -361,6 +386,20 @@ Status Store::Impl::Open() {
 }
 
 Status Store::Impl::LoadState() {
+  {
+    std::lock_guard<std::mutex> dl(dict_mu_);
+    auto stmt = db_.Prepare("SELECT bytes FROM dictionaries ORDER BY created_ns, id");
+    if (!stmt.ok()) return stmt.status();
+    Status st;
+    while (stmt->Step(&st)) {
+      auto d = SegmentDictionary::Load(std::string(stmt->Blob(0)), opt_.zstd_level);
+      if (!d.ok()) return d.status();
+      active_dict_ = d->get();
+      dicts_[(*d)->id()] = std::move(d).value();
+    }
+    if (!st.ok()) return st;
+    dict_settled_ = active_dict_ != nullptr || !opt_.zstd_dictionary;
+  }
   for (const char* name : kCounterNames) counters_[name] = 0;
   {
     auto stmt = db_.Prepare("SELECT name, value FROM counters");
@@ -601,13 +640,17 @@ Status Store::Impl::WriteSealed(Lock& lock) {
     std::string raw;
     raw.reserve(seg.encoded_estimate);
     int64_t prev_ts = 0;
+    std::vector<std::string> samples;
+    const bool gather = !dict_settled_;  // racy read is fine: DictionaryFor rechecks
     for (const auto& r : seg.records) {
+      const size_t before = raw.size();
       EncodeRecord(r.record, &prev_ts, &raw);
+      if (gather) samples.emplace_back(raw, before);
       e.ts_min = std::min(e.ts_min, r.record.ts_ns);
       e.ts_max = std::max(e.ts_max, r.record.ts_ns);
     }
     e.encoded_bytes = raw.size();
-    e.blob = CompressSegment(raw, opt_.zstd_level, &e.codec);
+    e.blob = CompressSegment(raw, opt_.zstd_level, &e.codec, DictionaryFor(raw.size(), &samples));
   }
   lock.lock();
 
@@ -617,6 +660,7 @@ Status Store::Impl::WriteSealed(Lock& lock) {
   auto baseline = counters_;  // a failed transaction's counter changes are rolled back to this
   auto commit = [&] { return Transaction([&]() -> Status {
     if (Status s = EnforceCap(incoming); !s.ok()) return s;
+    if (Status s = SaveDictionary(); !s.ok()) return s;
     auto insert = db_.Prepare(
         "INSERT INTO segments(first_seq,last_seq,count,ts_min,ts_max,payload_bytes,encoded_bytes,"
         "sealed_ns,codec,blob) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
@@ -673,6 +717,13 @@ Status Store::Impl::WriteSealed(Lock& lock) {
   }
   if (commits_failing_) spdlog::info("buffer: commits succeed again");
   commits_failing_ = false;
+  {
+    std::lock_guard<std::mutex> dl(dict_mu_);
+    if (unsaved_dict_) {
+      const uint32_t id = unsaved_dict_->id();
+      dicts_[id] = std::move(unsaved_dict_);
+    }
+  }
   for (size_t i = 0; i < batch.size(); ++i) {
     pending_bytes_ -= std::min(pending_bytes_, batch[i]->encoded_estimate +
                                                    kRecordOverhead * batch[i]->records.size());
@@ -685,6 +736,43 @@ Status Store::Impl::WriteSealed(Lock& lock) {
 }
 
 Status Store::Impl::Transaction(const std::function<Status()>& body) { return db_.Transaction(body); }
+
+const SegmentDictionary* Store::Impl::DictionaryFor(uint64_t raw_bytes, std::vector<std::string>* samples) {
+  std::lock_guard<std::mutex> dl(dict_mu_);
+  if (!dict_settled_) {
+    for (auto& s : *samples) {
+      dict_sample_bytes_ += s.size();
+      dict_samples_.push_back(std::move(s));
+    }
+    if (dict_samples_.size() >= kDictTrainRecords || dict_sample_bytes_ >= kDictTrainBytes) {
+      dict_settled_ = true;
+      auto trained = SegmentDictionary::Train(dict_samples_, opt_.zstd_level);
+      if (trained) {
+        spdlog::info("buffer: trained a {} B zstd dictionary (id {}) from {} records for small segments",
+                     trained->bytes().size(), trained->id(), dict_samples_.size());
+        active_dict_ = trained.get();
+        unsaved_dict_ = std::move(trained);
+      } else {
+        spdlog::info("buffer: a zstd dictionary would not shrink these records by 10%; none used");
+      }
+      dict_samples_ = {};
+      dict_sample_bytes_ = 0;
+    }
+  }
+  return raw_bytes <= kDictMaxSegmentBytes ? active_dict_ : nullptr;
+}
+
+Status Store::Impl::SaveDictionary() {
+  std::lock_guard<std::mutex> dl(dict_mu_);
+  if (!unsaved_dict_) return Status::Ok();
+  auto stmt = db_.Prepare("INSERT OR IGNORE INTO dictionaries(id,created_ns,trained_records,bytes) VALUES(?1,?2,?3,?4)");
+  if (!stmt.ok()) return stmt.status();
+  return stmt->Bind(1, static_cast<int64_t>(unsaved_dict_->id()))
+      .Bind(2, clock_.NowNs())
+      .Bind(3, static_cast<int64_t>(kDictTrainRecords))
+      .BindBlob(4, unsaved_dict_->bytes())
+      .Exec();
+}
 
 Status Store::Impl::PersistCursors() {
   auto stmt = db_.Prepare("INSERT OR REPLACE INTO cursors(name,acked_seq,updated_ns) VALUES(?1,?2,?3)");
@@ -929,7 +1017,13 @@ Result<std::shared_ptr<const std::vector<StoredRecord>>> Store::Impl::DecodedSeg
     }
   }
   auto records = std::make_shared<std::vector<StoredRecord>>();
-  if (Status st = DecodeSegment(codec, blob, first_seq, count, records.get()); !st.ok()) return st;
+  const SegmentDictionary* dict = nullptr;
+  if (codec == Codec::kZstdDict) {
+    std::lock_guard<std::mutex> dl(dict_mu_);
+    const auto it = dicts_.find(SegmentDictionaryId(blob));
+    if (it != dicts_.end()) dict = it->second.get();
+  }
+  if (Status st = DecodeSegment(codec, blob, first_seq, count, records.get(), dict); !st.ok()) return st;
   decoded_.emplace_front(first_seq, records);
   if (decoded_.size() > kDecodedCacheSegments) decoded_.pop_back();
   return std::shared_ptr<const std::vector<StoredRecord>>(std::move(records));
@@ -1107,6 +1201,10 @@ StoreStats Store::Impl::Stats() {
   Lock lock(mu_);
   StoreStats s;
   s.next_seq = next_seq_;
+  {
+    std::lock_guard<std::mutex> dl(dict_mu_);
+    s.dictionaries = dicts_.size();
+  }
   s.quarantined = sidecar_.quarantined;
   s.last_quarantine = sidecar_.last_quarantine;
   auto c = [&](const char* name) { return static_cast<uint64_t>(std::max<int64_t>(counters_[name], 0)); };

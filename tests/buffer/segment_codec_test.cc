@@ -91,5 +91,57 @@ TEST(SegmentCodec, DamageIsReportedAsCorruptionNeverACrash) {
   EXPECT_TRUE(DecodeSegment(static_cast<Codec>(9), encoded, 1, n, &out).IsCorruption());
 }
 
+// Sensor-like records that differ in their numbers, as a slow source sends them.
+std::vector<std::string> SensorSamples(int n, int offset) {
+  std::vector<std::string> out;
+  for (int i = offset; i < offset + n; ++i) {
+    Record r{1'700'000'000'000'000'000 + i * 1'000'000'000LL, "plant", "sensors/aq-0" + std::to_string(i % 4),
+             ContentType::kJson,
+             "{\"sensor\":\"aq-0" + std::to_string(i % 4) + "\",\"t\":" + std::to_string(15 + (i * 7) % 13) + "." +
+                 std::to_string(i % 10) + ",\"rh\":" + std::to_string(40 + (i * 3) % 29) + ",\"co\":" +
+                 std::to_string((i * 11) % 7) + "." + std::to_string((i * 13) % 10) + ",\"status\":\"ok\"}"};
+    int64_t prev = 0;
+    std::string one;
+    EncodeRecord(r, &prev, &one);
+    out.push_back(one);
+  }
+  return out;
+}
+
+TEST(SegmentCodec, ADictionarySegmentNeedsItsOwnDictionary) {
+  auto dict = SegmentDictionary::Train(SensorSamples(1000, 0), 3);
+  ASSERT_NE(dict, nullptr) << "a dictionary should win on small sensor segments";
+  auto other = SegmentDictionary::Train(SensorSamples(1000, 5000), 3);
+  ASSERT_NE(other, nullptr);
+  ASSERT_NE(dict->id(), other->id());
+  std::vector<Record> records;
+  std::string encoded;
+  int64_t prev = 0;
+  for (int i = 0; i < 3; ++i) {
+    records.push_back(Record{1'700'000'000'000'000'000 + i, "plant", "sensors/aq-01", ContentType::kJson,
+                             "{\"sensor\":\"aq-01\",\"t\":2" + std::to_string(i) + ".5,\"rh\":48,\"co\":1.2,\"status\":\"ok\"}"});
+    EncodeRecord(records.back(), &prev, &encoded);
+  }
+  Codec plain_codec, dict_codec;
+  const std::string plain = CompressSegment(encoded, 3, &plain_codec);
+  const std::string blob = CompressSegment(encoded, 3, &dict_codec, dict.get());
+  ASSERT_EQ(dict_codec, Codec::kZstdDict);
+  EXPECT_LT(blob.size(), plain.size());
+  EXPECT_EQ(SegmentDictionaryId(blob), dict->id());
+  std::vector<StoredRecord> out;
+  EXPECT_TRUE(DecodeSegment(dict_codec, blob, 1, 3, &out).IsCorruption());
+  EXPECT_TRUE(DecodeSegment(dict_codec, blob, 1, 3, &out, other.get()).IsCorruption());
+  out.clear();
+  ASSERT_TRUE(DecodeSegment(dict_codec, blob, 1, 3, &out, dict.get()).ok());
+  ASSERT_EQ(out.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(out[i].record.payload, records[i].payload);
+  // Stored and loaded again, it is the same dictionary.
+  auto loaded = SegmentDictionary::Load(dict->bytes(), 3);
+  ASSERT_TRUE(loaded.ok());
+  out.clear();
+  EXPECT_TRUE(DecodeSegment(dict_codec, blob, 1, 3, &out, loaded->get()).ok());
+  EXPECT_TRUE(SegmentDictionary::Load("not a dictionary", 3).status().IsCorruption());
+}
+
 }  // namespace
 }  // namespace edgeferry::buffer

@@ -170,6 +170,16 @@ void WriteFile(const std::string& path, const std::string& content) {
   out << content;
 }
 
+std::vector<std::string> ReadLines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(line);
+  }
+  return lines;
+}
+
 std::vector<std::string> ReadGzipLines(const std::string& path) {
   std::vector<std::string> lines;
   FILE* p = popen(("zcat '" + path + "'").c_str(), "r");

@@ -99,6 +99,8 @@ std::string ReadFile(const std::string& path);
 void WriteFile(const std::string& path, const std::string& content);
 // Lines of the gzip-compressed file at `path` (via zcat).
 std::vector<std::string> ReadGzipLines(const std::string& path);
+// The lines of a text file, without line ends.
+std::vector<std::string> ReadLines(const std::string& path);
 // Decompresses every *.ndjson.zst file in `dir` (sorted by name) and returns the lines.
 std::vector<std::string> ReadOutboxLines(const std::string& dir);
 

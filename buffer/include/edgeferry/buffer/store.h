@@ -65,6 +65,9 @@ struct StoreOptions {
   uint32_t segment_max_records = 8192;         // seal the open segment at this many records
   uint64_t segment_max_bytes = 1ull << 20;     // ... or at this many encoded (uncompressed) bytes
   int zstd_level = 3;                          // 1 (fast) .. 19 (small)
+  // Train a zstd dictionary from the first ~1,000 records and use it for segments up to
+  // 64 KiB (a slow source's segments, sealed every commit interval, are small).
+  bool zstd_dictionary = true;
   IntegrityCheck integrity_check = IntegrityCheck::kQuick;
   uint64_t dlq_max_records = 100'000;          // oldest dead letters pruned beyond this
   uint64_t dlq_max_payload_bytes = 1ull << 20; // dead-lettered payloads are truncated to this
@@ -122,6 +125,7 @@ struct StoreStats {
   std::map<std::string, uint64_t> dropped;  // records dropped, by reason: cap, ttl, reject_new, corrupt,
                                             // disk_full (the free-disk floor or a full file system)
   bool full = false;               // at the cap or the free-disk floor (reject_new / backpressure)
+  uint64_t dictionaries = 0;       // zstd dictionaries stored for small segments
   bool writable = true;            // the last commit did not fail (a full file system fails it)
   uint64_t backpressure_waits = 0; // appends that waited for space (when_full = backpressure)
   uint64_t replay_queued = 0;      // dead letters queued for replay, not yet delivered
