@@ -11,6 +11,7 @@ source "$(dirname "$0")/common.sh"
 N=${1:-100000}
 SINKS=${2:-outbox mqtt http kinesis s3}
 export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
+LINES=()
 
 # 1. Prefill: an agent with a source and no sink buffers everything.
 PORT=$(free_port)
@@ -65,11 +66,14 @@ for SINK in $SINKS; do
     sleep 0.1
   done
   T1=$(date +%s.%N)
+  CPU=$(awk '{print $14 + $15}' "/proc/$AGENT/stat")
   kill -TERM "$AGENT"; wait "$AGENT" || true
   RESULT[$SINK]=$(python3 -c "print(f'{$N/($T1-$T0):,.0f}')")
+  LINES+=("$(python3 -c "print(f'RESULT sink=$SINK n=$N rate={$N/($T1-$T0):.0f} cpu_us={1e6*$CPU/$(getconf CLK_TCK)/$N:.2f}')")")
   SETTINGS[$SINK]=$SET
 done
 echo
 echo
 echo "edgeferry backlog drain ($N records, ~230 B JSON each, this machine, local servers)"
 for SINK in $SINKS; do printf '  %-8s %10s records/s   %s\n' "$SINK" "${RESULT[$SINK]}" "${SETTINGS[$SINK]}"; done
+printf '%s\n' "${LINES[@]}"
