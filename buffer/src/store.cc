@@ -43,8 +43,11 @@ namespace {
 constexpr int64_t kSchemaVersion = 2;
 // Zstd dictionary for small segments: trained once from this many early records (or
 // bytes), used for segments up to kDictMaxSegmentBytes (larger ones gain nothing).
+// Only small records are sampled: they are what a dictionary helps, and training on a
+// few big ones would hold up the commit thread.
 constexpr size_t kDictTrainRecords = 1000;
-constexpr size_t kDictTrainBytes = 256 << 10;
+constexpr size_t kDictTrainBytes = 192 << 10;
+constexpr size_t kDictSampleMaxBytes = 1024;
 constexpr uint64_t kDictMaxSegmentBytes = 64 << 10;
 // Seqs are reserved this far ahead of use and the reservation is persisted, so a
 // crash never lets a seq that a sink may have seen be handed out again.
@@ -645,7 +648,7 @@ Status Store::Impl::WriteSealed(Lock& lock) {
     for (const auto& r : seg.records) {
       const size_t before = raw.size();
       EncodeRecord(r.record, &prev_ts, &raw);
-      if (gather) samples.emplace_back(raw, before);
+      if (gather && raw.size() - before <= kDictSampleMaxBytes) samples.emplace_back(raw, before);
       e.ts_min = std::min(e.ts_min, r.record.ts_ns);
       e.ts_max = std::max(e.ts_max, r.record.ts_ns);
     }

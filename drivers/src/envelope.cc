@@ -96,7 +96,14 @@ void AppendEnvelope(std::string_view gateway_id, const StoredRecord& r, std::str
   out->append(ContentTypeName(r.record.content_type));
   out->push_back('"');
   const std::string_view payload = r.record.payload;
-  switch (ChoosePayloadEncoding(payload)) {
+  // kJson was validated where the record entered (record.h): only the NDJSON line
+  // rule (no CR/LF inside) and UTF-8 are checked again, not the whole grammar.
+  const PayloadEncoding encoding =
+      r.record.content_type == ContentType::kJson && !payload.empty() &&
+              payload.find_first_of("\r\n") == std::string_view::npos && IsValidUtf8(payload)
+          ? PayloadEncoding::kInlineJson
+          : ChoosePayloadEncoding(payload);
+  switch (encoding) {
     case PayloadEncoding::kInlineJson:
       out->append(",\"payload\":");
       out->append(payload);

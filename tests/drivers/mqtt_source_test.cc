@@ -108,6 +108,27 @@ TEST_F(MqttSourceTest, WildcardFiltersSelectTopicsAndJsonIsDetected) {
   EXPECT_EQ(records[0].record.content_type, ContentType::kText);
 }
 
+// Sinks inline kJson payloads without parsing them again, so a source that declares
+// its payloads JSON must not let anything else through as kJson.
+TEST_F(MqttSourceTest, DeclaredJsonThatIsNotJsonIsDeadLettered) {
+  auto c = Config({{"json/#", 1}});
+  c.content_type = ContentType::kJson;
+  MqttSource source(c, *ingest_);
+  ASSERT_TRUE(source.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s));
+  PublishOne("json/a", 1, "{\"ok\":1}");
+  PublishOne("json/a", 1, "{\"truncated\":");
+  PublishOne("json/a", 1, "{\"pretty\":\n  2}");  // JSON with a line break: valid, stored
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().stored + source.Stats().dead_lettered == 3; }, 5s));
+  EXPECT_EQ(source.Stats().stored, 2u);
+  EXPECT_EQ(source.Stats().dead_lettered, 1u);
+  const auto dl = store_->ListDeadLetters(0, 10);
+  ASSERT_TRUE(dl.ok());
+  ASSERT_EQ(dl->size(), 1u);
+  EXPECT_EQ((*dl)[0].record.payload, "{\"truncated\":");
+  EXPECT_NE((*dl)[0].reason.find("not valid JSON"), std::string::npos);
+}
+
 TEST_F(MqttSourceTest, OversizePayloadIsDeadLetteredWithTheReason) {
   auto c = Config({{"big/#", 1}});
   c.max_record_bytes = 1000;

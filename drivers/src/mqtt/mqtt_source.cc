@@ -9,6 +9,8 @@
 #include <random>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "edgeferry/clock.h"
 #include "edgeferry/drivers/envelope.h"
 #include "paho_tls.h"
@@ -105,7 +107,14 @@ void MqttSource::Impl::OnMessage(const mqtt::const_message_ptr& msg) {
     counters_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  if (!cfg_.content_type) r.content_type = DetectContentType(r.payload);
+  if (!cfg_.content_type) {
+    r.content_type = DetectContentType(r.payload);
+  } else if (r.content_type == ContentType::kJson && !(IsValidUtf8(r.payload) && nlohmann::json::accept(r.payload))) {
+    // Declared JSON must be JSON: sinks inline kJson payloads without checking again.
+    ingest_.DeadLetter(r, "not valid JSON (the source declares content_type = \"json\")");
+    counters_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   counters_.CountAppend(ingest_.Append(std::move(r)));
 }
 
