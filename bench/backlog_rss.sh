@@ -39,11 +39,15 @@ rss() { awk '/VmRSS/ {print $2}' "/proc/$AGENT/status"; }
 backlog() { "$EF" buffer stats --json --config "$WORK/edgeferry.toml" 2>/dev/null | python3 -c 'import json,sys; c=json.load(sys.stdin)["cursors"]; print(c[0]["backlog_records"] if c else 0)' 2>/dev/null || echo 0; }
 echo "phase 1: $N records arrive while the uplink is down"
 echo "  backlog_records  rss_kib"
-NEXT=0; BUILD_MIN=999999999; BUILD_MAX=0
+NEXT=0; BUILD_MIN=999999999; BUILD_MAX=0; BUILD_FIRST=0
 while true; do
   B=$(backlog); R=$(rss)
   # After the first 10%: the steady state while the backlog grows.
-  if [ "$B" -ge $((N / 10)) ]; then [ "$R" -lt "$BUILD_MIN" ] && BUILD_MIN=$R; [ "$R" -gt "$BUILD_MAX" ] && BUILD_MAX=$R; fi
+  if [ "$B" -ge $((N / 10)) ]; then
+    [ "$R" -lt "$BUILD_MIN" ] && BUILD_MIN=$R; [ "$R" -gt "$BUILD_MAX" ] && BUILD_MAX=$R
+    [ "$BUILD_FIRST" = 0 ] && BUILD_FIRST=$R
+    BUILD_LAST=$R
+  fi
   if [ "$B" -ge "$NEXT" ]; then printf '  %15s  %7s\n' "$B" "$R"; NEXT=$((NEXT + N / 10)); fi
   [ "$B" -ge "$N" ] && break
   sleep 0.5
@@ -62,4 +66,4 @@ T1=$(date +%s.%N)
 echo
 python3 -c "print(f'summary: {$N} records buffered and drained; drain {$N/($T1-$T0):,.0f} records/s to a Python HTTP server; RSS peak while draining {$PEAK/1024:.1f} MiB; store {int(open(\"/proc/$AGENT/status\").read().split(\"VmHWM:\")[1].split()[0])/1024:.1f} MiB high-water')"
 du -sh "$WORK/data/buffer.db" | awk '{print "buffer file at the end: " $1}'
-python3 -c "print(f'RESULT n={$N} build_rss_min_mib={$BUILD_MIN/1024:.1f} build_rss_max_mib={$BUILD_MAX/1024:.1f} drain_rss_peak_mib={$PEAK/1024:.1f} drain_rate={$N/($T1-$T0):.0f}')"
+python3 -c "print(f'RESULT n={$N} build_rss_min_mib={$BUILD_MIN/1024:.1f} build_rss_max_mib={$BUILD_MAX/1024:.1f} build_rss_first_mib={$BUILD_FIRST/1024:.1f} build_rss_last_mib={$BUILD_LAST/1024:.1f} drain_rss_peak_mib={$PEAK/1024:.1f} drain_rate={$N/($T1-$T0):.0f}')"

@@ -5,7 +5,7 @@
 # kinesis (kinesalite), s3 (s3rver). Prints records/s with the batch settings used.
 # The local servers are part of what is measured (kinesalite, s3rver and the Python
 # HTTP server are slower than the real services).
-#   bench/drain.sh [records=100000] [sinks="outbox mqtt http kinesis s3"]
+#   bench/drain.sh [records=100000] [sinks="outbox mqtt http kinesis s3"] (also: http-zstd)
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 N=${1:-100000}
@@ -45,6 +45,9 @@ for SINK in $SINKS; do
     http)   python3 tests/servers/http_server.py "$SPORT" "$D" & wait_port "$SPORT"
             SET='gzip, max_records = 5000, max_bytes = 4MiB, linger = "1s"'
             printf -v BODY 'type = "http"\nurl = "http://127.0.0.1:%s/ingest"\nmax_records = 5000\nmax_bytes = "4MiB"' "$SPORT" ;;
+    http-zstd) python3 tests/servers/http_server.py "$SPORT" "$D" & wait_port "$SPORT"
+            SET='zstd (Content-Encoding: zstd), max_records = 5000, max_bytes = 4MiB, linger = "1s"'
+            printf -v BODY 'type = "http"\nurl = "http://127.0.0.1:%s/ingest"\ncompression = "zstd"\nmax_records = 5000\nmax_bytes = "4MiB"' "$SPORT" ;;
     kinesis) node tests/servers/kinesalite-server.js "$SPORT" bench > "$D/k.log" 2>&1 &
             for _ in $(seq 100); do grep -q listening "$D/k.log" && break; sleep 0.1; done
             SET='500 records per PutRecords (the API limit), linger = "1s"'

@@ -1,5 +1,7 @@
 #include "edgeferry/drivers/envelope.h"
 
+#include <cstring>
+
 #include <openssl/evp.h>
 
 #include <nlohmann/json.hpp>
@@ -43,9 +45,16 @@ bool IsValidUtf8(std::string_view s) {
   return true;
 }
 
+namespace {
+// Two memchr scans: find_first_of("\r\n") calls memchr once per payload byte.
+bool HasLineBreak(std::string_view s) {
+  return std::memchr(s.data(), '\n', s.size()) != nullptr || std::memchr(s.data(), '\r', s.size()) != nullptr;
+}
+}  // namespace
+
 PayloadEncoding ChoosePayloadEncoding(std::string_view payload) {
   if (!IsValidUtf8(payload)) return PayloadEncoding::kBase64;
-  if (!payload.empty() && payload.find_first_of("\r\n") == std::string_view::npos &&
+  if (!payload.empty() && !HasLineBreak(payload) &&
       nlohmann::json::accept(payload)) {
     return PayloadEncoding::kInlineJson;
   }
@@ -100,7 +109,7 @@ void AppendEnvelope(std::string_view gateway_id, const StoredRecord& r, std::str
   // rule (no CR/LF inside) and UTF-8 are checked again, not the whole grammar.
   const PayloadEncoding encoding =
       r.record.content_type == ContentType::kJson && !payload.empty() &&
-              payload.find_first_of("\r\n") == std::string_view::npos && IsValidUtf8(payload)
+              !HasLineBreak(payload) && IsValidUtf8(payload)
           ? PayloadEncoding::kInlineJson
           : ChoosePayloadEncoding(payload);
   switch (encoding) {
