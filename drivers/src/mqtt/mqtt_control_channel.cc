@@ -19,20 +19,7 @@ class MqttControlChannel::Impl final : public mqtt::callback {
       : cfg_(std::move(cfg)), subscribe_(std::move(subscribe)), on_message_(std::move(on_message)) {
     const int version = cfg_.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
     client_ = std::make_unique<mqtt::async_client>(cfg_.uri, cfg_.client_id, mqtt::create_options(version));
-    auto b = mqtt::connect_options_builder();
-    b.mqtt_version(version)
-        .keep_alive_interval(std::chrono::seconds(cfg_.keepalive_s))
-        .connect_timeout(std::chrono::nanoseconds(cfg_.connect_timeout_ns))
-        .automatic_reconnect(false);
-    if (version == MQTTVERSION_5) {
-      b.clean_start(true);
-    } else {
-      b.clean_session(true);
-    }
-    if (!cfg_.username.empty()) b.user_name(cfg_.username);
-    if (!cfg_.password.empty()) b.password(cfg_.password);
-    if (cfg_.tls) b.ssl(MakeSslOptions(*cfg_.tls, cfg_.tls->alpn));
-    opts_ = b.finalize();
+    opts_ = CleanConnectOptions(cfg_).finalize();
     client_->set_callback(*this);
   }
 

@@ -27,21 +27,7 @@ class MqttUplinkSink::Impl {
       if (!client_) {
         client_ = std::make_unique<mqtt::async_client>(cfg_.uri, cfg_.client_id,
                                                        mqtt::create_options(version, cfg_.max_inflight * 2));
-        auto b = mqtt::connect_options_builder();
-        b.mqtt_version(version)
-            .keep_alive_interval(std::chrono::seconds(cfg_.keepalive_s))
-            .connect_timeout(std::chrono::nanoseconds(cfg_.connect_timeout_ns))
-            .max_inflight(cfg_.max_inflight)
-            .automatic_reconnect(false);
-        if (version == MQTTVERSION_5) {
-          b.clean_start(true);
-        } else {
-          b.clean_session(true);
-        }
-        if (!cfg_.username.empty()) b.user_name(cfg_.username);
-        if (!cfg_.password.empty()) b.password(cfg_.password);
-        if (cfg_.tls) b.ssl(MakeSslOptions(*cfg_.tls, cfg_.tls->alpn));
-        opts_ = b.finalize();
+        opts_ = CleanConnectOptions(cfg_).max_inflight(cfg_.max_inflight).finalize();
       }
       client_->connect(opts_)->wait();
       spdlog::info("sink {}: connected to {}", cfg_.name, cfg_.uri);
