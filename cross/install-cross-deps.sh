@@ -65,9 +65,8 @@ align_versions() {
     }'
 }
 
-need_update=0
 for arch in "$@"; do
-  dpkg --print-foreign-architectures | grep -qx "$arch" || { $SUDO dpkg --add-architecture "$arch"; need_update=1; }
+  dpkg --print-foreign-architectures | grep -qx "$arch" || $SUDO dpkg --add-architecture "$arch"
 done
 want=("${HOST_TOOLS[@]}")
 for arch in "$@"; do
@@ -80,10 +79,8 @@ if [ ${#missing[@]} -eq 0 ]; then
   echo "cross: everything present for: $*"
   exit 0
 fi
-if [ $need_update -eq 1 ] || [ ${#missing[@]} -gt 0 ]; then
-  # A stale index for one architecture must not hide which one failed: report, go on.
-  $SUDO apt-get update -q || echo "cross: warning: apt-get update reported errors (see above)" >&2
-fi
+# A stale index for one architecture must not hide which one failed: report, go on.
+$SUDO apt-get update -q || echo "cross: warning: apt-get update reported errors (see above)" >&2
 
 failed=()
 for arch in "$@"; do

@@ -30,6 +30,17 @@ class Agent::StoreIngest final : public drivers::Ingest {
   const std::string stage_;
 };
 
+namespace {
+// The source or sink configured under `name`, or null.
+template <typename T>
+const T* FindByName(const std::vector<T>& configs, const std::string& name) {
+  for (const auto& c : configs) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+}  // namespace
+
 Agent::Agent(AgentConfig config) : config_(std::move(config)) {}
 
 Agent::~Agent() { (void)Stop(); }
@@ -48,11 +59,8 @@ Status Agent::Start() {
 
   // A sink removed from the config must not hold back deletion forever.
   for (const auto& name : store_->CursorNames()) {
-    const bool configured = std::any_of(config_.sinks.begin(), config_.sinks.end(),
-                                        [&](const SinkConfig& s) { return s.name == name; });
-    if (!configured) ScheduleCursorDrop(name);
+    if (!FindByName(config_.sinks, name)) ScheduleCursorDrop(name);
   }
-  Tick();
   for (const auto& sc : config_.sinks) {
     if (Status st = StartSink(sc); !st.ok()) return st;
   }
@@ -109,22 +117,10 @@ bool Agent::CanApplyInPlace(const AgentConfig& next) const {
 
 Status Agent::Apply(const AgentConfig& next) {
   if (!CanApplyInPlace(next)) return Status::InvalidArgument("buffer or gateway settings changed: restart needed");
-  auto find_source = [&](const std::string& n) -> const SourceConfig* {
-    for (const auto& s : next.sources) {
-      if (s.name == n) return &s;
-    }
-    return nullptr;
-  };
-  auto find_sink = [&](const std::string& n) -> const SinkConfig* {
-    for (const auto& s : next.sinks) {
-      if (s.name == n) return &s;
-    }
-    return nullptr;
-  };
   // Sources first, so nothing is appended for a sink that is about to change.
   std::vector<std::string> gone;
   for (auto& [name, slot] : sources_) {
-    const SourceConfig* n = find_source(name);
+    const SourceConfig* n = FindByName(next.sources, name);
     if (!n || n->fingerprint != slot.fingerprint) {
       spdlog::info("apply: source {} {}", name, n ? "changed: restarting it" : "removed");
       slot.source->Stop();
@@ -137,7 +133,7 @@ Status Agent::Apply(const AgentConfig& next) {
   }
   gone.clear();
   for (auto& [name, slot] : sinks_) {
-    const SinkConfig* n = find_sink(name);
+    const SinkConfig* n = FindByName(next.sinks, name);
     if (!n || n->fingerprint != slot.fingerprint) {
       spdlog::info("apply: sink {} {}", name, n ? "changed: restarting it at its cursor" : "removed");
       slot.forwarder->Stop();

@@ -333,12 +333,14 @@ std::string FleetFiles::ReadLastGood() const { return Slurp(dir_ + "/last-good.t
 
 Result<StartupConfig> SelectStartupConfig(const std::string& local_path, bool ignore_applied, ConfigErrors* errors) {
   StartupConfig out;
-  out.toml = Slurp(local_path);
   auto local = LoadConfigFile(local_path, errors);
   if (!local.ok()) return local.status();
-  out.config = std::move(local).value();
+  out.local = std::move(local).value();
+  out.local_toml = Slurp(local_path);
+  out.config = out.local;
+  out.toml = out.local_toml;
   out.origin = local_path;
-  const auto& fleet = out.config.fleet;
+  const auto& fleet = out.local.fleet;
   if (!fleet.enabled || !fleet.use_applied || ignore_applied) return out;
   FleetFiles files(out.config.data_dir + "/fleet");
   FleetRecord rec = files.Load();
@@ -358,9 +360,10 @@ Result<StartupConfig> SelectStartupConfig(const std::string& local_path, bool ig
     (void)files.WriteApplied(stored);
   }
   if (stored.empty() || version == 0) return out;
-  auto merged = OverlayPins(stored, out.toml, fleet.pinned);
+  auto merged = OverlayPins(stored, out.local_toml, fleet.pinned);
   ConfigErrors applied_errors;
-  auto cfg = merged.ok() ? ParseConfig(*merged, "fleet applied.toml", &applied_errors) : Result<AgentConfig>(merged.status());
+  auto cfg = merged.ok() ? ParseConfig(*merged, "fleet applied.toml", &applied_errors)
+                         : Result<AgentConfig>(merged.status());
   if (!cfg.ok()) {
     spdlog::error("fleet: the applied configuration (version {}) no longer validates ({}); running {}", version,
                   cfg.status().ToString(), local_path);
@@ -461,19 +464,12 @@ void FleetManager::Handle(const std::string& payload, int64_t now_ns) {
   }
   ConfigErrors errors;
   auto effective = EffectiveConfig(*doc, local_toml_, local_.fleet.pinned, &errors);
-  Result<AgentConfig> cfg = Status::InvalidArgument("");
-  if (effective.ok()) cfg = ParseConfig(*effective, fmt::format("push version {}", v), &errors);
-  if (!effective.ok() || !cfg.ok()) {
+  auto cfg = effective.ok() ? ParseConfig(*effective, fmt::format("push version {}", v), &errors)
+                            : Result<AgentConfig>(effective.status());
+  if (!cfg.ok()) {
     spdlog::error("fleet: version {} rejected:", v);
     for (const auto& e : errors.errors) spdlog::error("  {}", e);
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      record_.status = "rejected";
-      record_.status_version = v;
-      record_.errors = errors.errors;
-      record_.time_ns = SystemClock().NowNs();
-      (void)files_.Save(record_);
-    }
+    Record("rejected", v, errors.errors);
     Report(v, "rejected", errors.errors);
     return;
   }
@@ -482,15 +478,7 @@ void FleetManager::Handle(const std::string& payload, int64_t now_ns) {
     Report(v, "rejected", {"cannot store the configuration: " + st.ToString()});
     return;
   }
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    record_.pending_version = v;
-    record_.status = "applying";
-    record_.status_version = v;
-    record_.errors.clear();
-    record_.time_ns = SystemClock().NowNs();
-    (void)files_.Save(record_);
-  }
+  Record("applying", v, {});
   spdlog::info("fleet: applying version {} ({} sources, {} sinks); health window {} ms", v, cfg->sources.size(),
                cfg->sinks.size(), local_.fleet.health_window_ns / 1'000'000);
   candidate_toml_ = *effective;
@@ -505,9 +493,20 @@ void FleetManager::Handle(const std::string& payload, int64_t now_ns) {
   Report(v, "applying", {});
 }
 
-std::vector<std::string> FleetManager::Unhealthy() const {
+void FleetManager::Record(const std::string& status, int64_t version, std::vector<std::string> errors) {
+  std::lock_guard<std::mutex> l(mu_);
+  record_.status = status;
+  record_.status_version = version;
+  record_.errors = std::move(errors);
+  record_.pending_version = status == "applying" ? version : 0;
+  if (status == "applied") record_.applied_version = version;
+  record_.time_ns = SystemClock().NowNs();
+  (void)files_.Save(record_);
+}
+
+std::vector<std::string> FleetManager::Unhealthy(const AgentStats& s) {
   std::vector<std::string> problems;
-  const AgentStats s = host_.stats();
+  if (s.sources.empty() && s.sinks.empty()) problems.push_back("the configuration has no sources and no sinks");
   for (const auto& [name, src] : s.sources) {
     if (!src.connected) {
       problems.push_back(fmt::format("source {}: not connected{}", name, src.last_error.empty() ? "" : ": " + src.last_error));
@@ -525,23 +524,15 @@ std::vector<std::string> FleetManager::Unhealthy() const {
 void FleetManager::EndHealthWindow() {
   window_end_ns_ = 0;
   const int64_t v = record_.pending_version;
-  auto problems = Unhealthy();
-  if (problems.empty() && host_.stats().sinks.size() + host_.stats().sources.size() > 0) {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      record_.applied_version = v;
-      record_.pending_version = 0;
-      record_.status = "applied";
-      record_.time_ns = SystemClock().NowNs();
-      (void)files_.Save(record_);
-    }
+  auto problems = Unhealthy(host_.stats());
+  if (problems.empty()) {
+    Record("applied", v, {});
     (void)files_.WriteLastGood(candidate_toml_);
     running_toml_ = candidate_toml_;
     spdlog::info("fleet: version {} applied and healthy", v);
     Report(v, "applied", {});
     return;
   }
-  if (problems.empty()) problems.push_back("the configuration has no sources and no sinks");
   spdlog::error("fleet: version {} is not healthy; rolling back:", v);
   for (const auto& p : problems) spdlog::error("  {}", p);
   const std::string good = files_.ReadLastGood();
@@ -553,14 +544,7 @@ void FleetManager::EndHealthWindow() {
   } else {
     problems.push_back("rollback: the last-known-good configuration does not validate: " + errors.Join());
   }
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    record_.pending_version = 0;
-    record_.status = "rolled_back";
-    record_.errors = problems;
-    record_.time_ns = SystemClock().NowNs();
-    (void)files_.Save(record_);
-  }
+  Record("rolled_back", v, problems);
   Report(v, "rolled_back", problems);
 }
 

@@ -18,9 +18,7 @@
 #include <cstdio>
 #include <mutex>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -174,13 +172,8 @@ int Run(const std::string& path, bool ignore_applied) {
     std::lock_guard<std::mutex> l(fleet_mu);
     if (fleet) fleet->Stop();
     fleet.reset();
-    ConfigErrors local_errors;
-    auto local = LoadConfigFile(path, &local_errors);
-    if (!local.ok() || !local->fleet.enabled) return;
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream local_text;
-    local_text << in.rdbuf();
-    fleet = std::make_unique<FleetManager>(*local, local_text.str(), su.toml,
+    if (!su.local.fleet.enabled) return;
+    fleet = std::make_unique<FleetManager>(su.local, su.local_toml, su.toml,
                                            FleetManager::Host{
                                                .apply = [&](const AgentConfig& c) { return running.Apply(c); },
                                                .stats = [&] { return running.Stats(); },

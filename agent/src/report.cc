@@ -15,6 +15,13 @@ std::string Time(int64_t ns) {
   AppendRfc3339Ns(ns, &s);
   return s.substr(0, 19) + "Z";
 }
+
+uint64_t BacklogOf(const buffer::StoreStats& b, const std::string& sink) {
+  for (const auto& c : b.cursors) {
+    if (c.name == sink) return c.backlog_records;
+  }
+  return 0;
+}
 }  // namespace
 
 std::string StoreStatsJson(const buffer::StoreStats& s) {
@@ -84,10 +91,7 @@ std::string AgentStatsLine(const AgentStats& s) {
                         src.connected ? "up" : "down", src.received, src.stored, src.dead_lettered, src.reconnects);
   }
   for (const auto& [name, snk] : s.sinks) {
-    uint64_t backlog = 0;
-    for (const auto& c : s.buffer.cursors) {
-      if (c.name == name) backlog = c.backlog_records;
-    }
+    const uint64_t backlog = BacklogOf(s.buffer, name);
     line += fmt::format(" | sink {} {} out={} backlog={} retries={}", name, SinkStateName(snk.state),
                         snk.delivered_records, backlog, snk.retries);
   }
@@ -101,10 +105,7 @@ namespace edgeferry::agent {
 std::string AgentStatusText(const AgentStats& s) {
   std::string text = fmt::format("{} records buffered", s.buffer.records);
   for (const auto& [name, sink] : s.sinks) {
-    uint64_t backlog = 0;
-    for (const auto& c : s.buffer.cursors) {
-      if (c.name == name) backlog = c.backlog_records;
-    }
+    const uint64_t backlog = BacklogOf(s.buffer, name);
     text += fmt::format("; {} {} backlog {}", name, SinkStateName(sink.state), backlog);
   }
   return text;
@@ -222,12 +223,6 @@ nlohmann::json BufferJson(const buffer::StoreStats& b) {
           {"last_quarantine", b.last_quarantine}};
 }
 
-uint64_t BacklogOf(const buffer::StoreStats& b, const std::string& sink) {
-  for (const auto& c : b.cursors) {
-    if (c.name == sink) return c.backlog_records;
-  }
-  return 0;
-}
 
 // Tolerant readers: a field that is missing or null (a NaN ratio serialises as null)
 // renders as zero rather than failing the whole status.

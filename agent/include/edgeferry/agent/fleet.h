@@ -89,6 +89,8 @@ struct StartupConfig {
   AgentConfig config;
   std::string toml;         // its text
   std::string origin;       // for the log: the file, or "fleet version N"
+  AgentConfig local;        // the file itself: its [fleet] section and pins rule pushes
+  std::string local_toml;
 };
 Result<StartupConfig> SelectStartupConfig(const std::string& local_path, bool ignore_applied, ConfigErrors* errors);
 
@@ -116,7 +118,12 @@ class FleetManager {
   void Handle(const std::string& payload, int64_t now_ns);
   void EndHealthWindow();
   void Report(int64_t version, const std::string& status, const std::vector<std::string>& errors);
-  std::vector<std::string> Unhealthy() const;
+  // Sets the outcome in record_ and state.json ("applying" opens a health window,
+  // "applied" moves applied_version).
+  void Record(const std::string& status, int64_t version, std::vector<std::string> errors);
+  // Why the running configuration is not healthy: each source not connected, each sink
+  // not online or with a failed delivery since the apply. Empty = healthy.
+  static std::vector<std::string> Unhealthy(const AgentStats& stats);
 
   AgentConfig local_;
   std::string local_toml_, running_toml_, candidate_toml_;
