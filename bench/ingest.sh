@@ -43,6 +43,7 @@ for _ in $(seq 100); do grep -q ready "$WORK/sub.txt" 2>/dev/null && break; slee
 read -r U0 S0 < <(awk '{print $14, $15}' "/proc/$AGENT/stat")
 T0=$(date +%s.%N)
 "$REPLAY" -q --qos "$QOS" --broker "tcp://127.0.0.1:$PORT" --topic bench/air "${FILES[@]}" > "$WORK/replay.txt" &
+PUBLISHER=$!
 echo "publishing $N messages (QoS $QOS)..."
 SUB_DONE=""; AGENT_DONE=""
 while [ -z "$AGENT_DONE" ] || [ -z "$SUB_DONE" ]; do
@@ -57,6 +58,8 @@ while [ -z "$AGENT_DONE" ] || [ -z "$SUB_DONE" ]; do
   sleep 0.05
 done
 echo
+# The publisher prints its summary after its last acknowledgement: wait for it.
+wait "$PUBLISHER"
 read -r U1 S1 < <(awk '{print $14, $15}' "/proc/$AGENT/stat")
 HWM=$(awk '/VmHWM/ {print $2}' "/proc/$AGENT/status")
 WRITE=$(awk '/^write_bytes/ {print $2}' "/proc/$AGENT/io")
