@@ -18,3 +18,8 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^arm")
   target_compile_options(edgeferry_flags INTERFACE -Wno-psabi)
   target_compile_definitions(edgeferry_flags INTERFACE _FILE_OFFSET_BITS=64)
 endif()
+# Rebuilds (several presets, cross builds, CI reruns on the same machine) reuse objects.
+find_program(EDGEFERRY_CCACHE ccache)
+if(EDGEFERRY_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
+  set(CMAKE_CXX_COMPILER_LAUNCHER ${EDGEFERRY_CCACHE})
+endif()

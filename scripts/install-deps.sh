@@ -9,7 +9,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 PKGS=(
   # toolchain
-  build-essential cmake ninja-build pkgconf git ca-certificates
+  build-essential cmake ninja-build pkgconf git ca-certificates ccache
   # required libraries (the versions Debian 12 / Raspberry Pi OS ship)
   libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev   # Paho C++'s CMake config needs Paho C and OpenSSL
   libsqlite3-dev libzstd-dev libcurl4-openssl-dev libboost-dev zlib1g-dev
