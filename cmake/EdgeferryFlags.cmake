@@ -10,6 +10,19 @@ if(EDGEFERRY_SANITIZE)
     -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
   target_link_options(edgeferry_flags INTERFACE -fsanitize=address,undefined)
 endif()
+if(EDGEFERRY_TSAN)
+  target_compile_options(edgeferry_flags INTERFACE -fsanitize=thread -fno-omit-frame-pointer)
+  target_link_options(edgeferry_flags INTERFACE -fsanitize=thread)
+endif()
+if(EDGEFERRY_THREAD_SAFETY)
+  target_compile_options(edgeferry_flags INTERFACE -Wthread-safety -Wthread-safety-beta)
+endif()
+if(EDGEFERRY_FUZZ)
+  # Every library is instrumented for coverage; only fuzz/ links the libFuzzer main.
+  target_compile_options(edgeferry_flags INTERFACE -fsanitize=fuzzer-no-link,address,undefined
+    -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+  target_link_options(edgeferry_flags INTERFACE -fsanitize=address,undefined)
+endif()
 # 32-bit ARM: g++ notes that GCC 7.1 changed how some arguments are passed; every part
 # of the image is built by g++ 12, so the note is noise, not a problem.
 # Large files on 32-bit ARM: a buffer or outbox past 2 GiB must not make stat() fail.
