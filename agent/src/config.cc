@@ -17,6 +17,22 @@
 
 namespace edgeferry::agent {
 
+// Every key read below whose value names a local file or directory.
+const std::vector<std::string>& LocalPathKeys() {
+  static const std::vector<std::string> keys = {
+      "data_dir",          // gateway
+      "path",              // buffer
+      "dir",               // outbox sinks
+      "device",            // serial sources
+      "password_file",     // MQTT sources, sinks, fleet link
+      "bearer_token_file", // HTTP sinks
+      "credentials_file",  // Kinesis, S3
+      "ca_file", "cert_file", "key_file",  // every [*.tls]
+      "public_key_file",   // fleet
+  };
+  return keys;
+}
+
 std::string ConfigErrors::Join() const {
   std::string out;
   for (const auto& e : errors) out += e + "\n";
@@ -548,6 +564,9 @@ void ReadFleet(TableReader& f, bool present, AgentConfig* cfg) {
   fl.health_window_ns = f.Duration("health_window", fl.health_window_ns, 100 * kMs, 3600 * kSec);
   cfg->removed_sink_grace_ns = f.Duration("removed_sink_grace", fl.enabled ? 3600 * kSec : 0, 0, 30 * kDay);
   fl.use_applied = f.Bool("use_applied", true);
+  fl.allow_unsigned = f.Bool("allow_unsigned", false);
+  fl.max_push_bytes = f.Bytes("max_push_bytes", fl.max_push_bytes, 1 << 10, 64ull << 20);
+  fl.max_push_depth = static_cast<int>(f.Int("max_push_depth", fl.max_push_depth, 8, 256));
   if (const toml::node* pins = f.Node("pinned")) {
     if (const toml::array* a = pins->as_array()) {
       for (const auto& p : *a) {

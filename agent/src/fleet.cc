@@ -5,8 +5,12 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <spdlog/spdlog.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -59,34 +63,46 @@ Status VerifyEd25519(const std::string& public_key_pem, std::string_view message
   return Status::Ok();
 }
 
-// JSON documents map onto the same keys as TOML: objects are tables.
-bool JsonToToml(const nlohmann::json& j, toml::table* out, const std::string& path, std::vector<std::string>* errors);
+// JSON documents map onto the same keys as TOML: objects are tables. CheckPushBounds
+// has bounded the depth; `depth` guards the recursion again should a caller skip it.
+constexpr int kMaxConvertDepth = 256;
 
-std::unique_ptr<toml::node> JsonValue(const nlohmann::json& v, const std::string& path, std::vector<std::string>* errors) {
+bool JsonToToml(const nlohmann::json& j, toml::table* out, const std::string& path, int depth,
+                std::vector<std::string>* errors);
+
+std::unique_ptr<toml::node> JsonValue(const nlohmann::json& v, const std::string& path, int depth,
+                                      std::vector<std::string>* errors) {
+  if (depth > kMaxConvertDepth) {
+    errors->push_back(path + ": nested too deeply");
+    return nullptr;
+  }
   if (v.is_object()) {
     auto t = std::make_unique<toml::table>();
-    JsonToToml(v, t.get(), path, errors);
+    JsonToToml(v, t.get(), path, depth + 1, errors);
     return t;
   }
   if (v.is_array()) {
     auto a = std::make_unique<toml::array>();
     for (size_t i = 0; i < v.size(); ++i) {
-      if (auto n = JsonValue(v[i], fmt::format("{}[{}]", path, i), errors)) a->push_back(std::move(*n));
+      if (auto n = JsonValue(v[i], fmt::format("{}[{}]", path, i), depth + 1, errors)) a->push_back(std::move(*n));
     }
     return a;
   }
   if (v.is_string()) return std::make_unique<toml::value<std::string>>(v.get<std::string>());
   if (v.is_boolean()) return std::make_unique<toml::value<bool>>(v.get<bool>());
-  if (v.is_number_integer()) return std::make_unique<toml::value<int64_t>>(v.get<int64_t>());
+  if (v.is_number_integer() && !(v.is_number_unsigned() && v.get<uint64_t>() > uint64_t{INT64_MAX})) {
+    return std::make_unique<toml::value<int64_t>>(v.get<int64_t>());
+  }
   if (v.is_number_float()) return std::make_unique<toml::value<double>>(v.get<double>());
-  errors->push_back(path + ": null and other JSON values without a TOML equivalent are not allowed");
+  errors->push_back(path + ": null, integers beyond 64 bits and other JSON values without a TOML equivalent are not allowed");
   return nullptr;
 }
 
-bool JsonToToml(const nlohmann::json& j, toml::table* out, const std::string& path, std::vector<std::string>* errors) {
+bool JsonToToml(const nlohmann::json& j, toml::table* out, const std::string& path, int depth,
+                std::vector<std::string>* errors) {
   for (const auto& [k, v] : j.items()) {
     const std::string p = path.empty() ? k : path + "." + k;
-    if (auto n = JsonValue(v, p, errors)) {
+    if (auto n = JsonValue(v, p, depth, errors)) {
       if (auto* t = n->as_table()) {
         out->insert_or_assign(k, std::move(*t));
       } else if (auto* a = n->as_array()) {
@@ -99,6 +115,164 @@ bool JsonToToml(const nlohmann::json& j, toml::table* out, const std::string& pa
     }
   }
   return errors->empty();
+}
+
+Status TooDeep(int limit) {
+  return Status::InvalidArgument(
+      fmt::format("push: nested deeper than {} levels (fleet.max_push_depth); not parsed", limit));
+}
+
+// JSON: brackets and braces outside strings.
+Status CheckJsonDepth(std::string_view s, int limit) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : s) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return TooDeep(limit);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return Status::Ok();
+}
+
+// Skips a TOML string starting at s[i] (a quote); returns the index after it (or the
+// end). Basic strings honour backslash escapes; triple-quoted ones span lines.
+size_t SkipTomlString(std::string_view s, size_t i) {
+  const char q = s[i];
+  const bool basic = q == '"';
+  const std::string triple(3, q);
+  if (s.substr(i, 3) == triple) {
+    for (size_t j = i + 3; j < s.size(); ++j) {
+      if (basic && s[j] == '\\') {
+        ++j;
+      } else if (s.substr(j, 3) == triple) {
+        return j + 3;
+      }
+    }
+    return s.size();
+  }
+  for (size_t j = i + 1; j < s.size(); ++j) {
+    if (basic && s[j] == '\\') {
+      ++j;
+    } else if (s[j] == q || s[j] == '\n') {
+      return j + 1;
+    }
+  }
+  return s.size();
+}
+
+// TOML: a value's depth is the components of its [table] header plus, for the key and
+// each enclosing inline table or array, the key's components or one level.
+// Overestimates a little; never recurses.
+Status CheckTomlDepth(std::string_view s, int limit) {
+  struct Open {
+    char kind;  // '[' or '{'
+    int depth_before;
+  };
+  std::vector<Open> open;
+  int depth = 0;        // of the table whose keys are being read
+  int value_depth = 0;  // of the value being read
+  int key_parts = 0;    // dots so far in the key being read
+  bool in_key = true, line_start = true;
+  size_t i = 0;
+  while (i < s.size()) {
+    const char c = s[i];
+    if (c == '"' || c == '\'') {
+      i = SkipTomlString(s, i);
+      line_start = false;
+      continue;
+    }
+    if (c == '#') {
+      while (i < s.size() && s[i] != '\n') ++i;
+      continue;
+    }
+    if (c == '\n') {
+      if (open.empty()) {
+        in_key = true;
+        key_parts = 0;
+        line_start = true;
+      }
+      ++i;
+      continue;
+    }
+    if (c == ' ' || c == '\t' || c == '\r') {
+      ++i;
+      continue;
+    }
+    if (line_start && open.empty() && c == '[') {
+      // [a.b.c] or [[a.b.c]]: the table's depth is its components (+1 for an array).
+      int parts = s.substr(i, 2) == "[[" ? 2 : 1;
+      ++i;
+      while (i < s.size() && s[i] != ']' && s[i] != '\n') {
+        if (s[i] == '"' || s[i] == '\'') {
+          i = SkipTomlString(s, i);
+          continue;
+        }
+        if (s[i] == '.' && ++parts > limit) return TooDeep(limit);
+        ++i;
+      }
+      if (parts > limit) return TooDeep(limit);
+      depth = parts;
+      while (i < s.size() && s[i] == ']') ++i;
+      line_start = false;
+      in_key = false;  // the rest of the line is a comment or an error
+      continue;
+    }
+    line_start = false;
+    ++i;
+    if (in_key) {
+      if (c == '.') {
+        if (depth + ++key_parts + 1 > limit) return TooDeep(limit);
+      } else if (c == '=') {
+        in_key = false;
+        value_depth = depth + key_parts + 1;
+        key_parts = 0;
+        if (value_depth > limit) return TooDeep(limit);
+      } else if (c == '}' && !open.empty() && open.back().kind == '{') {  // an empty {}
+        depth = open.back().depth_before;
+        open.pop_back();
+        in_key = false;
+        value_depth = !open.empty() && open.back().kind == '[' ? depth + 1 : depth;
+      }
+      continue;
+    }
+    if (c == '[' || c == '{') {
+      open.push_back({c, depth});
+      depth = value_depth;
+      if (depth + 1 > limit) return TooDeep(limit);
+      if (c == '{') {
+        in_key = true;
+        key_parts = 0;
+      } else {
+        value_depth = depth + 1;
+      }
+    } else if ((c == ']' || c == '}') && !open.empty()) {
+      depth = open.back().depth_before;
+      open.pop_back();
+      value_depth = !open.empty() && open.back().kind == '[' ? depth + 1 : depth;
+    } else if (c == ',' && !open.empty()) {
+      if (open.back().kind == '{') {
+        in_key = true;
+        key_parts = 0;
+      } else {
+        value_depth = depth + 1;
+      }
+    }
+  }
+  return Status::Ok();
 }
 
 std::string NodeText(const toml::node& n) {
@@ -154,10 +328,91 @@ void Put(toml::table& root, const std::vector<std::string>& parts, const toml::n
 }
 
 std::vector<std::string> AllPins(const std::vector<std::string>& pinned) {
-  std::vector<std::string> all = {"fleet", "gateway.id", "gateway.data_dir"};
+  std::vector<std::string> all = DefaultPins();
   all.insert(all.end(), pinned.begin(), pinned.end());
   return all;
 }
+
+std::string JoinPath(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : ".") + p;
+  return out;
+}
+
+// Calls fn(parts, table) for every table of `root` (arrays of tables included, their
+// index appended to the last part), without recursion.
+void ForEachTable(const toml::table& root,
+                  const std::function<void(const std::vector<std::string>&, const toml::table&)>& fn) {
+  std::vector<std::pair<const toml::node*, std::vector<std::string>>> todo{{&root, {}}};
+  while (!todo.empty()) {
+    auto [node, parts] = std::move(todo.back());
+    todo.pop_back();
+    if (const toml::table* t = node->as_table()) {
+      fn(parts, *t);
+      for (const auto& [k, v] : *t) {
+        if (!v.is_table() && !v.is_array()) continue;
+        auto child = parts;
+        child.emplace_back(k.str());
+        todo.emplace_back(&v, std::move(child));
+      }
+    } else if (const toml::array* a = node->as_array()) {
+      for (size_t i = 0; i < a->size(); ++i) {
+        if (!(*a)[i].is_table() && !(*a)[i].is_array()) continue;
+        auto child = parts;
+        if (child.empty()) child.emplace_back();
+        child.back() += fmt::format("[{}]", i);
+        todo.emplace_back(&(*a)[i], std::move(child));
+      }
+    }
+  }
+}
+
+bool Same(const toml::node* a, const toml::node* b) {
+  if (!a || !b) return a == b;
+  return a->type() == b->type() && NodeText(*a) == NodeText(*b);
+}
+
+// A key naming a local file or directory, anywhere in the push (a new sink included),
+// must be absent or equal to the local file's value at the same path.
+void CheckPathKeys(const toml::table& pushed, const toml::table& local, std::vector<std::string>* errors) {
+  const auto& names = LocalPathKeys();
+  ForEachTable(pushed, [&](const std::vector<std::string>& parts, const toml::table& t) {
+    for (const auto& [k, v] : t) {
+      if (std::find(names.begin(), names.end(), k.str()) == names.end()) continue;
+      auto path = parts;
+      path.emplace_back(k.str());
+      if (!Same(Find(local, path), &v)) {
+        errors->push_back(fmt::format("{}: names a local file or directory; a push may not set or change it "
+                                      "(pinned: only the local file decides)", JoinPath(path)));
+      }
+    }
+  });
+}
+
+// A client that sends a local secret (password_file, bearer_token_file, credentials_file,
+// a TLS key) keeps the local file's destination and TLS verification: a push may not
+// point the secret at another server.
+void CheckSecretDestinations(const toml::table& pushed, const toml::table& local, std::vector<std::string>* errors) {
+  static const char* kSecrets[] = {"password_file", "bearer_token_file", "credentials_file"};
+  static const char* kDestination[] = {"uri", "url", "endpoint", "tls.verify", "tls.ca_file"};
+  ForEachTable(pushed, [&](const std::vector<std::string>& parts, const toml::table& t) {
+    std::string secret;
+    for (const char* s : kSecrets) {
+      if (t.contains(s)) secret = s;
+    }
+    if (const toml::table* tls = t.get_as<toml::table>("tls"); tls && tls->contains("key_file")) secret = "tls.key_file";
+    if (secret.empty()) return;
+    for (const char* d : kDestination) {
+      auto path = parts;
+      for (auto& p : SplitPath(d)) path.push_back(p);
+      if (!Same(Find(local, path), Find(pushed, path))) {
+        errors->push_back(fmt::format("{}: pinned: {} sends the local secret {}, so a push may not change where "
+                                      "it goes or how the server is verified", JoinPath(path), JoinPath(parts), secret));
+      }
+    }
+  });
+}
+
 
 Result<toml::table> ParseToml(std::string_view text, std::string_view origin, ConfigErrors* errors) {
   try {
@@ -173,7 +428,7 @@ Result<toml::table> DocumentTable(const FleetDocument& doc, ConfigErrors* errors
   if (doc.format == "toml") return ParseToml(doc.text, "push", errors);
   const auto j = nlohmann::json::parse(doc.text, nullptr, false);
   toml::table t;
-  if (!j.is_object() || !JsonToToml(j, &t, "", &errors->errors)) {
+  if (!j.is_object() || !JsonToToml(j, &t, "", 1, &errors->errors)) {
     if (errors->errors.empty()) errors->errors.push_back("push: not a JSON object");
     return Status::InvalidArgument(errors->Join());
   }
@@ -188,10 +443,19 @@ std::string ToText(const toml::table& t) {
 
 }  // namespace
 
-Result<FleetDocument> DecodePush(std::string_view payload, const std::string& public_key_pem) {
+Status CheckPushBounds(std::string_view text, bool json, const PushLimits& limits) {
+  if (text.size() > limits.max_bytes) {
+    return Status::InvalidArgument(fmt::format("push: {} bytes, more than fleet.max_push_bytes ({}); not parsed",
+                                               text.size(), limits.max_bytes));
+  }
+  return json ? CheckJsonDepth(text, limits.max_depth) : CheckTomlDepth(text, limits.max_depth);
+}
+
+Result<FleetDocument> DecodePush(std::string_view payload, const std::string& public_key_pem, const PushLimits& limits) {
   FleetDocument doc;
   const size_t first = payload.find_first_not_of(" \t\r\n");
   const bool json = first != std::string_view::npos && payload[first] == '{';
+  if (Status st = CheckPushBounds(payload, json, limits); !st.ok()) return st;
   nlohmann::json j;
   if (json) {
     j = nlohmann::json::parse(payload, nullptr, false);
@@ -217,6 +481,8 @@ Result<FleetDocument> DecodePush(std::string_view payload, const std::string& pu
   if (!public_key_pem.empty() && !doc.is_signed) {
     return Status::InvalidArgument("signature: required (a public key is installed) but the push is not signed");
   }
+  // The enveloped document meets the bounds too (the envelope hid its depth in a string).
+  if (Status st = CheckPushBounds(doc.text, doc.format == "json", limits); !st.ok()) return st;
   ConfigErrors errors;
   auto table = DocumentTable(doc, &errors);
   if (!table.ok()) return table.status();
@@ -244,8 +510,55 @@ Result<std::string> EffectiveConfig(const FleetDocument& doc, std::string_view l
     }
     Put(*pushed, parts, mine);
   }
+  CheckPathKeys(*pushed, *local, &errors->errors);
+  CheckSecretDestinations(*pushed, *local, &errors->errors);
   if (!errors->errors.empty()) return Status::InvalidArgument(errors->Join());
   return ToText(*pushed);
+}
+
+const std::vector<std::string>& DefaultPins() {
+  // metrics: where the status endpoint listens (0.0.0.0 would expose it);
+  // buffer.path: moving the store restarts seq and strands the backlog. Other [buffer]
+  // keys reopen the same file and keep every record and seq; pin "buffer" to fix them.
+  static const std::vector<std::string> pins = {"fleet", "gateway.id", "gateway.data_dir", "metrics", "buffer.path"};
+  return pins;
+}
+
+Result<ValidatedPush> ValidatePush(std::string_view payload, const AgentConfig& local, std::string_view local_toml,
+                                   ConfigErrors* errors, int64_t* version) {
+  errors->errors.clear();
+  auto fail = [&](const Status& st) -> Status {
+    if (errors->errors.empty()) errors->errors.push_back(std::string(st.message()));
+    return st;
+  };
+  const FleetConfig& fl = local.fleet;
+  if (fl.public_key_pem.empty() && !fl.allow_unsigned) {
+    // Refused before anything parses it.
+    return fail(Status::InvalidArgument(
+        "signature: this gateway has no fleet.public_key_file and does not set fleet.allow_unsigned = true; "
+        "pushes are refused"));
+  }
+  auto doc = DecodePush(payload, fl.public_key_pem, PushLimits{fl.max_push_bytes, fl.max_push_depth});
+  if (!doc.ok()) return fail(doc.status());
+  if (version) *version = doc->version;
+  ValidatedPush out;
+  out.doc = std::move(doc).value();
+  auto effective = EffectiveConfig(out.doc, local_toml, fl.pinned, errors);
+  if (!effective.ok()) return fail(effective.status());
+  auto cfg = ParseConfig(*effective, fmt::format("push version {}", out.doc.version), errors);
+  if (!cfg.ok()) return fail(cfg.status());
+  out.toml = std::move(effective).value();
+  out.config = std::move(cfg).value();
+  return out;
+}
+
+std::string PushHash(std::string_view payload) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(payload.data(), payload.size(), md, &n, EVP_sha256(), nullptr);
+  std::string hex;
+  for (unsigned int i = 0; i < n; ++i) hex += fmt::format("{:02x}", md[i]);
+  return hex;
 }
 
 Result<std::string> OverlayPins(std::string_view applied_toml, std::string_view local_toml,
@@ -268,10 +581,11 @@ FleetFiles::FleetFiles(std::string dir) : dir_(std::move(dir)) {}
 
 Status FleetFiles::WriteAtomically(const std::string& name, std::string_view content) const {
   std::error_code ec;
-  std::filesystem::create_directories(dir_, ec);
+  if (std::filesystem::create_directories(dir_, ec)) ::chmod(dir_.c_str(), 0700);
   const std::string path = dir_ + "/" + name, tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return Status::IOError(fmt::format("{}: {}", tmp, std::strerror(errno)));
+  ::fchmod(fd, 0600);  // whatever the umask, or the mode of a stale temp file
   size_t done = 0;
   while (done < content.size()) {
     const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
@@ -300,19 +614,26 @@ std::string Slurp(const std::string& path) {
   s << in.rdbuf();
   return s.str();
 }
+
+constexpr size_t kQuarantineKept = 32;
 }  // namespace
 
 FleetRecord FleetFiles::Load() const {
   FleetRecord r;
   const auto j = nlohmann::json::parse(Slurp(dir_ + "/state.json"), nullptr, false);
   if (!j.is_object()) return r;
-  r.applied_version = j.value("applied_version", int64_t{0});
-  r.highest_version = j.value("highest_version", int64_t{0});
-  r.pending_version = j.value("pending_version", int64_t{0});
-  r.status = j.value("status", std::string());
-  r.status_version = j.value("status_version", int64_t{0});
-  r.errors = j.value("errors", std::vector<std::string>{});
-  r.time_ns = j.value("time_ns", int64_t{0});
+  try {
+    r.applied_version = j.value("applied_version", int64_t{0});
+    r.highest_version = j.value("highest_version", int64_t{0});
+    r.pending_version = j.value("pending_version", int64_t{0});
+    r.status = j.value("status", std::string());
+    r.status_version = j.value("status_version", int64_t{0});
+    r.errors = j.value("errors", std::vector<std::string>{});
+    r.time_ns = j.value("time_ns", int64_t{0});
+    r.quarantined = j.value("quarantined", std::vector<std::string>{});
+  } catch (const nlohmann::json::exception&) {
+    return FleetRecord{};  // hand-edited into another shape: as if absent
+  }
   return r;
 }
 
@@ -320,7 +641,7 @@ Status FleetFiles::Save(const FleetRecord& r) const {
   nlohmann::json j = {{"applied_version", r.applied_version}, {"highest_version", r.highest_version},
                       {"pending_version", r.pending_version}, {"status", r.status},
                       {"status_version", r.status_version},   {"errors", r.errors},
-                      {"time_ns", r.time_ns}};
+                      {"time_ns", r.time_ns},                 {"quarantined", r.quarantined}};
   return WriteAtomically("state.json", j.dump(2) + "\n");
 }
 
@@ -328,6 +649,30 @@ Status FleetFiles::WriteApplied(std::string_view toml) const { return WriteAtomi
 Status FleetFiles::WriteLastGood(std::string_view toml) const { return WriteAtomically("last-good.toml", toml); }
 std::string FleetFiles::ReadApplied() const { return Slurp(dir_ + "/applied.toml"); }
 std::string FleetFiles::ReadLastGood() const { return Slurp(dir_ + "/last-good.toml"); }
+
+Status FleetFiles::WriteMarker(const InProgressMarker& m) const {
+  return WriteAtomically("in-progress.json", nlohmann::json{{"sha256", m.hash}, {"version", m.version}}.dump() + "\n");
+}
+
+std::optional<InProgressMarker> FleetFiles::ReadMarker() const {
+  const std::string path = dir_ + "/in-progress.json";
+  if (!std::filesystem::exists(path)) return std::nullopt;
+  InProgressMarker m;
+  const auto j = nlohmann::json::parse(Slurp(path), nullptr, false);
+  if (j.is_object() && j.contains("sha256") && j["sha256"].is_string()) m.hash = j["sha256"].get<std::string>();
+  if (j.is_object() && j.contains("version") && j["version"].is_number_integer()) m.version = j["version"].get<int64_t>();
+  return m;  // present but torn: still a crash during a push, hash unknown
+}
+
+void FleetFiles::ClearMarker() const {
+  const std::string path = dir_ + "/in-progress.json";
+  if (::unlink(path.c_str()) == 0) {
+    if (const int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
+  }
+}
 
 // ---- startup ----
 
@@ -341,24 +686,47 @@ Result<StartupConfig> SelectStartupConfig(const std::string& local_path, bool ig
   out.toml = out.local_toml;
   out.origin = local_path;
   const auto& fleet = out.local.fleet;
-  if (!fleet.enabled || !fleet.use_applied || ignore_applied) return out;
+  if (!fleet.enabled) return out;
   FleetFiles files(out.config.data_dir + "/fleet");
   FleetRecord rec = files.Load();
   std::string stored = files.ReadApplied();
   int64_t version = rec.applied_version;
+  bool use_last_good = false;
+  if (auto marker = files.ReadMarker()) {
+    // The process died while a push was decoded or applied: never that payload again.
+    spdlog::error("fleet: the agent stopped while handling a push (version {}, sha256 {}); it is quarantined and "
+                  "the last-known-good configuration runs", marker->version, marker->hash.empty() ? "?" : marker->hash);
+    if (!marker->hash.empty()) {
+      rec.quarantined.push_back(marker->hash);
+      if (rec.quarantined.size() > kQuarantineKept) rec.quarantined.erase(rec.quarantined.begin());
+    }
+    rec.status = "quarantined";
+    rec.status_version = marker->version;
+    rec.errors = {fmt::format("the agent stopped while handling this push (sha256 {}); it will be ignored when it "
+                              "arrives again", marker->hash.empty() ? "?" : marker->hash)};
+    rec.time_ns = SystemClock().NowNs();
+    if (rec.pending_version == marker->version) rec.pending_version = 0;
+    use_last_good = true;
+    (void)files.Save(rec);
+    files.ClearMarker();
+  }
   if (rec.pending_version != 0) {
     // The process ended inside a health window: that push never proved itself.
     spdlog::warn("fleet: version {} was still in its health window when the agent stopped; "
                  "starting the last-known-good configuration", rec.pending_version);
-    stored = files.ReadLastGood();
     rec.status = "rolled_back";
     rec.status_version = rec.pending_version;
     rec.errors = {"the agent restarted during the health window"};
     rec.time_ns = SystemClock().NowNs();
     rec.pending_version = 0;
+    use_last_good = true;
     (void)files.Save(rec);
+  }
+  if (use_last_good) {
+    stored = files.ReadLastGood();
     (void)files.WriteApplied(stored);
   }
+  if (!fleet.use_applied || ignore_applied) return out;
   if (stored.empty() || version == 0) return out;
   auto merged = OverlayPins(stored, out.local_toml, fleet.pinned);
   ConfigErrors applied_errors;
@@ -382,8 +750,13 @@ FleetManager::FleetManager(AgentConfig local, std::string local_toml, std::strin
       local_toml_(std::move(local_toml)),
       running_toml_(std::move(running_toml)),
       host_(std::move(host)),
-      files_(local_.data_dir + "/fleet") {
+      files_(local_.data_dir + "/fleet"),
+      shared_(std::make_shared<Shared>()) {
   record_ = files_.Load();
+  {
+    MutexLock l(shared_->mu);
+    shared_->quarantined = record_.quarantined;
+  }
   const std::string base = local_.fleet.topic_prefix + "/" + local_.gateway_id + "/config/";
   desired_topic_ = base + "desired";
   reported_topic_ = base + "reported";
@@ -395,27 +768,115 @@ FleetManager::~FleetManager() { Stop(); }
 
 void FleetManager::Start() {
   channel_ = std::make_unique<drivers::MqttControlChannel>(
-      local_.fleet.link, desired_topic_, [this](const std::string&, const std::string& payload) {
+      local_.fleet.link, desired_topic_, [shared = shared_, wake = host_.wake](const std::string&, const std::string& payload) {
         {
-          std::lock_guard<std::mutex> l(mu_);
-          queue_.push_back(payload);
-          if (queue_.size() > 8) queue_.pop_front();  // only the newest matter
+          MutexLock l(shared->mu);
+          shared->inbox = payload;  // only the newest matters
         }
-        if (host_.wake) host_.wake();
+        shared->cv.NotifyAll();
+        if (wake) wake();
       });
+  const uint64_t max_bytes = local_.fleet.max_push_bytes;
+  channel_->LimitPayload(max_bytes, [shared = shared_, max_bytes, wake = host_.wake](const std::string&, size_t size) {
+    // Dropped without a copy; the main loop reports it.
+    Outcome o;
+    o.errors = {fmt::format("push: {} bytes, more than fleet.max_push_bytes ({}); dropped unread", size, max_bytes)};
+    {
+      MutexLock l(shared->mu);
+      if (!shared->done) shared->done = std::move(o);
+    }
+    if (wake) wake();
+  });
+  worker_ = std::thread(&FleetManager::Work, shared_, local_, local_toml_, files_, host_.wake);
   channel_->Start();
-  spdlog::info("fleet: configuration pushes on {} (health window {} ms{})", desired_topic_,
-               local_.fleet.health_window_ns / 1'000'000,
-               local_.fleet.public_key_pem.empty() ? "" : ", Ed25519 signatures required");
+  spdlog::info("fleet: configuration pushes on {} (health window {} ms, {}; at most {} bytes, {} levels deep)",
+               desired_topic_, local_.fleet.health_window_ns / 1'000'000,
+               !local_.fleet.public_key_pem.empty() ? "Ed25519 signatures required"
+               : local_.fleet.allow_unsigned        ? "UNSIGNED pushes allowed (fleet.allow_unsigned)"
+                                                    : "no public key: every push is refused",
+               local_.fleet.max_push_bytes, local_.fleet.max_push_depth);
 }
 
 void FleetManager::Stop() {
   if (channel_) channel_->Stop();
+  if (!worker_.joinable()) return;
+  {
+    MutexLock l(shared_->mu);
+    shared_->stop = true;
+  }
+  shared_->cv.NotifyAll();
+  // A stop never waits for a parse in progress: after a short grace the worker is left
+  // to finish on its own (it owns what it touches through `shared`).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  bool finished = false;
+  {
+    MutexLock l(shared_->mu);
+    while (!shared_->finished && std::chrono::steady_clock::now() < deadline) {
+      shared_->cv.WaitFor(l, std::chrono::milliseconds(50));
+    }
+    finished = shared_->finished;
+  }
+  if (finished) {
+    worker_.join();
+  } else {
+    spdlog::warn("fleet: a push is still being parsed; not waiting for it");
+    worker_.detach();
+  }
 }
 
 FleetRecord FleetManager::record() const {
   std::lock_guard<std::mutex> l(mu_);
   return record_;
+}
+
+// The worker: takes the newest payload, marks it in progress, validates it, hands the
+// outcome to Poll and waits until Poll has taken it.
+void FleetManager::Work(std::shared_ptr<Shared> shared, AgentConfig local, std::string local_toml, FleetFiles files,
+                        std::function<void()> wake) {
+  const char* crash_on = std::getenv("EDGEFERRY_TEST_FLEET_KILL_ON");  // test hook: dies mid-decode
+  MutexLock l(shared->mu);
+  while (true) {
+    while (!shared->stop && (!shared->inbox || shared->done)) shared->cv.Wait(l);
+    if (shared->stop) break;
+    const std::string payload = std::move(*shared->inbox);
+    shared->inbox.reset();
+    const bool quarantined =
+        std::find(shared->quarantined.begin(), shared->quarantined.end(), PushHash(payload)) != shared->quarantined.end();
+    l.Unlock();
+    Outcome o;
+    o.hash = PushHash(payload);
+    if (quarantined) {
+      spdlog::warn("fleet: ignoring a quarantined push (sha256 {})", o.hash);
+      l.Lock();
+      continue;
+    }
+    (void)files.WriteMarker({o.hash, 0});
+    if (crash_on && *crash_on && payload.find(crash_on) != std::string::npos) ::kill(::getpid(), SIGKILL);
+    ConfigErrors errors;
+    try {
+      auto v = ValidatePush(payload, local, local_toml, &errors, &o.version);
+      if (v.ok()) {
+        o.push = std::make_shared<ValidatedPush>(std::move(v).value());
+      } else {
+        o.errors = errors.errors;
+      }
+    } catch (const std::exception& e) {
+      o.errors = {fmt::format("push: {}", e.what())};
+    }
+    if (o.push) {
+      (void)files.WriteMarker({o.hash, o.version});  // the apply comes next, on the main loop
+    } else {
+      files.ClearMarker();
+    }
+    l.Lock();
+    if (shared->stop) break;
+    shared->done = std::move(o);
+    l.Unlock();
+    if (wake) wake();
+    l.Lock();
+  }
+  shared->finished = true;
+  shared->cv.NotifyAll();
 }
 
 void FleetManager::Poll(int64_t now_ns) {
@@ -428,61 +889,59 @@ void FleetManager::Poll(int64_t now_ns) {
     if (now_ns < window_end_ns_) return;  // pushes wait until the window has ended
     EndHealthWindow();
   }
-  std::string payload;
+  std::optional<Outcome> outcome;
   {
-    std::lock_guard<std::mutex> l(mu_);
-    if (queue_.empty()) return;
-    payload = std::move(queue_.back());  // the newest; older queued ones are superseded
-    queue_.clear();
+    MutexLock l(shared_->mu);
+    outcome.swap(shared_->done);
   }
-  Handle(payload, now_ns);
+  if (!outcome) return;
+  shared_->cv.NotifyAll();  // the worker may take the next payload
+  Handle(std::move(*outcome), now_ns);
 }
 
-void FleetManager::Handle(const std::string& payload, int64_t now_ns) {
-  auto doc = DecodePush(payload, local_.fleet.public_key_pem);
-  if (!doc.ok()) {
-    spdlog::error("fleet: push rejected: {}", doc.status().message());
-    Report(0, "rejected", {std::string(doc.status().message())});
+void FleetManager::Handle(Outcome o, int64_t now_ns) {
+  if (!o.push) {
+    // Rejected: reported, and nothing else changes (not even the highest version seen).
+    spdlog::error("fleet: push{} rejected:", o.version ? fmt::format(" version {}", o.version) : "");
+    for (const auto& e : o.errors) spdlog::error("  {}", e);
+    Report(o.version, "rejected", o.errors);
     return;
   }
-  const int64_t v = doc->version;
+  const ValidatedPush& push = *o.push;
+  const int64_t v = push.doc.version;
   int64_t highest = 0;
   {
     std::lock_guard<std::mutex> l(mu_);
     highest = record_.highest_version;
-    if (v > highest) record_.highest_version = v;
   }
-  if (v == highest) {
-    spdlog::debug("fleet: version {} already handled", v);  // a retained redelivery
-    return;
-  }
-  if (v < highest) {
+  if (v <= highest) {
+    files_.ClearMarker();
+    if (v == highest) {
+      spdlog::debug("fleet: version {} already handled", v);  // a retained redelivery
+      return;
+    }
+    // Valid (and, with a key, signed) but older: a replay.
     const std::string why = fmt::format("version: {} is older than version {} already seen (a replay?)", v, highest);
     spdlog::error("fleet: push rejected: {}", why);
     Report(v, "rejected", {why});
     return;
   }
-  ConfigErrors errors;
-  auto effective = EffectiveConfig(*doc, local_toml_, local_.fleet.pinned, &errors);
-  auto cfg = effective.ok() ? ParseConfig(*effective, fmt::format("push version {}", v), &errors)
-                            : Result<AgentConfig>(effective.status());
-  if (!cfg.ok()) {
-    spdlog::error("fleet: version {} rejected:", v);
-    for (const auto& e : errors.errors) spdlog::error("  {}", e);
-    Record("rejected", v, errors.errors);
-    Report(v, "rejected", errors.errors);
-    return;
-  }
   // Durable before it runs: a crash from here on restarts into last-good.toml.
-  if (Status st = files_.WriteApplied(*effective); !st.ok()) {
+  if (Status st = files_.WriteApplied(push.toml); !st.ok()) {
+    files_.ClearMarker();
     Report(v, "rejected", {"cannot store the configuration: " + st.ToString()});
     return;
   }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    record_.highest_version = v;  // only a push that passed validation moves it
+  }
   Record("applying", v, {});
-  spdlog::info("fleet: applying version {} ({} sources, {} sinks); health window {} ms", v, cfg->sources.size(),
-               cfg->sinks.size(), local_.fleet.health_window_ns / 1'000'000);
-  candidate_toml_ = *effective;
-  const Status applied = host_.apply(*cfg);
+  spdlog::info("fleet: applying version {} ({} sources, {} sinks); health window {} ms", v, push.config.sources.size(),
+               push.config.sinks.size(), local_.fleet.health_window_ns / 1'000'000);
+  candidate_toml_ = push.toml;
+  const Status applied = host_.apply(push.config);
+  files_.ClearMarker();  // applied without dying; the health window covers the rest
   window_end_ns_ = now_ns + local_.fleet.health_window_ns;
   if (!applied.ok()) {
     spdlog::error("fleet: version {} did not start: {}", v, applied.ToString());

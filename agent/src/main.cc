@@ -254,6 +254,13 @@ int Check(const std::string& path) {
   if (!cfg) return kExitConfig;
   std::printf("%s: OK (gateway %s, %zu sources, %zu sinks, buffer %s)\n", path.c_str(), cfg->gateway_id.c_str(),
               cfg->sources.size(), cfg->sinks.size(), cfg->buffer.path.c_str());
+  if (cfg->fleet.enabled && cfg->fleet.public_key_pem.empty()) {
+    std::printf(cfg->fleet.allow_unsigned
+                    ? "warning: fleet.allow_unsigned = true: anyone who can publish to the desired topic on the "
+                      "management broker can reconfigure this gateway; install fleet.public_key_file\n"
+                    : "warning: [fleet] has no public_key_file: every push will be refused (set public_key_file, "
+                      "or allow_unsigned = true for a lab)\n");
+  }
   return 0;
 }
 

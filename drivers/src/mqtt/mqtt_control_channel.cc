@@ -65,7 +65,20 @@ class MqttControlChannel::Impl final : public mqtt::callback {
     spdlog::warn("fleet: management connection to {} lost{}", cfg_.uri, cause.empty() ? "" : ": " + cause);
     cv_.notify_all();
   }
-  void message_arrived(mqtt::const_message_ptr msg) override { on_message_(msg->get_topic(), msg->to_string()); }
+  void message_arrived(mqtt::const_message_ptr msg) override {
+    const size_t size = msg->get_payload_ref().size();
+    if (size > max_payload_bytes_) {
+      if (on_oversize_) on_oversize_(msg->get_topic(), size);
+      return;
+    }
+    on_message_(msg->get_topic(), msg->to_string());
+  }
+
+ public:
+  size_t max_payload_bytes_ = SIZE_MAX;
+  OnOversize on_oversize_;
+
+ private:
 
   void Run() {
     int64_t backoff_ms = 1000;
@@ -120,6 +133,10 @@ MqttControlChannel::MqttControlChannel(MqttUplinkSinkConfig connection, std::str
     : impl_(std::make_unique<Impl>(std::move(connection), std::move(subscribe), std::move(on_message))) {}
 MqttControlChannel::~MqttControlChannel() { Stop(); }
 void MqttControlChannel::Start() { impl_->Start(); }
+void MqttControlChannel::LimitPayload(size_t max_bytes, OnOversize on_oversize) {
+  impl_->max_payload_bytes_ = max_bytes;
+  impl_->on_oversize_ = std::move(on_oversize);
+}
 void MqttControlChannel::Stop() { impl_->Stop(); }
 bool MqttControlChannel::connected() const { return impl_->connected(); }
 Status MqttControlChannel::Publish(const std::string& topic, const std::string& payload, bool retained,

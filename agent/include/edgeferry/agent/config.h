@@ -66,11 +66,22 @@ struct FleetConfig {
   int64_t health_window_ns = 60'000'000'000;     // every source and sink must be up by then
   std::string public_key_pem;                    // Ed25519 (PEM) from public_key_file; set = pushes must be signed
   std::string public_key_file;
-  // Key paths ("buffer", "sinks.cloud.url") a push may not change. "fleet",
-  // "gateway.id" and "gateway.data_dir" are always pinned.
+  // Key paths ("buffer", "sinks.cloud.url") a push may not change, in addition to those
+  // always pinned (fleet.h: DefaultPins(), and every key LocalPathKeys() names).
   std::vector<std::string> pinned;
   bool use_applied = true;                       // after a restart, run the last applied push
+  // Without public_key_file, pushes are refused unless this is true (`check` warns).
+  bool allow_unsigned = false;
+  // Bounds checked on the raw bytes before any parsing: payload size in bytes
+  // (1 KiB..64 MiB) and nesting depth in levels (8..256, toml++'s own limit).
+  uint64_t max_push_bytes = 1ull << 20;
+  int max_push_depth = 64;
 };
+
+// Names of the keys whose value is a local file or directory (password_file, dir,
+// buffer path, TLS files, ...), wherever they appear. A fleet push may not set or change
+// any of them (fleet.cc); keep this list in step with the readers in config.cc.
+const std::vector<std::string>& LocalPathKeys();
 
 struct AgentConfig {
   int64_t version = 0;           // a pushed configuration's version; 0 for a local file without one

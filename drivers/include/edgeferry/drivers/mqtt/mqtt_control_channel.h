@@ -23,6 +23,10 @@ class MqttControlChannel {
   // `connection`: uri, client_id, mqtt_version, username/password, tls, keepalive,
   // connect_timeout (the sink-only fields are ignored). `subscribe` is a topic filter.
   MqttControlChannel(MqttUplinkSinkConfig connection, std::string subscribe, OnMessage on_message);
+  // Messages larger than `max_bytes` are not copied nor passed to OnMessage;
+  // `on_oversize(topic, size in bytes)` is called instead (Paho's thread). Call before Start().
+  using OnOversize = std::function<void(const std::string& topic, size_t bytes)>;
+  void LimitPayload(size_t max_bytes, OnOversize on_oversize);
   ~MqttControlChannel();  // Stop()
   void Start();           // returns at once; connecting happens in the background
   void Stop();            // disconnects; idempotent
