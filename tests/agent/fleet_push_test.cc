@@ -1,0 +1,172 @@
+// Fleet push reading as pure functions on byte buffers: bounds checked on the raw
+// bytes before parsing, and the keys a push may never set, in every syntax.
+#include "edgeferry/agent/fleet.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace edgeferry::agent {
+namespace {
+
+std::string Repeat(const std::string& s, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+constexpr const char* kLocal = R"(
+[gateway]
+id = "gw-1"
+data_dir = "/tmp/ef-fleet-unit"
+[metrics]
+port = 9464
+[fleet]
+uri = "tcp://127.0.0.1:1883"
+allow_unsigned = true
+[sources.plant]
+type = "mqtt"
+uri = "tcp://127.0.0.1:1883"
+topics = ["plant/#"]
+[sinks.local]
+type = "outbox"
+[sinks.cloud]
+type = "http"
+url = "https://cloud.example/in"
+bearer_token_file = "/etc/edgeferry/token"
+)";
+
+const std::string kBase = R"(
+[gateway]
+id = "gw-1"
+data_dir = "/tmp/ef-fleet-unit"
+[sources.plant]
+type = "mqtt"
+uri = "tcp://127.0.0.1:1883"
+topics = ["plant/#"]
+[sinks.local]
+type = "outbox"
+)";
+
+// The errors EffectiveConfig reports for a push (TOML or JSON text), joined.
+std::string PushErrors(const std::string& text) {
+  auto doc = DecodePush(text, "");
+  if (!doc.ok()) return std::string(doc.status().message());
+  ConfigErrors errors;
+  auto eff = EffectiveConfig(*doc, kLocal, {}, &errors);
+  return eff.ok() ? "" : errors.Join();
+}
+
+TEST(FleetPushBounds, DepthIsCountedOnRawBytesForJsonAndEveryTomlForm) {
+  const PushLimits limits;  // 64 levels
+  // JSON: 64 nested arrays pass, 65 do not; brackets inside strings do not count.
+  EXPECT_TRUE(CheckPushBounds("{\"a\":" + Repeat("[", 63) + Repeat("]", 63) + "}", true, limits).ok());
+  EXPECT_FALSE(CheckPushBounds("{\"a\":" + Repeat("[", 64) + Repeat("]", 64) + "}", true, limits).ok());
+  EXPECT_TRUE(CheckPushBounds("{\"a\":\"" + Repeat("[{", 1000) + "\\\"\"}", true, limits).ok());
+  EXPECT_FALSE(CheckPushBounds(Repeat("{\"a\":", 100'000), true, limits).ok());
+  // TOML inline arrays and tables.
+  EXPECT_FALSE(CheckPushBounds("a = " + Repeat("[", 100'000) + Repeat("]", 100'000) + "\n", false, limits).ok());
+  EXPECT_FALSE(CheckPushBounds("a = " + Repeat("{b = ", 100'000) + "1" + Repeat("}", 100'000) + "\n", false, limits).ok());
+  EXPECT_TRUE(CheckPushBounds("a = " + Repeat("[", 60) + Repeat("]", 60) + "\n", false, limits).ok());
+  // Dotted keys and table headers nest too.
+  EXPECT_FALSE(CheckPushBounds(Repeat("a.", 100'000) + "b = 1\n", false, limits).ok());
+  EXPECT_FALSE(CheckPushBounds("[" + Repeat("a.", 100) + "b]\nc = 1\n", false, limits).ok());
+  EXPECT_TRUE(CheckPushBounds("[a.b.c]\nd.e = 1.5\n", false, limits).ok());
+  // Strings, multi-line strings and comments do not count.
+  EXPECT_TRUE(CheckPushBounds("a = \"" + Repeat("[", 1000) + "\"\nb = '''\n" + Repeat("{", 1000) + "\n'''\n# " +
+                                  Repeat("[", 1000) + "\n",
+                              false, limits)
+                  .ok());
+  // Size first.
+  EXPECT_FALSE(CheckPushBounds(std::string((1 << 20) + 1, ' '), false, limits).ok());
+}
+
+TEST(FleetPushBounds, DecodePushRejectsDeepDocumentsInsideASignedEnvelopeAndBareOnesAlike) {
+  const std::string deep = "version = 1\na = " + Repeat("[", 100'000) + Repeat("]", 100'000) + "\n";
+  auto bare = DecodePush(deep, "");
+  ASSERT_FALSE(bare.ok());
+  EXPECT_NE(bare.status().message().find("nested deeper than 64"), std::string::npos);
+  // The envelope hides the depth in a string; the document meets the bound once extracted.
+  nlohmann::json env = {{"document", deep}};
+  auto enveloped = DecodePush(env.dump(), "");
+  ASSERT_FALSE(enveloped.ok());
+  EXPECT_NE(enveloped.status().message().find("nested deeper than 64"), std::string::npos);
+  const std::string deep_json = "{\"version\":1,\"a\":" + Repeat("[", 100'000) + Repeat("]", 100'000) + "}";
+  EXPECT_FALSE(DecodePush(deep_json, "").ok());
+}
+
+TEST(FleetPushPins, ANewSinkNamingALocalFileIsRejectedInEverySyntax) {
+  const char* want = "sinks.rogue.password_file: names a local file";
+  // TOML table, quoted key, dotted key, inline table.
+  EXPECT_NE(PushErrors("version = 1\n" + kBase +
+                       "[sinks.rogue]\ntype = \"mqtt\"\nuri = \"tcp://10.0.0.1:1883\"\npassword_file = \"/etc/hostname\"\n")
+                .find(want),
+            std::string::npos);
+  EXPECT_NE(PushErrors("version = 1\n" + kBase +
+                       "[sinks.\"rogue\"]\ntype = \"mqtt\"\nuri = \"tcp://x:1\"\n\"password_file\" = \"/etc/hostname\"\n")
+                .find(want),
+            std::string::npos);
+  EXPECT_NE(PushErrors("version = 1\nsinks.rogue.password_file = \"/etc/hostname\"\n" + kBase).find(want),
+            std::string::npos);
+  EXPECT_NE(PushErrors("version = 1\n" + kBase + "[sinks.rogue]\ntls = { ca_file = \"/etc/shadow\" }\n")
+                .find("sinks.rogue.tls.ca_file: names a local file"),
+            std::string::npos);
+  // JSON, with a unicode-escaped key.
+  EXPECT_NE(PushErrors(R"({"version": 1, "sinks": {"rogue": {"type": "mqtt", "uri": "tcp://x:1", "passwor\u0064_file": "/etc/hostname"}}})")
+                .find(want),
+            std::string::npos);
+  // Outbox dir, buffer path, serial device, credentials.
+  EXPECT_NE(PushErrors("version = 1\n" + kBase + "[sinks.out]\ntype = \"outbox\"\ndir = \"/tmp/elsewhere\"\n")
+                .find("sinks.out.dir: names a local file"),
+            std::string::npos);
+  EXPECT_NE(PushErrors("version = 1\n" + kBase + "[buffer]\npath = \"/tmp/other.db\"\n").find("buffer.path"),
+            std::string::npos);
+  EXPECT_NE(PushErrors("version = 1\n" + kBase + "[sources.tty]\ntype = \"serial\"\ndevice = \"/dev/sda\"\n")
+                .find("sources.tty.device: names a local file"),
+            std::string::npos);
+  EXPECT_NE(PushErrors("version = 1\n" + kBase + "[sinks.k]\ntype = \"kinesis\"\nstream = \"s\"\ncredentials_file = \"/root/.aws/credentials\"\n")
+                .find("sinks.k.credentials_file: names a local file"),
+            std::string::npos);
+}
+
+TEST(FleetPushPins, MetricsAndTheDestinationOfALocalSecretArePinned) {
+  EXPECT_NE(PushErrors("version = 1\n" + kBase + "[metrics]\naddress = \"0.0.0.0\"\n").find("metrics: pinned"),
+            std::string::npos);
+  // The local token may stay, but not go to another server.
+  const std::string cloud = "[sinks.cloud]\ntype = \"http\"\nbearer_token_file = \"/etc/edgeferry/token\"\n";
+  EXPECT_NE(PushErrors("version = 1\n" + kBase + cloud + "url = \"http://127.0.0.1:9/steal\"\n").find("sinks.cloud.url: pinned"),
+            std::string::npos);
+  EXPECT_NE(PushErrors("version = 1\n" + kBase + cloud + "url = \"https://cloud.example/in\"\n[sinks.cloud.tls]\nverify = false\n")
+                .find("sinks.cloud.tls.verify: pinned"),
+            std::string::npos);
+  // Unchanged, it passes; leaving the sink out passes too.
+  EXPECT_EQ(PushErrors("version = 1\n" + kBase + cloud + "url = \"https://cloud.example/in\"\n"), "");
+  EXPECT_EQ(PushErrors("version = 1\n" + kBase), "");
+}
+
+TEST(FleetPushPolicy, UnsignedPushesAreRefusedBeforeParsingUnlessAllowed) {
+  const std::string local_toml = std::string(kLocal).substr(0, std::string(kLocal).find("[sinks.cloud]"));
+  ConfigErrors errors;
+  auto local = ParseConfig(local_toml, "local", &errors);
+  ASSERT_TRUE(local.ok()) << errors.Join();
+  int64_t version = -1;
+  local->fleet.allow_unsigned = false;
+  auto v = ValidatePush("version = 3\n" + kBase, *local, local_toml, &errors, &version);
+  ASSERT_FALSE(v.ok());
+  EXPECT_NE(errors.Join().find("allow_unsigned"), std::string::npos);
+  EXPECT_EQ(version, -1) << "decoded although refused";
+  local->fleet.allow_unsigned = true;
+  v = ValidatePush("version = 3\n" + kBase, *local, local_toml, &errors, &version);
+  ASSERT_TRUE(v.ok()) << errors.Join();
+  EXPECT_EQ(version, 3);
+  EXPECT_EQ(v->config.metrics_port, 9464);
+}
+
+TEST(FleetPushPolicy, JsonIntegersBeyond64BitsAreRejectedNotWrapped) {
+  auto doc = DecodePush(R"({"version": 18446744073709551615})", "");
+  EXPECT_FALSE(doc.ok());
+}
+
+}  // namespace
+}  // namespace edgeferry::agent
