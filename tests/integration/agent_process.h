@@ -28,6 +28,7 @@ class AgentProcess {
   int Terminate();              // SIGTERM; returns the exit code
   std::string Log() const;
   pid_t pid() const { return proc_ ? proc_->pid() : -1; }
+  bool Running() { return proc_ && proc_->Running(); }  // false once it has exited (reaped)
   // Resident set size of the running agent, KiB (VmRSS); 0 if not running.
   long RssKib() const;
   const std::string& data_dir() const { return data_dir_; }
