@@ -100,7 +100,9 @@ std::unique_ptr<toml::node> JsonValue(const nlohmann::json& v, const std::string
 
 bool JsonToToml(const nlohmann::json& j, toml::table* out, const std::string& path, int depth,
                 std::vector<std::string>* errors) {
-  for (const auto& [k, v] : j.items()) {
+  for (const auto& item : j.items()) {
+    const std::string k = item.key();  // a plain variable: clang 14 cannot capture a structured binding
+    const auto& v = item.value();
     const std::string p = path.empty() ? k : path + "." + k;
     if (auto n = JsonValue(v, p, depth, errors)) {
       if (auto* t = n->as_table()) {
@@ -547,6 +549,20 @@ Result<ValidatedPush> ValidatePush(std::string_view payload, const AgentConfig& 
   if (!effective.ok()) return fail(effective.status());
   auto cfg = ParseConfig(*effective, fmt::format("push version {}", out.doc.version), errors);
   if (!cfg.ok()) return fail(cfg.status());
+  // A client with the management connection's id would take its session over and lock
+  // the gateway out of the fleet.
+  const std::string& link_id = fl.link.client_id;
+  for (const auto& src : cfg->sources) {
+    if (src.type == "mqtt" && src.mqtt.client_id == link_id) {
+      errors->errors.push_back(fmt::format("sources.{}.client_id: \"{}\" is the fleet connection's", src.name, link_id));
+    }
+  }
+  for (const auto& snk : cfg->sinks) {
+    if (snk.type == "mqtt" && snk.mqtt.client_id == link_id) {
+      errors->errors.push_back(fmt::format("sinks.{}.client_id: \"{}\" is the fleet connection's", snk.name, link_id));
+    }
+  }
+  if (!errors->errors.empty()) return Status::InvalidArgument(errors->Join());
   out.toml = std::move(effective).value();
   out.config = std::move(cfg).value();
   return out;
@@ -676,7 +692,8 @@ void FleetFiles::ClearMarker() const {
 
 // ---- startup ----
 
-Result<StartupConfig> SelectStartupConfig(const std::string& local_path, bool ignore_applied, ConfigErrors* errors) {
+Result<StartupConfig> SelectStartupConfig(const std::string& local_path, bool ignore_applied, ConfigErrors* errors,
+                                          bool at_process_start) {
   StartupConfig out;
   auto local = LoadConfigFile(local_path, errors);
   if (!local.ok()) return local.status();
@@ -692,7 +709,7 @@ Result<StartupConfig> SelectStartupConfig(const std::string& local_path, bool ig
   std::string stored = files.ReadApplied();
   int64_t version = rec.applied_version;
   bool use_last_good = false;
-  if (auto marker = files.ReadMarker()) {
+  if (auto marker = at_process_start ? files.ReadMarker() : std::nullopt) {
     // The process died while a push was decoded or applied: never that payload again.
     spdlog::error("fleet: the agent stopped while handling a push (version {}, sha256 {}); it is quarantined and "
                   "the last-known-good configuration runs", marker->version, marker->hash.empty() ? "?" : marker->hash);
@@ -783,7 +800,12 @@ void FleetManager::Start() {
     o.errors = {fmt::format("push: {} bytes, more than fleet.max_push_bytes ({}); dropped unread", size, max_bytes)};
     {
       MutexLock l(shared->mu);
-      if (!shared->done) shared->done = std::move(o);
+      if (shared->busy) {
+        spdlog::warn("fleet: {}", o.errors.front());  // a push is being handled: log only
+        return;
+      }
+      shared->busy = true;
+      shared->done = std::move(o);
     }
     if (wake) wake();
   });
@@ -822,6 +844,9 @@ void FleetManager::Stop() {
     spdlog::warn("fleet: a push is still being parsed; not waiting for it");
     worker_.detach();
   }
+  // Stopping on request (the main loop is not applying anything now), not dying: a push
+  // still being parsed or waiting for Poll is not to be quarantined.
+  files_.ClearMarker();
 }
 
 FleetRecord FleetManager::record() const {
@@ -836,20 +861,25 @@ void FleetManager::Work(std::shared_ptr<Shared> shared, AgentConfig local, std::
   const char* crash_on = std::getenv("EDGEFERRY_TEST_FLEET_KILL_ON");  // test hook: dies mid-decode
   MutexLock l(shared->mu);
   while (true) {
-    while (!shared->stop && (!shared->inbox || shared->done)) shared->cv.Wait(l);
+    // One push at a time, from here until Poll has handled it (busy): the marker file
+    // is about that one push.
+    while (!shared->stop && (!shared->inbox || shared->busy)) shared->cv.Wait(l);
     if (shared->stop) break;
     const std::string payload = std::move(*shared->inbox);
     shared->inbox.reset();
-    const bool quarantined =
-        std::find(shared->quarantined.begin(), shared->quarantined.end(), PushHash(payload)) != shared->quarantined.end();
+    shared->busy = true;
     l.Unlock();
     Outcome o;
     o.hash = PushHash(payload);
-    if (quarantined) {
+    l.Lock();
+    if (std::find(shared->quarantined.begin(), shared->quarantined.end(), o.hash) != shared->quarantined.end()) {
+      shared->busy = false;
+      l.Unlock();
       spdlog::warn("fleet: ignoring a quarantined push (sha256 {})", o.hash);
       l.Lock();
       continue;
     }
+    l.Unlock();
     (void)files.WriteMarker({o.hash, 0});
     if (crash_on && *crash_on && payload.find(crash_on) != std::string::npos) ::kill(::getpid(), SIGKILL);
     ConfigErrors errors;
@@ -863,13 +893,16 @@ void FleetManager::Work(std::shared_ptr<Shared> shared, AgentConfig local, std::
     } catch (const std::exception& e) {
       o.errors = {fmt::format("push: {}", e.what())};
     }
+    l.Lock();
+    if (shared->stop) {
+      files.ClearMarker();  // a stop, not a crash; nothing was applied
+      break;
+    }
     if (o.push) {
       (void)files.WriteMarker({o.hash, o.version});  // the apply comes next, on the main loop
     } else {
       files.ClearMarker();
     }
-    l.Lock();
-    if (shared->stop) break;
     shared->done = std::move(o);
     l.Unlock();
     if (wake) wake();
@@ -895,8 +928,12 @@ void FleetManager::Poll(int64_t now_ns) {
     outcome.swap(shared_->done);
   }
   if (!outcome) return;
-  shared_->cv.NotifyAll();  // the worker may take the next payload
   Handle(std::move(*outcome), now_ns);
+  {
+    MutexLock l(shared_->mu);
+    shared_->busy = false;
+  }
+  shared_->cv.NotifyAll();  // the worker may take the next payload
 }
 
 void FleetManager::Handle(Outcome o, int64_t now_ns) {

@@ -199,7 +199,7 @@ int Run(const std::string& path, bool ignore_applied) {
     }
     if (sig == SIGHUP) {
       ConfigErrors reload_errors;
-      auto next = SelectStartupConfig(path, ignore_applied, &reload_errors);
+      auto next = SelectStartupConfig(path, ignore_applied, &reload_errors, /*at_process_start=*/false);
       if (!next.ok()) {
         spdlog::error("SIGHUP: {} is invalid; still running the previous configuration:", path);
         for (const auto& e : reload_errors.errors) spdlog::error("  {}", e);

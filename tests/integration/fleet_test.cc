@@ -527,6 +527,8 @@ TEST_F(FleetTest, ASixteenMegabytePushStallsNeitherHealthzNorStop) {
   const auto stop_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
   std::printf("SIGTERM during the parse -> exit: %lld ms\n", static_cast<long long>(stop_ms));
   EXPECT_LT(stop_ms, 3000);
+  // Stopped on request, not killed by the push: nothing to quarantine at the next start.
+  EXPECT_FALSE(std::filesystem::exists(wide.data_dir() + "/fleet/in-progress.json"));
 }
 
 // Issue 12 item 4: a rejected push with the largest version blocked every later one.

@@ -146,7 +146,10 @@ struct StartupConfig {
   AgentConfig local;        // the file itself: its [fleet] section and pins rule pushes
   std::string local_toml;
 };
-Result<StartupConfig> SelectStartupConfig(const std::string& local_path, bool ignore_applied, ConfigErrors* errors);
+// `at_process_start`: false for a reload (SIGHUP), when an in-progress marker belongs to
+// the running process and is not a sign of a crash.
+Result<StartupConfig> SelectStartupConfig(const std::string& local_path, bool ignore_applied, ConfigErrors* errors,
+                                          bool at_process_start = true);
 
 // Receives pushes over MQTT and drives validate -> apply -> health window -> report or
 // roll back. Payloads over the size bound are dropped in the MQTT callback; the rest are
@@ -184,7 +187,8 @@ class FleetManager {
     Mutex mu;
     CondVar cv;
     std::optional<std::string> inbox GUARDED_BY(mu);   // the newest payload not yet taken
-    std::optional<Outcome> done GUARDED_BY(mu);        // for Poll; the worker waits until taken
+    std::optional<Outcome> done GUARDED_BY(mu);        // for Poll
+    bool busy GUARDED_BY(mu) = false;  // a push taken and not yet handled by Poll
     std::vector<std::string> quarantined GUARDED_BY(mu);
     bool stop GUARDED_BY(mu) = false;
     bool finished GUARDED_BY(mu) = false;
