@@ -161,6 +161,10 @@ TEST(FleetPushPolicy, UnsignedPushesAreRefusedBeforeParsingUnlessAllowed) {
   ASSERT_TRUE(v.ok()) << errors.Join();
   EXPECT_EQ(version, 3);
   EXPECT_EQ(v->config.metrics_port, 9464);
+  // Keys are case-sensitive: another casing is no alias, it is an unknown key.
+  v = ValidatePush("version = 5\n" + kBase + "Password_File = \"/etc/hostname\"\n", *local, local_toml, &errors, &version);
+  ASSERT_FALSE(v.ok());
+  EXPECT_NE(errors.Join().find("sinks.local.Password_File: unknown key"), std::string::npos) << errors.Join();
   // A client taking over the management connection's MQTT session.
   v = ValidatePush("version = 4\n" + kBase + "[sinks.up]\ntype = \"mqtt\"\nuri = \"tcp://127.0.0.1:1883\"\n"
                    "client_id = \"edgeferry-gw-1-fleet\"\n", *local, local_toml, &errors, &version);
