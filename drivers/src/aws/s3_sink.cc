@@ -118,6 +118,14 @@ Status S3Sink::MultipartUpload(const std::string& key, const std::string& body) 
   return Status::Ok();
 }
 
+void S3Sink::Cancel() { client_->Cancel(); }
+
+DestinationLimits S3Sink::limits() const {
+  DestinationLimits l = cfg_.limits;
+  l.gateway_id = cfg_.gateway_id;
+  return l;
+}
+
 Delivery S3Sink::Deliver(std::span<const StoredRecord> batch) {
   Delivery d;
   auto body = Compress(cfg_.compression, EncodeNdjson(cfg_.gateway_id, batch));
