@@ -270,6 +270,7 @@ Forwarder::Outcome Forwarder::Deliver(std::vector<StoredRecord>& batch) {
   uint64_t skipped_through = 0;
   size_t begin = 0, end = 0;
   uint64_t batch_bytes = 0;
+  bool store_failed = false;
   std::string line;
   auto size_of = [&](const StoredRecord& r) -> uint64_t {
     if (lim.max_record_bytes == 0 && lim.max_batch_bytes == 0) return 0;
@@ -280,24 +281,33 @@ Forwarder::Outcome Forwarder::Deliver(std::vector<StoredRecord>& batch) {
   };
   for (; end < batch.size(); ++end) {
     const StoredRecord& r = batch[end];
+    enum class Why { kNone, kMoved, kOversize } why = Why::kNone;
     std::string reason;
     uint64_t size = 0;
-    if (auto m = moves_.find(r.seq); m != moves_.end()) {
+    const auto move = moves_.find(r.seq);
+    if (move != moves_.end()) {
+      why = Why::kMoved;
       reason = "moved to the dead letter queue by hand (edgeferry dlq move)";
-      (void)store_.FinishReplay({m->second});
-      moves_.erase(m);
-      std::lock_guard<std::mutex> l(mu_);
-      ++stats_.moved_records;
     } else if (size = size_of(r); lim.max_record_bytes > 0 && size > lim.max_record_bytes) {
-      reason = fmt::format("record of {} bytes (envelope) exceeds the sink's max_record_bytes of {}", size,
-                           lim.max_record_bytes);
-      std::lock_guard<std::mutex> l(mu_);
-      ++stats_.oversize_records;
+      why = Why::kOversize;
+      reason = fmt::format("record of {} bytes ({}) exceeds the sink's max_record_bytes of {}", size,
+                           lim.payload_only ? "payload" : "envelope", lim.max_record_bytes);
     }
-    if (!reason.empty()) {
+    if (why != Why::kNone) {
       if (end > begin) break;  // send what comes before it first
       spdlog::warn("sink {}: seq {} dead-lettered: {}", sink_.name(), r.seq, reason);
-      if (!DeadLetter(r, reason)) break;
+      if (!DeadLetter(r, reason)) {
+        store_failed = true;
+        break;
+      }
+      if (why == Why::kMoved) {
+        (void)store_.FinishReplay({move->second});
+        moves_.erase(move);
+      }
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        ++(why == Why::kMoved ? stats_.moved_records : stats_.oversize_records);
+      }
       skipped_through = r.seq;
       begin = end + 1;
       continue;
@@ -305,7 +315,10 @@ Forwarder::Outcome Forwarder::Deliver(std::vector<StoredRecord>& batch) {
     if (lim.max_batch_bytes > 0 && end > begin && batch_bytes + size > lim.max_batch_bytes) break;
     batch_bytes += size;
   }
-  if (end == begin) return Outcome{skipped_through, std::nullopt};
+  if (end == begin) {
+    // Nothing to send; if the store could not take a dead letter, back off before trying again.
+    return Outcome{skipped_through, store_failed ? std::optional<int64_t>(0) : std::nullopt};
+  }
   Outcome out = DeliverBisecting(std::span<const StoredRecord>(batch).subspan(begin, end - begin));
   out.through = std::max(out.through, skipped_through);
   return out;
@@ -345,7 +358,9 @@ Forwarder::Outcome Forwarder::DeliverBisecting(std::span<const StoredRecord> bat
       a.through = std::max(a.through, head.through);
       return a;
     }
-    return DeliverBisecting(rest.subspan(half));
+    Outcome b = DeliverBisecting(rest.subspan(half));
+    b.through = std::max(b.through, a.through);
+    return b;
   }
   const StoredRecord& r = rest.front();
   if (d.error.IsPermanent() || LinkWorksAfter(r.seq)) {

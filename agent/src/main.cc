@@ -296,6 +296,7 @@ int StatusCommand(const std::string& path, bool json) {
     request.method = "GET";
     request.url = url;
     request.timeout_ms = 3000;
+    request.max_body_bytes = 16u << 20;  // /status of many sources and sinks
     const auto res = client.Send(request);
     if (res.status == 200) {
       body = res.body;

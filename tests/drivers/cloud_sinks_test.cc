@@ -246,9 +246,10 @@ TEST_F(SinkTest, KinesisDeadLettersAnOversizedRecordAndDeliversTheRest) {
   const auto dlq = store_->ListDeadLetters(0, 10).value();
   ASSERT_EQ(dlq.size(), 1u);
   EXPECT_EQ(*dlq[0].seq, 6u);
-  // Data + partition key ("gw-01") over 1 MiB; the DLQ keeps the first 1 MiB of it.
+  // Raw payload over max_record_bytes (1 MiB): refused before sending; the DLQ keeps the first 1 MiB of it.
   EXPECT_EQ(dlq[0].reason,
-            "record of 1100005 bytes exceeds the Kinesis limit of 1 MiB (payload truncated to 1048576 of 1100000 bytes)");
+            "record of 1100000 bytes (payload) exceeds the sink's max_record_bytes of 1048576 (payload truncated to "
+            "1048576 of 1100000 bytes)");
   const auto data = kinesis.ReadAll("telemetry");
   ASSERT_EQ(data.size(), 10u);
   EXPECT_EQ(data[5], "{\"i\":5,\"t\":21.5}");
