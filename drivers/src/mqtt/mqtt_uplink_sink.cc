@@ -92,8 +92,9 @@ class MqttUplinkSink::Impl {
           d.error = Status::Unavailable(fmt::format("no acknowledgement for seq {} within the timeout", seq));
         }
       } catch (const mqtt::exception& e) {
-        d.error = Status::Unavailable(fmt::format("publish seq {}: {}", seq, e.what()));
         d.refused = lost();
+        d.error = Status::Unavailable(d.refused ? fmt::format("connection lost after publishing seq {} ({})", seq, e.what())
+                                                : fmt::format("publish seq {}: {}", seq, e.what()));
       }
       if (ok) d.acked_through = seq;
       broken = !ok;
