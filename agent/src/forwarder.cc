@@ -103,7 +103,14 @@ void Forwarder::Run() {
   };
   // Start the sink, retrying with backoff (a directory on a missing mount, a dead link).
   while (true) {
-    Status st = sink_.Start();
+    Status st;
+    try {
+      st = sink_.Start();
+    } catch (const std::exception& e) {
+      st = Status::Unavailable(std::string("sink threw: ") + e.what());
+      std::lock_guard<std::mutex> l(mu_);
+      ++stats_.sink_exceptions;
+    }
     if (st.ok()) break;
     const std::string err = RedactUrlsIn(st.ToString());
     SetState(SinkState::kBackingOff, err);
@@ -111,7 +118,13 @@ void Forwarder::Run() {
     if (!Sleep(backoff())) return;
   }
   attempt_ = 0;
-  if (const uint64_t held = sink_.RecoverDeliveredSeq(); held > pos_) {
+  uint64_t held = 0;
+  try {
+    held = sink_.RecoverDeliveredSeq();
+  } catch (const std::exception& e) {
+    spdlog::error("sink {}: recovering what the destination holds threw: {}", sink_.name(), e.what());
+  }
+  if (held > pos_) {
     spdlog::info("sink {}: destination already holds records up to seq {}; resuming after it",
                  sink_.name(), held);
     pos_ = held;
