@@ -133,6 +133,12 @@ Delivery S3Sink::Deliver(std::span<const StoredRecord> batch) {
     d.error = Status::Unavailable(body.status().message());
     return d;
   }
+  if (const uint64_t parts = (body->size() + cfg_.part_size - 1) / cfg_.part_size; parts > 10'000) {
+    // S3 allows 10,000 parts per upload: a smaller batch fits (the forwarder bisects).
+    d.error = Status::Permanent(fmt::format("batch of {} bytes needs {} parts (S3 allows 10,000)", body->size(), parts));
+    d.refused = true;
+    return d;
+  }
   const std::string key = Key(batch);
   const Status st = body->size() > cfg_.multipart_threshold ? MultipartUpload(key, *body) : PutObject(key, *body);
   if (!st.ok()) {
