@@ -242,6 +242,11 @@ void Forwarder::LoadMoves() {
       moves_.emplace(it.record.seq, it.id);
     }
   }
+  // Records passed meanwhile (dropped by the cap or TTL) no longer need moving.
+  for (auto it = moves_.begin(); it != moves_.end() && it->first <= pos_;) {
+    stale.push_back(it->second);
+    it = moves_.erase(it);
+  }
   if (!stale.empty()) (void)store_.FinishReplay(stale);
 }
 
