@@ -13,6 +13,7 @@
 #include <toml++/toml.h>
 
 #include "edgeferry/drivers/batch_encoding.h"
+#include "edgeferry/redact.h"
 #include "edgeferry/units.h"
 
 namespace edgeferry::agent {
@@ -473,6 +474,18 @@ void ReadMqttSink(TableReader& r, const AgentConfig& cfg, SinkConfig* s) {
   m.publish_timeout_ns = r.Duration("publish_timeout", m.publish_timeout_ns, 100 * kMs, 3600 * kSec);
   m.max_inflight = static_cast<int>(r.Int("max_inflight", 100, 1, 65535));
   m.tls = ReadMqttTls(r, m.uri, /*allow_alpn=*/true);
+  // MQTT's own ceiling is a 256 MiB packet; each record is one message, so no batch limit.
+  m.limits.max_record_bytes = r.Bytes("max_record_bytes", m.limits.max_record_bytes, 1, 268'435'455);
+}
+
+// What the destination accepts (sink.h, DestinationLimits): documented defaults per
+// type, overridable up to the protocol's own ceiling.
+drivers::DestinationLimits ReadDestinationLimits(TableReader& r, const drivers::DestinationLimits& d,
+                                                 uint64_t record_ceiling, uint64_t batch_ceiling) {
+  drivers::DestinationLimits l = d;
+  l.max_record_bytes = r.Bytes("max_record_bytes", d.max_record_bytes, 1, record_ceiling);
+  l.max_batch_bytes = r.Bytes("max_batch_bytes", d.max_batch_bytes, 1, batch_ceiling);
+  return l;
 }
 
 void ReadHttpSink(TableReader& r, const AgentConfig& cfg, SinkConfig* s) {
@@ -481,7 +494,7 @@ void ReadHttpSink(TableReader& r, const AgentConfig& cfg, SinkConfig* s) {
   h.gateway_id = cfg.gateway_id;
   h.url = r.String("url", "", /*required=*/true);
   if (!h.url.empty() && !h.url.starts_with("http://") && !h.url.starts_with("https://")) {
-    r.Error("url", fmt::format("must start with http:// or https:// (got \"{}\")", h.url));
+    r.Error("url", fmt::format("must start with http:// or https:// (got \"{}\")", RedactUrl(h.url)));
   }
   if (const toml::table* headers = r.Table("headers")) {
     for (const auto& [k, v] : *headers) {
@@ -499,6 +512,7 @@ void ReadHttpSink(TableReader& r, const AgentConfig& cfg, SinkConfig* s) {
   h.compression = *drivers::ParseCompression(r.Enum("compression", "gzip", {"none", "gzip", "zstd"}));
   h.timeout_ms = r.Duration("timeout", 30 * kSec, 100 * kMs, 3600 * kSec) / kMs;
   h.tls = ReadHttpTls(r);
+  h.limits = ReadDestinationLimits(r, h.limits, 4ull << 30, 4ull << 30);
 }
 
 void ReadAwsCommon(TableReader& r, std::string* region, std::string* endpoint, std::string* file, std::string* profile) {
@@ -523,6 +537,8 @@ void ReadKinesisSink(TableReader& r, const AgentConfig& cfg, SinkConfig* s) {
   k.raw_payload = ReadPayloadMode(r);
   k.timeout_ms = r.Duration("timeout", 30 * kSec, 100 * kMs, 3600 * kSec) / kMs;
   k.tls = ReadHttpTls(r);
+  // PutRecords: 1 MiB per record (data + partition key), 5 MiB per request.
+  k.limits = ReadDestinationLimits(r, k.limits, 1ull << 20, 5ull << 20);
 }
 
 void ReadS3Sink(TableReader& r, const AgentConfig& cfg, SinkConfig* s) {
@@ -543,6 +559,9 @@ void ReadS3Sink(TableReader& r, const AgentConfig& cfg, SinkConfig* s) {
   o.part_size = r.Bytes("part_size", o.part_size, 5 << 20, 5ull << 30);
   o.timeout_ms = r.Duration("timeout", 120 * kSec, 100 * kMs, 3600 * kSec) / kMs;
   o.tls = ReadHttpTls(r);
+  // 5 GiB per object; 10,000 parts per multipart upload (at most 5 TiB).
+  o.limits.max_batch_bytes = std::min<uint64_t>(o.part_size * 10'000, 5ull << 40);
+  o.limits = ReadDestinationLimits(r, o.limits, 5ull << 30, 5ull << 40);
 }
 
 // A table's settings as text, with the gateway settings every module derives from:

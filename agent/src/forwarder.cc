@@ -1,11 +1,15 @@
 #include "edgeferry/agent/forwarder.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <random>
 
+#include "edgeferry/buffer/dead_letter_admin.h"
 #include "edgeferry/clock.h"
+#include "edgeferry/drivers/envelope.h"
+#include "edgeferry/redact.h"
 
 namespace edgeferry::agent {
 
@@ -67,6 +71,7 @@ void Forwarder::Stop() {
     stop_ = true;
   }
   cv_.notify_all();
+  sink_.Cancel();
   if (thread_.joinable()) thread_.join();
   SetState(SinkState::kStopped);
 }
@@ -98,14 +103,28 @@ void Forwarder::Run() {
   };
   // Start the sink, retrying with backoff (a directory on a missing mount, a dead link).
   while (true) {
-    Status st = sink_.Start();
+    Status st;
+    try {
+      st = sink_.Start();
+    } catch (const std::exception& e) {
+      st = Status::Unavailable(std::string("sink threw: ") + e.what());
+      std::lock_guard<std::mutex> l(mu_);
+      ++stats_.sink_exceptions;
+    }
     if (st.ok()) break;
-    SetState(SinkState::kBackingOff, st.ToString());
-    spdlog::warn("sink {}: cannot start: {}", sink_.name(), st.ToString());
+    const std::string err = RedactUrlsIn(st.ToString());
+    SetState(SinkState::kBackingOff, err);
+    spdlog::warn("sink {}: cannot start: {}", sink_.name(), err);
     if (!Sleep(backoff())) return;
   }
   attempt_ = 0;
-  if (const uint64_t held = sink_.RecoverDeliveredSeq(); held > pos_) {
+  uint64_t held = 0;
+  try {
+    held = sink_.RecoverDeliveredSeq();
+  } catch (const std::exception& e) {
+    spdlog::error("sink {}: recovering what the destination holds threw: {}", sink_.name(), e.what());
+  }
+  if (held > pos_) {
     spdlog::info("sink {}: destination already holds records up to seq {}; resuming after it",
                  sink_.name(), held);
     pos_ = held;
@@ -129,6 +148,7 @@ void Forwarder::Run() {
   while (Sleep(0)) {
     if (SystemClock().MonoNs() >= next_replay_check) {
       next_replay_check = SystemClock().MonoNs() + kReplayCheckNs;
+      LoadMoves();
       if (DeliverReplay(backoff)) continue;
     }
     if (!store_.WaitForRecords(pos_, kPollNs)) continue;
@@ -210,13 +230,183 @@ bool Forwarder::DeliverReplay(const std::function<int64_t()>& backoff) {
   return true;
 }
 
+void Forwarder::LoadMoves() {
+  auto items = store_.PeekReplay(std::string(buffer::kMoveRequestPrefix) + sink_.name(), 1000);
+  if (!items.ok()) return;
+  std::vector<uint64_t> stale;
+  for (const auto& it : *items) {
+    // A move of a record this sink already delivered (or a malformed request) has nothing to do.
+    if (it.record.seq <= pos_) {
+      stale.push_back(it.id);
+    } else {
+      moves_.emplace(it.record.seq, it.id);
+    }
+  }
+  // Records passed meanwhile (dropped by the cap or TTL) no longer need moving.
+  for (auto it = moves_.begin(); it != moves_.end() && it->first <= pos_;) {
+    stale.push_back(it->second);
+    it = moves_.erase(it);
+  }
+  if (!stale.empty()) (void)store_.FinishReplay(stale);
+}
+
+bool Forwarder::DeadLetter(const StoredRecord& r, const std::string& reason) {
+  if (Status st = store_.AddDeadLetter(r.record, stage_, reason, r.seq); !st.ok()) {
+    spdlog::error("sink {}: cannot dead-letter seq {}: {}", sink_.name(), r.seq, st.ToString());
+    return false;
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  ++stats_.dead_lettered;
+  return true;
+}
+
+drivers::Delivery Forwarder::CallSink(std::span<const StoredRecord> batch) {
+  std::string what;
+  try {
+    return sink_.Deliver(batch);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+    what = "unknown exception";
+  }
+  // A bug in a sink or a parser it uses: keep the agent alive, count it, retry later.
+  spdlog::error("sink {}: delivery threw: {}; retrying with backoff", sink_.name(), what);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ++stats_.sink_exceptions;
+  }
+  drivers::Delivery d;
+  d.error = Status::Unavailable("sink threw: " + what);
+  return d;
+}
+
 Forwarder::Outcome Forwarder::Deliver(std::vector<StoredRecord>& batch) {
-  drivers::Delivery d = sink_.Deliver(batch);
+  const drivers::DestinationLimits lim = sink_.limits();
+  // Leading records that must not be sent (moved by hand, too large) are dead-lettered
+  // here; the batch sent stops before the next such record, so the cursor never passes
+  // a record that was neither delivered nor dead-lettered.
+  uint64_t skipped_through = 0;
+  size_t begin = 0, end = 0;
+  uint64_t batch_bytes = 0;
+  bool store_failed = false;
+  std::string line;
+  auto size_of = [&](const StoredRecord& r) -> uint64_t {
+    if (lim.max_record_bytes == 0 && lim.max_batch_bytes == 0) return 0;
+    if (lim.payload_only) return r.record.payload.size();
+    line.clear();
+    drivers::AppendEnvelope(lim.gateway_id, r, &line);
+    return line.size() - 1;
+  };
+  for (; end < batch.size(); ++end) {
+    const StoredRecord& r = batch[end];
+    enum class Why { kNone, kMoved, kOversize } why = Why::kNone;
+    std::string reason;
+    uint64_t size = 0;
+    const auto move = moves_.find(r.seq);
+    if (move != moves_.end()) {
+      why = Why::kMoved;
+      reason = "moved to the dead letter queue by hand (edgeferry dlq move)";
+    } else if (size = size_of(r); lim.max_record_bytes > 0 && size > lim.max_record_bytes) {
+      why = Why::kOversize;
+      reason = fmt::format("record of {} bytes ({}) exceeds the sink's max_record_bytes of {}", size,
+                           lim.payload_only ? "payload" : "envelope", lim.max_record_bytes);
+    }
+    if (why != Why::kNone) {
+      if (end > begin) break;  // send what comes before it first
+      spdlog::warn("sink {}: seq {} dead-lettered: {}", sink_.name(), r.seq, reason);
+      if (!DeadLetter(r, reason)) {
+        store_failed = true;
+        break;
+      }
+      if (why == Why::kMoved) {
+        (void)store_.FinishReplay({move->second});
+        moves_.erase(move);
+      }
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        ++(why == Why::kMoved ? stats_.moved_records : stats_.oversize_records);
+      }
+      skipped_through = r.seq;
+      begin = end + 1;
+      continue;
+    }
+    if (lim.max_batch_bytes > 0 && end > begin && batch_bytes + size > lim.max_batch_bytes) break;
+    batch_bytes += size;
+  }
+  if (end == begin) {
+    // Nothing to send; if the store could not take a dead letter, back off before trying again.
+    return Outcome{skipped_through, store_failed ? std::optional<int64_t>(0) : std::nullopt};
+  }
+  Outcome out = DeliverBisecting(std::span<const StoredRecord>(batch).subspan(begin, end - begin));
+  out.through = std::max(out.through, skipped_through);
+  return out;
+}
+
+bool Forwarder::LinkWorksAfter(uint64_t seq) {
+  std::vector<StoredRecord> next;
+  if (!store_.ReadAfter(seq, buffer::ReadLimits{1, UINT64_MAX}, &next).ok() || next.empty()) return false;
+  // The probe is delivered again in its turn (at-least-once; consumers deduplicate by seq).
+  const drivers::Delivery d = CallSink(next);
+  return d.error.ok() && d.acked_through >= next.front().seq;
+}
+
+Forwarder::Outcome Forwarder::DeliverBisecting(std::span<const StoredRecord> batch) {
+  drivers::Delivery d = CallSink(batch);
+  if (!d.refused || d.error.ok() || !Sleep(0)) return Account(batch, d);
+  // Count what the destination took before it refused; bisect the rest.
+  const uint64_t acked = std::min(d.acked_through, batch.back().seq);
+  size_t k = 0;
+  while (k < batch.size() && batch[k].seq <= acked) ++k;
+  Outcome head{0, std::nullopt};
+  if (k > 0) {
+    drivers::Delivery ok;
+    ok.acked_through = acked;
+    for (auto& rej : d.rejected) {
+      if (rej.seq <= acked) ok.rejected.push_back(std::move(rej));
+    }
+    head = Account(batch.first(k), ok);
+  }
+  const auto rest = batch.subspan(k);
+  if (rest.size() > 1) {
+    spdlog::warn("sink {}: destination refused seq {}-{} ({}); splitting the batch", sink_.name(),
+                 rest.front().seq, rest.back().seq, d.error.ToString());
+    const size_t half = rest.size() / 2;
+    Outcome a = DeliverBisecting(rest.first(half));
+    if (a.retry_after || a.through < rest[half - 1].seq) {
+      a.through = std::max(a.through, head.through);
+      return a;
+    }
+    Outcome b = DeliverBisecting(rest.subspan(half));
+    b.through = std::max(b.through, a.through);
+    return b;
+  }
+  const StoredRecord& r = rest.front();
+  if (d.error.IsPermanent() || LinkWorksAfter(r.seq)) {
+    const std::string reason = "refused by the destination: " + RedactUrlsIn(d.error.message());
+    spdlog::warn("sink {}: seq {} dead-lettered: {}", sink_.name(), r.seq, reason);
+    if (DeadLetter(r, reason)) {
+      std::lock_guard<std::mutex> l(mu_);
+      ++stats_.poison_records;
+      stats_.consecutive_failures = 0;
+      return Outcome{r.seq, std::nullopt};
+    }
+  }
+  // Not proven to be this record: a dead link. Retry with backoff, never dead-letter.
+  d.refused = false;
+  Outcome tail = Account(rest, d);
+  tail.through = std::max(tail.through, head.through);
+  return tail;
+}
+
+Forwarder::Outcome Forwarder::Account(std::span<const StoredRecord> batch, drivers::Delivery& d) {
+  // Errors quote endpoints: printed (log, /status, dead letter reasons) only redacted.
+  const std::string error = RedactUrlsIn(d.error.ToString());
+  for (auto& rej : d.rejected) rej.reason = RedactUrlsIn(rej.reason);
   uint64_t through = std::min(d.acked_through, batch.back().seq);
   if (d.error.IsPermanent()) {
     // The destination refuses the whole batch for good: dead-letter it and move on.
     for (const auto& r : batch) {
-      if (r.seq > through) d.rejected.push_back({r.seq, d.error.message()});
+      if (r.seq > through) d.rejected.push_back({r.seq, RedactUrlsIn(d.error.message())});
     }
     through = batch.back().seq;
   }
@@ -246,14 +436,14 @@ Forwarder::Outcome Forwarder::Deliver(std::vector<StoredRecord>& batch) {
     ++stats_.retries;
     ++stats_.consecutive_failures;
     if (stats_.state == SinkState::kOnline) {
-      spdlog::warn("sink {}: delivery failed, backing off: {}", sink_.name(), d.error.ToString());
+      spdlog::warn("sink {}: delivery failed, backing off: {}", sink_.name(), error);
     }
     if (stats_.consecutive_failures == kFailingAfter) {
       spdlog::error("sink {}: {} deliveries in a row failed; still retrying: {}", sink_.name(), kFailingAfter,
-                    d.error.ToString());
+                    error);
     }
     stats_.state = stats_.consecutive_failures >= kFailingAfter ? SinkState::kFailing : SinkState::kBackingOff;
-    stats_.last_error = d.error.ToString();
+    stats_.last_error = error;
     return Outcome{through, d.retry_after_ns};
   }
   if (stats_.state != SinkState::kOnline) spdlog::info("sink {}: delivering again", sink_.name());

@@ -4,7 +4,7 @@
 //   edgeferry check --config F          validate a config file (exit 78 when invalid)
 //   edgeferry status --config F         sources, sinks, backlog, last errors at a glance
 //   edgeferry buffer stats --config F   what the buffer holds (--json for scripts)
-//   edgeferry dlq list|show|replay|purge --config F   the dead letter queue
+//   edgeferry dlq list|show|replay|purge|move --config F   the dead letter queue
 //   edgeferry version
 #include <signal.h>
 #include <unistd.h>
@@ -303,6 +303,7 @@ int StatusCommand(const std::string& path, bool json) {
     request.method = "GET";
     request.url = url;
     request.timeout_ms = 3000;
+    request.max_body_bytes = 16u << 20;  // /status of many sources and sinks
     const auto res = client.Send(request);
     if (res.status == 200) {
       body = res.body;
@@ -369,7 +370,8 @@ std::unique_ptr<buffer::DeadLetterAdmin> OpenDlq(const std::string& path, int* e
 }
 
 struct DlqCommand {
-  std::string action;           // list, show, replay, purge
+  std::string action;           // list, show, replay, purge, move
+  uint64_t seq = 0;             // move: the buffered record
   std::vector<uint64_t> ids;
   bool all = false;
   std::string sink;
@@ -401,6 +403,17 @@ int Dlq(const std::string& path, const DlqCommand& cmd) {
     }
     for (const auto& d : list) PrintDeadLetter(d, cmd.action == "show" ? 4096 : 60);
     std::printf("%zu dead letter%s\n", list.size(), list.size() == 1 ? "" : "s");
+    return 0;
+  }
+  if (cmd.action == "move") {
+    // Unblocks a sink stuck on one record: the agent dead-letters it when it reaches it.
+    if (Status st = dlq->RequestMove(cmd.sink, cmd.seq); !st.ok()) {
+      std::fprintf(stderr, "edgeferry: %s\n", st.ToString().c_str());
+      return st.code() == Status::Code::kNotFound || st.code() == Status::Code::kInvalidArgument ? 1 : kExitIoError;
+    }
+    std::printf("seq %llu of sink %s will be moved to the dead letter queue (within a second in a running agent, "
+                "else at its next start)\n",
+                static_cast<unsigned long long>(cmd.seq), cmd.sink.c_str());
     return 0;
   }
   if (cmd.ids.empty() && !cmd.all) {
@@ -465,6 +478,14 @@ int main(int argc, char** argv) {
     }
     if (std::string(action) == "replay") sub->add_option("--sink", dlq_cmd.sink, "Deliver to this sink instead");
     sub->callback([&dlq_cmd, action] { dlq_cmd.action = action; });
+  }
+  {
+    auto* sub = dlq->add_subcommand(
+        "move", "Move a buffered record (by seq) of one sink to the dead letter queue, so that sink stops retrying it");
+    sub->add_option("-c,--config", config, "Configuration file")->capture_default_str();
+    sub->add_option("--sink", dlq_cmd.sink, "The sink that is stuck on the record")->required();
+    sub->add_option("--seq", dlq_cmd.seq, "The record's seq")->required()->check(CLI::PositiveNumber);
+    sub->callback([&dlq_cmd] { dlq_cmd.action = "move"; });
   }
   auto* version = app.add_subcommand("version", "Print the version");
 

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "edgeferry/redact.h"
 #include "edgeferry/units.h"
 
 namespace edgeferry::agent {
@@ -186,7 +187,11 @@ std::string PrometheusText(const AgentStats& s, std::string_view version) {
   for (const auto& c : {SinkCounter{"edgeferry_sink_records_delivered_total", "Records the destination accepted", &SinkStats::delivered_records},
                         SinkCounter{"edgeferry_sink_payload_bytes_total", "Payload bytes delivered", &SinkStats::payload_bytes},
                         SinkCounter{"edgeferry_sink_records_dead_lettered_total", "Records refused for good", &SinkStats::dead_lettered},
-                        SinkCounter{"edgeferry_sink_retries_total", "Failed deliveries that will be retried", &SinkStats::retries}}) {
+                        SinkCounter{"edgeferry_sink_retries_total", "Failed deliveries that will be retried", &SinkStats::retries},
+                        SinkCounter{"edgeferry_sink_oversize_records_total", "Records dead-lettered for exceeding the sink's max_record_bytes", &SinkStats::oversize_records},
+                        SinkCounter{"edgeferry_sink_poison_records_total", "Records dead-lettered after bisecting a batch the destination refused", &SinkStats::poison_records},
+                        SinkCounter{"edgeferry_sink_moved_records_total", "Records moved to the dead letter queue by hand (edgeferry dlq move)", &SinkStats::moved_records},
+                        SinkCounter{"edgeferry_sink_exceptions_total", "Exceptions that escaped the sink and were caught by its forwarder", &SinkStats::sink_exceptions}}) {
     Family f(&out, c.name, "counter", c.help);
     for (const auto& [name, snk] : s.sinks) f.Add(fmt::format("sink=\"{}\"", Label(name)), static_cast<double>(snk.*c.field));
   }
@@ -275,7 +280,11 @@ std::string AgentStatusJson(const AgentStats& s, const RunInfo& run) {
                         {"dead_lettered", snk.dead_lettered},
                         {"retries", snk.retries},
                         {"consecutive_failures", snk.consecutive_failures},
-                        {"last_error", snk.last_error}};
+                        {"oversize_records", snk.oversize_records},
+                        {"poison_records", snk.poison_records},
+                        {"moved_records", snk.moved_records},
+                        {"sink_exceptions", snk.sink_exceptions},
+                        {"last_error", RedactUrlsIn(snk.last_error)}};
   }
   return j.dump(2);
 }
@@ -338,7 +347,9 @@ std::string StatusForPerson(std::string_view status_json, int64_t now_ns) {
     out += fmt::format("sink      {:<14} {:<11} backlog {}, delivered {}, dead-lettered {}, retries {}\n", name,
                        Get<std::string>(snk, "state", "?"), Get<uint64_t>(snk, "backlog"), Get<uint64_t>(snk, "delivered"),
                        Get<uint64_t>(snk, "dead_lettered"), Get<uint64_t>(snk, "retries"));
-    if (const auto e = Get<std::string>(snk, "last_error"); !e.empty()) out += fmt::format("          last error: {}\n", e);
+    if (const auto e = Get<std::string>(snk, "last_error"); !e.empty()) {
+      out += fmt::format("          last error: {}\n", RedactUrlsIn(e));  // an older agent may not redact
+    }
   }
   return out;
 }

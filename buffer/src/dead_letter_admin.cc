@@ -115,4 +115,36 @@ Result<size_t> DeadLetterAdmin::Replay(const std::vector<uint64_t>& ids, const s
   return n;
 }
 
+Status DeadLetterAdmin::RequestMove(const std::string& sink, uint64_t seq) {
+  return impl_->db.Transaction([&]() -> Status {
+    auto cur = impl_->db.Prepare("SELECT acked_seq FROM cursors WHERE name = ?1");
+    if (!cur.ok()) return cur.status();
+    cur->Bind(1, sink);
+    Status st;
+    if (!cur->Step(&st)) {
+      return st.ok() ? Status::NotFound(fmt::format("no sink \"{}\" in this store", sink)) : st;
+    }
+    const auto acked = static_cast<uint64_t>(cur->Int(0));
+    if (seq <= acked) {
+      return Status::InvalidArgument(fmt::format("seq {} is already delivered to sink {} (its cursor is at {})", seq,
+                                                 sink, acked));
+    }
+    auto last = impl_->db.Prepare("SELECT COALESCE(MAX(last_seq), 0) FROM segments");
+    if (!last.ok()) return last.status();
+    if (!last->Step(&st)) return st;
+    if (seq > static_cast<uint64_t>(last->Int(0))) {
+      return Status::InvalidArgument(
+          fmt::format("seq {} is not in the store (last written seq {})", seq, last->Int(0)));
+    }
+    auto ins = impl_->db.Prepare(
+        "INSERT INTO replay(sink,seq,queued_ns,ts_ns,source,channel,content_type,payload) "
+        "VALUES(?1,?2,?3,0,'','',0,x'')");
+    if (!ins.ok()) return ins.status();
+    return ins->Bind(1, std::string(kMoveRequestPrefix) + sink)
+        .Bind(2, static_cast<int64_t>(seq))
+        .Bind(3, SystemClock().NowNs())
+        .Exec();
+  });
+}
+
 }  // namespace edgeferry::buffer

@@ -329,6 +329,70 @@ linger = "15m"
   EXPECT_EQ(by["local"]->outbox.batch.max_records, 10'000u);
 }
 
+TEST(Config, SinkDestinationLimitsHaveDocumentedDefaultsAndAreRangeChecked) {
+  const std::string sinks = R"(
+[sinks.cloud]
+type = "mqtt"
+uri = "tcp://127.0.0.1:1883"
+[sinks.api]
+type = "http"
+url = "https://ingest.example.com/v1"
+[sinks.stream]
+type = "kinesis"
+stream = "telemetry"
+[sinks.lake]
+type = "s3"
+bucket = "sensor-lake"
+)";
+  ConfigErrors errors;
+  auto cfg = ParseConfig(With(sinks), "limits.toml", &errors);
+  ASSERT_TRUE(cfg.ok()) << errors.Join();
+  std::map<std::string, const SinkConfig*> by;
+  for (const auto& s : cfg->sinks) by[s.name] = &s;
+  // docs/configuration.md, "Poison records cannot stall a sink".
+  EXPECT_EQ(by["cloud"]->mqtt.limits.max_record_bytes, 128u * 1024);
+  EXPECT_EQ(by["api"]->http.limits.max_record_bytes, 4u << 20);
+  EXPECT_EQ(by["api"]->http.limits.max_batch_bytes, 16u << 20);
+  EXPECT_EQ(by["stream"]->kinesis.limits.max_record_bytes, 1u << 20);
+  EXPECT_EQ(by["stream"]->kinesis.limits.max_batch_bytes, 4u << 20);
+  EXPECT_EQ(by["lake"]->s3.limits.max_record_bytes, 5ull << 30);
+  EXPECT_EQ(by["lake"]->s3.limits.max_batch_bytes, (8ull << 20) * 10'000);
+
+  ConfigErrors set_errors;
+  auto set = ParseConfig(With(R"(
+[sinks.cloud]
+type = "mqtt"
+uri = "tcp://127.0.0.1:1883"
+max_record_bytes = "256KiB"
+[sinks.api]
+type = "http"
+url = "https://ingest.example.com/v1"
+max_record_bytes = 1000
+max_batch_bytes = "2MiB"
+)"), "limits.toml", &set_errors);
+  ASSERT_TRUE(set.ok()) << set_errors.Join();
+  for (const auto& s : set->sinks) by[s.name] = &s;
+  EXPECT_EQ(by["cloud"]->mqtt.limits.max_record_bytes, 256u * 1024);
+  EXPECT_EQ(by["api"]->http.limits.max_record_bytes, 1000u);
+  EXPECT_EQ(by["api"]->http.limits.max_batch_bytes, 2u << 20);
+
+  ConfigErrors bad;
+  EXPECT_FALSE(ParseConfig(With(R"(
+[sinks.stream]
+type = "kinesis"
+stream = "telemetry"
+max_record_bytes = "2MiB"
+max_batch_bytes = 0
+[sinks.local2]
+type = "outbox"
+max_record_bytes = 10
+)"), "bad.toml", &bad).ok());
+  const std::string all = bad.Join();
+  EXPECT_NE(all.find("sinks.stream.max_record_bytes: must be between"), std::string::npos) << all;
+  EXPECT_NE(all.find("sinks.stream.max_batch_bytes: must be between"), std::string::npos) << all;
+  EXPECT_NE(all.find("sinks.local2.max_record_bytes: unknown key"), std::string::npos) << all;
+}
+
 TEST(Config, ReportsEveryProblemAtOnce) {
   ConfigErrors errors;
   auto cfg = ParseConfig(With("[buffer]\nmax_bytes = \"x\"\nttl = \"forever\"\nbogus = 1\n"), "bad.toml", &errors);

@@ -1,10 +1,13 @@
 // Forwarder over a real Store, with a fault-injecting sink (fakes are for faults only).
 #include "edgeferry/agent/forwarder.h"
 #include "edgeferry/buffer/dead_letter_admin.h"
+#include "edgeferry/drivers/envelope.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <stdexcept>
 #include <deque>
 #include <set>
 #include <mutex>
@@ -24,6 +27,7 @@ struct Step {
   Status error;                   // Unavailable -> nothing acked; Permanent -> batch refused
   std::vector<uint64_t> reject;   // seqs refused for good (rest accepted)
   std::chrono::milliseconds stall{0};
+  bool throw_instead = false;     // Deliver throws (a bug in a sink or its parser)
 };
 
 class FaultySink final : public drivers::Sink {
@@ -33,7 +37,19 @@ class FaultySink final : public drivers::Sink {
   drivers::BatchPolicy policy() const override { return policy_; }
   Status Start() override { return Status::Ok(); }
   uint64_t RecoverDeliveredSeq() override { return recovered_; }
+  drivers::DestinationLimits limits() const override { return limits_; }
+  void Cancel() override { cancelled_ = true; }
   drivers::Delivery Deliver(std::span<const StoredRecord> batch) override {
+    if (hang_until_cancelled_) {
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        calls_.emplace_back();
+      }
+      while (!cancelled_) std::this_thread::sleep_for(10ms);
+      drivers::Delivery d;
+      d.error = Status::Unavailable("cancelled");
+      return d;
+    }
     Step step;
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -45,7 +61,16 @@ class FaultySink final : public drivers::Sink {
       for (const auto& r : batch) calls_.back().push_back(r.seq);
     }
     std::this_thread::sleep_for(step.stall);
+    if (step.throw_instead) throw std::runtime_error("[json.exception.type_error.302] type must be string");
     drivers::Delivery d;
+    // The destination refuses any batch holding a poison record (or every batch: a dead link).
+    for (const auto& r : batch) {
+      if (refuse_all_ || poison_.count(r.seq)) {
+        d.error = poison_permanent_ ? Status::Permanent("HTTP 413: too large") : Status::Unavailable("connection lost");
+        d.refused = true;
+        return d;
+      }
+    }
     d.error = step.error;
     if (!step.error.ok()) return d;
     for (uint64_t s : step.reject) d.rejected.push_back({s, "rejected by test"});
@@ -66,6 +91,12 @@ class FaultySink final : public drivers::Sink {
     return calls_;
   }
   uint64_t recovered_ = 0;
+  drivers::DestinationLimits limits_;
+  std::set<uint64_t> poison_;
+  bool poison_permanent_ = false;
+  std::atomic<bool> refuse_all_{false};
+  bool hang_until_cancelled_ = false;
+  std::atomic<bool> cancelled_{false};
 
  private:
   std::string name_;
@@ -257,6 +288,156 @@ TEST_F(ForwarderTest, AStalledSinkBlocksNeitherIngestNorOtherSinks) {
   const auto stats = store_->Stats();
   EXPECT_EQ(stats.appended_total, 200u);
   ASSERT_TRUE(WaitUntil([&] { return slow.Accepted().size() == 200; }, 10s));
+}
+
+// ---------------------------------------------------------------- poison records (issue 12)
+
+TEST_F(ForwarderTest, ARecordOverTheSinksMaxRecordBytesIsDeadLetteredBeforeSendingAndTheRestFlows) {
+  FaultySink sink("s", {100, 1 << 20, 0});
+  sink.limits_.max_record_bytes = 1000;
+  sink.limits_.gateway_id = "gw";
+  Append(3);
+  ASSERT_TRUE(store_->Append(Record{7, "src", "ch", ContentType::kText, std::string(2000, 'x')}).ok());
+  Append(3);
+  Forwarder f(*store_, sink, fast_retry_);
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 7; }, 5s));
+  EXPECT_EQ(sink.Accepted(), (std::vector<uint64_t>{1, 2, 3, 5, 6, 7}));
+  for (const auto& call : sink.Calls()) EXPECT_EQ(std::count(call.begin(), call.end(), 4u), 0) << "never sent";
+  const auto dlq = store_->ListDeadLetters(0, 10).value();
+  ASSERT_EQ(dlq.size(), 1u);
+  EXPECT_EQ(*dlq[0].seq, 4u);
+  // The envelope of a 2000-byte text payload is the payload as a JSON string plus the fields around it.
+  std::string envelope;
+  drivers::AppendEnvelope("gw", StoredRecord{4, Record{7, "src", "ch", ContentType::kText, std::string(2000, 'x')}},
+                          &envelope);
+  EXPECT_EQ(dlq[0].reason, "record of " + std::to_string(envelope.size() - 1) +
+                               " bytes (envelope) exceeds the sink's max_record_bytes of 1000");
+  EXPECT_EQ(f.Stats().oversize_records, 1u);
+  EXPECT_EQ(f.Stats().dead_lettered, 1u);
+}
+
+TEST_F(ForwarderTest, MaxBatchBytesCutsABatchByTheSizeOfItsEnvelopes) {
+  FaultySink sink("s", {1000, 1 << 20, 0});
+  std::string one;
+  drivers::AppendEnvelope("gw", StoredRecord{1, Record{0, "src", "ch", ContentType::kText, "r0"}}, &one);
+  sink.limits_.max_batch_bytes = 3 * (one.size() + 2);  // about three envelopes per batch
+  sink.limits_.gateway_id = "gw";
+  Append(30);
+  Forwarder f(*store_, sink, fast_retry_);
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return sink.Accepted().size() == 30; }, 5s));
+  EXPECT_EQ(sink.Accepted(), Range(1, 30));
+  for (const auto& call : sink.Calls()) EXPECT_LE(call.size(), 3u);
+}
+
+TEST_F(ForwarderTest, ABatchTheDestinationRefusesIsBisectedDownToThePoisonRecordWhichIsDeadLettered) {
+  FaultySink sink("s", {100, 1 << 20, 0});
+  sink.poison_ = {37};  // e.g. the broker drops the connection after this PUBLISH
+  Append(100);
+  Forwarder f(*store_, sink, fast_retry_);
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 100; }, 5s)) << f.Stats().last_error;
+  auto accepted = sink.Accepted();
+  std::set<uint64_t> distinct(accepted.begin(), accepted.end());
+  std::set<uint64_t> expected;
+  for (uint64_t s = 1; s <= 100; ++s) {
+    if (s != 37) expected.insert(s);
+  }
+  EXPECT_EQ(distinct, expected) << "every other record delivered";
+  const auto dlq = store_->ListDeadLetters(0, 10).value();
+  ASSERT_EQ(dlq.size(), 1u);
+  EXPECT_EQ(*dlq[0].seq, 37u);
+  EXPECT_EQ(dlq[0].reason, "refused by the destination: connection lost");
+  EXPECT_EQ(f.Stats().poison_records, 1u);
+  // Bisection: about two calls per halving (log2 100 ~ 7), plus the probe.
+  EXPECT_LE(sink.Calls().size(), 2u * 7 + 6) << "bisected, not record by record";
+}
+
+TEST_F(ForwarderTest, APermanentRefusalIsBisectedToo) {
+  FaultySink sink("s", {50, 1 << 20, 0});
+  sink.poison_ = {10, 11};
+  sink.poison_permanent_ = true;  // e.g. HTTP 413
+  Append(50);
+  Forwarder f(*store_, sink, fast_retry_);
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 50; }, 5s));
+  const auto dlq = store_->ListDeadLetters(0, 10).value();
+  ASSERT_EQ(dlq.size(), 2u);
+  EXPECT_EQ(*dlq[0].seq, 10u);
+  EXPECT_EQ(*dlq[1].seq, 11u);
+  EXPECT_EQ(sink.Accepted().size(), 48u);
+}
+
+TEST_F(ForwarderTest, ALinkThatRefusesEveryBatchIsRetriedForEverAndNothingIsDeadLettered) {
+  FaultySink sink("s", {100, 1 << 20, 0});
+  sink.refuse_all_ = true;  // a broker that drops every client after every PUBLISH: the link, not a record
+  Append(20);
+  Forwarder f(*store_, sink, fast_retry_);
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().retries >= 5; }, 5s));
+  EXPECT_TRUE(store_->ListDeadLetters(0, 10)->empty());
+  EXPECT_EQ(f.Stats().acked_seq, 0u);
+  EXPECT_EQ(f.Stats().poison_records, 0u);
+  // Once the destination accepts again, everything arrives.
+  sink.refuse_all_ = false;
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 20; }, 5s));
+}
+
+TEST_F(ForwarderTest, AnExceptionEscapingTheSinkIsCaughtCountedAndRetried) {
+  FaultySink sink("s", {100, 1 << 20, 0});
+  Step boom;
+  boom.throw_instead = true;
+  sink.Script({boom, boom});
+  Append(10);
+  Forwarder f(*store_, sink, fast_retry_);
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return sink.Accepted().size() == 10; }, 5s));
+  EXPECT_EQ(f.Stats().sink_exceptions, 2u);
+  EXPECT_EQ(f.Stats().retries, 2u);
+  EXPECT_TRUE(store_->ListDeadLetters(0, 10)->empty()) << "an exception is not the record's fault";
+}
+
+TEST_F(ForwarderTest, StopCancelsASinkStuckInADeliveryAndReturnsPromptly) {
+  FaultySink sink("s", {100, 1 << 20, 0});
+  sink.hang_until_cancelled_ = true;
+  Append(5);
+  Forwarder f(*store_, sink, fast_retry_);
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return !sink.Calls().empty(); }, 5s));
+  const auto t0 = std::chrono::steady_clock::now();
+  f.Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_TRUE(sink.cancelled_);
+}
+
+TEST_F(ForwarderTest, ARecordMovedByHandIsDeadLetteredAndTheStuckSinkMovesOn) {
+  FaultySink sink("s", {100, 1 << 20, 0});
+  sink.poison_ = {5};
+  sink.refuse_all_ = false;
+  // Refusals of 5 that cannot be proven (no probe succeeds: the destination refuses 5 and
+  // is otherwise down) keep the sink retrying; the operator moves 5 by hand.
+  Append(5);
+  Forwarder f(*store_, sink, fast_retry_);
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 4 && f.Stats().retries >= 2; }, 5s))
+      << "5 is the last record: nothing after it proves the link works";
+  EXPECT_TRUE(store_->ListDeadLetters(0, 10)->empty());
+  auto admin = buffer::DeadLetterAdmin::Open(dir_ / "buffer.db");
+  ASSERT_TRUE(admin.ok()) << admin.status().ToString();
+  EXPECT_EQ((*admin)->RequestMove("s", 4).code(), Status::Code::kInvalidArgument) << "already delivered";
+  EXPECT_EQ((*admin)->RequestMove("nope", 5).code(), Status::Code::kNotFound);
+  ASSERT_TRUE(store_->Flush().ok());
+  ASSERT_TRUE((*admin)->RequestMove("s", 5).ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 5; }, 5s));
+  const auto dlq = store_->ListDeadLetters(0, 10).value();
+  ASSERT_EQ(dlq.size(), 1u);
+  EXPECT_EQ(*dlq[0].seq, 5u);
+  EXPECT_EQ(dlq[0].reason, "moved to the dead letter queue by hand (edgeferry dlq move)");
+  EXPECT_EQ(f.Stats().moved_records, 1u);
+  EXPECT_EQ(store_->Stats().replay_queued, 0u) << "the move request is consumed";
+  Append(3);
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 8; }, 5s));
 }
 
 }  // namespace

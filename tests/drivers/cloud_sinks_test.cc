@@ -19,6 +19,7 @@
 #include "edgeferry/drivers/aws/credentials.h"
 #include "edgeferry/drivers/mqtt/mqtt_source.h"
 #include "edgeferry/drivers/mqtt/mqtt_uplink_sink.h"
+#include "edgeferry/redact.h"
 #include "store_ingest.h"
 #include "test_support.h"
 
@@ -246,9 +247,10 @@ TEST_F(SinkTest, KinesisDeadLettersAnOversizedRecordAndDeliversTheRest) {
   const auto dlq = store_->ListDeadLetters(0, 10).value();
   ASSERT_EQ(dlq.size(), 1u);
   EXPECT_EQ(*dlq[0].seq, 6u);
-  // Data + partition key ("gw-01") over 1 MiB; the DLQ keeps the first 1 MiB of it.
+  // Raw payload over max_record_bytes (1 MiB): refused before sending; the DLQ keeps the first 1 MiB of it.
   EXPECT_EQ(dlq[0].reason,
-            "record of 1100005 bytes exceeds the Kinesis limit of 1 MiB (payload truncated to 1048576 of 1100000 bytes)");
+            "record of 1100000 bytes (payload) exceeds the sink's max_record_bytes of 1048576 (payload truncated to "
+            "1048576 of 1100000 bytes)");
   const auto data = kinesis.ReadAll("telemetry");
   ASSERT_EQ(data.size(), 10u);
   EXPECT_EQ(data[5], "{\"i\":5,\"t\":21.5}");
@@ -293,6 +295,179 @@ TEST_F(SinkTest, KinesisResendsOnlyTheThrottledRecordAndAcksExactlyWhatWasAccept
   const std::string cmd = "/usr/bin/python3 " + edgeferry::testing::SourceDir() + "/tests/servers/sigv4_check.py '" +
                           server.requests_path() + "' AKIDEDGEFERRYTEST edgeferry/test/secret eu-west-1 kinesis";
   EXPECT_EQ(std::system(cmd.c_str()), 0);
+}
+
+// ---------------------------------------------------------------- responses are outside input (issue 12)
+
+long RssKib() {
+  for (const auto& line : edgeferry::testing::ReadLines("/proc/self/status")) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return 0;
+}
+
+TEST_F(HttpSinkTest, A500WithA300MBBodyIsReadOnlyUpToTheLimitAndRetried) {
+  // The body is streamed by the server, never held: only the client could grow.
+  server_->Script(json::array({{{"status", 500}, {"body_bytes", 300'000'000}}}));
+  Append(5);
+  http::HttpSink sink(Config(Compression::kNone));
+  agent::Forwarder f(*store_, sink, FastRetry());
+  const long rss_before = RssKib();
+  long rss_peak = rss_before;
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        rss_peak = std::max(rss_peak, RssKib());
+        return f.Stats().acked_seq == 5;
+      },
+      20s))
+      << f.Stats().last_error;
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(f.Stats().retries, 1u) << "a 500 is retried, whatever its size";
+  EXPECT_NE(f.Stats().last_error.find("HTTP 500: xxxx"), std::string::npos) << f.Stats().last_error;
+  EXPECT_TRUE(store_->ListDeadLetters(0, 10)->empty());
+  std::printf("[ bounded ] 500 with a 300 MB body: test process RSS %ld KiB before, peak %ld KiB (+%ld KiB); "
+              "delivered after the retry in %.2f s\n",
+              rss_before, rss_peak, rss_peak - rss_before, secs);
+  EXPECT_LT(rss_peak - rss_before, 16 * 1024) << "KiB: the body is not buffered";
+}
+
+TEST(HttpClientLimits, ASuccessBodyOverTheRequestsLimitIsCutAndFlagged) {
+  EDGEFERRY_REQUIRE_TOOL("python3");
+  TempDir dir;
+  edgeferry::testing::ScriptedHttpServer server(dir);
+  ASSERT_TRUE(server.Start());
+  server.Script(json::array({{{"status", 200}, {"body_bytes", 10'000'000}}}));
+  http::HttpClient client({});
+  http::HttpRequest req;
+  req.url = server.url();
+  req.max_body_bytes = 100'000;
+  const auto resp = client.Send(req);
+  EXPECT_EQ(resp.status, 200);
+  EXPECT_TRUE(resp.body_truncated);
+  EXPECT_EQ(resp.body.size(), 100'000u);
+  EXPECT_NE(resp.error.find("response body larger than"), std::string::npos) << resp.error;
+}
+
+class KinesisRogueTest : public SinkTest {
+ protected:
+  void SetUp() override {
+    SinkTest::SetUp();
+    EDGEFERRY_REQUIRE_TOOL("python3");
+    server_ = std::make_unique<edgeferry::testing::ScriptedHttpServer>(dir_);
+    ASSERT_TRUE(server_->Start());
+  }
+  aws::KinesisSinkConfig Config() {
+    aws::KinesisSinkConfig cfg;
+    cfg.name = "kinesis";
+    cfg.gateway_id = "gw-01";
+    cfg.stream = "telemetry";
+    cfg.endpoint = server_->url("");
+    cfg.batch = {500, 4 << 20, 0};
+    cfg.record_retries = 0;
+    return cfg;
+  }
+  std::unique_ptr<edgeferry::testing::ScriptedHttpServer> server_;
+};
+
+TEST_F(KinesisRogueTest, MalformedResponsesOfEveryShapeAreRetryableErrorsNeverExceptions) {
+  const json ok = {{"SequenceNumber", "1"}, {"ShardId", "shardId-000000000000"}};
+  const json answers = json::array({
+      {{"status", 200}, {"body", json{{"Records", {{{"ErrorCode", 5}, {"ErrorMessage", {1, 2}}}}}}.dump()}},
+      {{"status", 200}, {"body", json{{"Records", "all of them"}}.dump()}},
+      {{"status", 200}, {"body", json{{"Records", {42}}}.dump()}},
+      {{"status", 200}, {"body", "[1,2,3]"}},
+      {{"status", 200}, {"body", "{\"Records\":[{\"SequenceNumber\":"}},
+      {{"status", 400}, {"body", json{{"__type", 7}, {"message", {{"nested", true}}}}.dump()}},
+      {{"status", 500}, {"body", json{{"__type", nullptr}, {"Message", false}}.dump()}},
+      {{"status", 200}, {"body_bytes", 5'000'000}},
+      {{"status", 200}, {"body", json{{"FailedRecordCount", 0}, {"Records", {ok}}}.dump()}},
+  });
+  server_->Script(answers);
+  Append(1);
+  aws::KinesisSink sink(Config());
+  agent::Forwarder f(*store_, sink, FastRetry());
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 1; }, 20s)) << f.Stats().last_error;
+  EXPECT_EQ(server_->Requests().size(), answers.size());
+  EXPECT_EQ(f.Stats().retries, answers.size() - 1);
+  EXPECT_EQ(f.Stats().sink_exceptions, 0u) << "the sink itself never threw";
+  EXPECT_TRUE(store_->ListDeadLetters(0, 10)->empty()) << "a rogue server is not the record's fault";
+}
+
+TEST(KinesisPartitionKey, TruncationNeverSplitsAUtf8Character) {
+  const std::string e = "\xC3\xA9";  // é, 2 bytes
+  std::string key = "a";
+  for (int i = 0; i < 150; ++i) key += e;  // 301 bytes: byte 256 is inside a character
+  const std::string cut = aws::TruncateUtf8(key, 256);
+  EXPECT_EQ(cut.size(), 255u);
+  EXPECT_EQ(cut, key.substr(0, 255));
+  EXPECT_EQ(aws::TruncateUtf8("\xE2\x82\xAC\xE2\x82\xAC", 4), "\xE2\x82\xAC") << "3-byte characters";
+  EXPECT_EQ(aws::TruncateUtf8("short", 256), "short");
+}
+
+TEST_F(SinkTest, KinesisAcceptsARecordWhosePartitionKeyIsCutInsideAMultiByteCharacter) {
+  EDGEFERRY_REQUIRE_NODE_SERVERS();
+  edgeferry::testing::Kinesalite kinesis(dir_, {"telemetry"});
+  ASSERT_TRUE(kinesis.Start());
+  std::string channel = "a";
+  for (int i = 0; i < 150; ++i) channel += "\xC3\xA9";
+  Add(Record{1, "plant", channel, ContentType::kText, "hello"});
+  aws::KinesisSinkConfig cfg;
+  cfg.name = "kinesis";
+  cfg.gateway_id = "gw-01";
+  cfg.stream = "telemetry";
+  cfg.endpoint = kinesis.endpoint();
+  cfg.partition_key = "{channel}";
+  cfg.raw_payload = true;
+  cfg.batch = {500, 4 << 20, 0};
+  aws::KinesisSink sink(cfg);
+  agent::Forwarder f(*store_, sink, FastRetry());
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 1; }, 20s)) << f.Stats().last_error;
+  EXPECT_EQ(kinesis.ReadAll("telemetry"), std::vector<std::string>{"hello"});
+  EXPECT_EQ(f.Stats().sink_exceptions, 0u);
+}
+
+TEST_F(KinesisRogueTest, AValidationExceptionIsBisectedToTheRecordTheStreamRefuses) {
+  const json ok = {{"SequenceNumber", "1"}, {"ShardId", "shardId-000000000000"}};
+  const json invalid = {{"status", 400},
+                        {"body", json{{"__type", "ValidationException"}, {"message", "1 validation error"}}.dump()}};
+  auto accept = [&](int n) {
+    json records = json::array();
+    for (int i = 0; i < n; ++i) records.push_back(ok);
+    return json{{"status", 200}, {"body", json{{"FailedRecordCount", 0}, {"Records", records}}.dump()}};
+  };
+  // 4 records, the 3rd refused: [1-4] refused, [1,2] ok, [3,4] refused, [3] refused -> dead letter, [4] ok.
+  server_->Script(json::array({invalid, accept(2), invalid, invalid, accept(1)}));
+  Append(4);
+  aws::KinesisSink sink(Config());
+  agent::Forwarder f(*store_, sink, FastRetry());
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 4; }, 10s)) << f.Stats().last_error;
+  const auto dlq = store_->ListDeadLetters(0, 10).value();
+  ASSERT_EQ(dlq.size(), 1u);
+  EXPECT_EQ(*dlq[0].seq, 3u);
+  EXPECT_NE(dlq[0].reason.find("ValidationException"), std::string::npos) << dlq[0].reason;
+  const auto requests = server_->Requests();
+  ASSERT_EQ(requests.size(), 5u);
+  EXPECT_EQ(json::parse(requests[4]["body"].get<std::string>())["Records"].size(), 1u);
+}
+
+// ---------------------------------------------------------------- redaction (issue 12, item 13)
+
+TEST(RedactUrl, HidesPasswordsAndQueryValuesAndKeepsWhereItPoints) {
+  EXPECT_EQ(RedactUrl("https://user:s3cret@api.example.com:8443/ingest?sig=abc&X-Amz-Signature=def&token=ghi#frag"),
+            "https://user:REDACTED@api.example.com:8443/ingest?sig=REDACTED&X-Amz-Signature=REDACTED&token=REDACTED#REDACTED");
+  EXPECT_EQ(RedactUrl("http://127.0.0.1:8080/ingest"), "http://127.0.0.1:8080/ingest");
+  EXPECT_EQ(RedactUrl("http://tok@host/p"), "http://tok@host/p") << "a user name alone is not a secret";
+  EXPECT_EQ(RedactUrl("http://host/p?justasecret"), "http://host/p?REDACTED");
+  EXPECT_EQ(RedactUrl("http://a:b@host?x=1"), "http://a:REDACTED@host?x=REDACTED");
+  EXPECT_EQ(RedactUrl("not a url"), "not a url");
+  // A URL in text runs to the next space or quote: a trailing ':' goes with the redacted value.
+  EXPECT_EQ(RedactUrlsIn("Unavailable: http://u:pw@h/x?sig=1: Failed to connect (see \"https://h2/?t=2\")"),
+            "Unavailable: http://u:REDACTED@h/x?sig=REDACTED Failed to connect (see \"https://h2/?t=REDACTED\")");
 }
 
 // ---------------------------------------------------------------- S3

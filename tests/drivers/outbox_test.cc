@@ -61,6 +61,15 @@ TEST(OutboxSink, RetryRewritesTheSameFileAndRecoveryFindsTheNewest) {
   EXPECT_EQ(restarted.RecoverDeliveredSeq(), 20u);
 }
 
+TEST(OutboxSink, RecoveryIgnoresFileNamesWhoseSeqDoesNotFitInsteadOfThrowing) {
+  TempDir dir;
+  // 20 digits can exceed UINT64_MAX (18446744073709551615): std::stoull threw here.
+  edgeferry::testing::WriteFile(dir / "gw-01-00000000000000000001-99999999999999999999.ndjson.zst", "x");
+  edgeferry::testing::WriteFile(dir / "gw-01-00000000000000000001-00000000000000000007.ndjson.zst", "x");
+  OutboxSink sink({"local", "gw-01", dir.path(), {}, 3});
+  EXPECT_EQ(sink.RecoverDeliveredSeq(), 7u);
+}
+
 TEST(OutboxSink, StartRemovesTempFilesACrashLeftBehind) {
   TempDir dir;
   edgeferry::testing::WriteFile(dir / ".gw-01-00000000000000000001-00000000000000000009.ndjson.zst.tmp", "half");

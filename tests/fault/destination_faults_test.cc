@@ -286,5 +286,149 @@ linger = "0"
   std::printf("[ slow sink ] 2000 records: ingest and outbox done in %.2f s while the HTTP sink stalled 6 s\n", secs);
 }
 
+// ---------------------------------------------------------------- poison records (issue 12, item 9)
+
+// A cloud broker with AWS IoT Core's 128 KiB limit (mosquitto drops a client that sends a
+// larger packet) and an agent that forwards a local broker's records to it.
+class OversizeRecord : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    EDGEFERRY_REQUIRE_TOOL("mosquitto");
+    EDGEFERRY_REQUIRE_TOOL("mosquitto_pub");
+    EDGEFERRY_REQUIRE_TOOL("mosquitto_sub");
+    ASSERT_TRUE(local_.Start());
+    ASSERT_TRUE(cloud_.Start());
+    subscriber_ = std::make_unique<ChildProcess>(
+        std::vector<std::string>{FindTool("mosquitto_sub"), "-p", std::to_string(cloud_.port()), "-q", "1", "-t",
+                                 "up/#", "-F", "%p"},
+        dir_ / "cloud.txt");
+    ASSERT_TRUE(WaitUntil([&] { return subscriber_->Running(); }, 2s));
+    std::this_thread::sleep_for(300ms);  // subscribed before anything is published
+  }
+  std::unique_ptr<AgentProcess> Agent(const std::string& sink_extra) {
+    auto agent = std::make_unique<AgentProcess>(dir_, R"(
+[gateway]
+id = "gw-poison"
+data_dir = "@DATA@"
+[sources.plant]
+type = "mqtt"
+uri = ")" + local_.uri() + R"("
+topics = ["plant/#"]
+[sinks.iot]
+type = "mqtt"
+uri = ")" + cloud_.uri() + R"("
+topic = "up/{source}"
+retry_base = "100ms"
+retry_max = "500ms"
+)" + sink_extra);
+    return agent;
+  }
+  void Publish(const std::string& payload) {
+    WriteFile(dir_ / "payload.bin", payload);
+    ASSERT_EQ(std::system(("mosquitto_pub -p " + std::to_string(local_.port()) + " -q 1 -t plant/a -f " +
+                           (dir_ / "payload.bin"))
+                              .c_str()),
+              0);
+  }
+  // Envelope seqs the cloud broker delivered to its subscriber.
+  std::set<uint64_t> CloudSeqs() {
+    std::set<uint64_t> seqs;
+    for (const auto& line : ReadLines(dir_ / "cloud.txt")) {
+      auto j = json::parse(line, nullptr, false);
+      if (j.is_object() && j.contains("seq")) seqs.insert(j["seq"].get<uint64_t>());
+    }
+    return seqs;
+  }
+  std::string DlqList(const AgentProcess& agent) {
+    std::string out;
+    RunCommand({EdgeferryBinary(), "dlq", "list", "--config", agent.config_path()}, &out);
+    return out;
+  }
+  // SIGTERM; returns how long the agent took to exit.
+  std::chrono::milliseconds TimedTerminate(AgentProcess& agent) {
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(agent.Terminate(), 0);
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  }
+
+  TempDir dir_;
+  MosquittoBroker local_;
+  MosquittoBroker cloud_{"max_packet_size 131072\n"};
+  std::unique_ptr<ChildProcess> subscriber_;
+};
+
+std::string Small(int i) { return "{\"i\":" + std::to_string(i) + "}"; }
+const std::string kBig = "{\"image\":\"" + std::string(200 * 1024, 'A') + "\"}";
+
+TEST_F(OversizeRecord, A200KBRecordIsDeadLetteredBeforeSendingEveryOtherRecordArrivesAndSigtermIsFast) {
+  auto agent = Agent("");  // the default max_record_bytes of an MQTT sink: 128 KiB
+  ASSERT_TRUE(agent->Start());
+  for (int i = 0; i < 5; ++i) Publish(Small(i));
+  Publish(kBig);
+  for (int i = 5; i < 10; ++i) Publish(Small(i));
+  ASSERT_TRUE(WaitUntil([&] { return CloudSeqs().size() == 10; }, 20s)) << CloudSeqs().size() << "\n" << agent->Log();
+  EXPECT_EQ(CloudSeqs(), (std::set<uint64_t>{1, 2, 3, 4, 5, 7, 8, 9, 10, 11}));
+  const std::string dlq = DlqList(*agent);
+  EXPECT_NE(dlq.find("1 dead letter"), std::string::npos) << dlq;
+  EXPECT_NE(dlq.find("exceeds the sink's max_record_bytes of 131072"), std::string::npos) << dlq;
+  const auto took = TimedTerminate(*agent);
+  std::printf("[ poison ] 200 KiB record dead-lettered before sending; SIGTERM took %lld ms\n",
+              static_cast<long long>(took.count()));
+  EXPECT_LT(took, 5s);
+}
+
+TEST_F(OversizeRecord, WhenTheLimitIsSetTooHighTheBrokersRefusalIsBisectedToTheRecord) {
+  // The operator raised the limit: the broker drops the connection on the PUBLISH instead.
+  auto agent = Agent("max_record_bytes = \"1MiB\"\nmax_inflight = 10\n");
+  ASSERT_TRUE(agent->Start());
+  for (int i = 0; i < 5; ++i) Publish(Small(i));
+  Publish(kBig);
+  for (int i = 5; i < 10; ++i) Publish(Small(i));
+  ASSERT_TRUE(WaitUntil([&] { return CloudSeqs().size() == 10; }, 30s)) << CloudSeqs().size() << "\n" << agent->Log();
+  EXPECT_EQ(CloudSeqs(), (std::set<uint64_t>{1, 2, 3, 4, 5, 7, 8, 9, 10, 11}));
+  const std::string dlq = DlqList(*agent);
+  EXPECT_NE(dlq.find("1 dead letter"), std::string::npos) << dlq;
+  EXPECT_NE(dlq.find("refused by the destination: connection lost after publishing seq 6"), std::string::npos) << dlq;
+  const auto took = TimedTerminate(*agent);
+  std::printf("[ poison ] broker refusal bisected to seq 6; SIGTERM took %lld ms\n", static_cast<long long>(took.count()));
+  EXPECT_LT(took, 5s);
+}
+
+TEST_F(OversizeRecord, SigtermWhileTheSinkIsStuckRetryingARefusedRecordExitsWithinSeconds) {
+  // The big record is the newest: nothing after it can prove the link works, so the sink
+  // keeps retrying it (a dead link is never dead-lettered) until an operator acts.
+  auto agent = Agent("max_record_bytes = \"1MiB\"\nmax_inflight = 10\n");
+  ASSERT_TRUE(agent->Start());
+  for (int i = 0; i < 3; ++i) Publish(Small(i));
+  Publish(kBig);
+  ASSERT_TRUE(WaitUntil([&] { return CloudSeqs().size() == 3; }, 20s)) << agent->Log();
+  ASSERT_TRUE(WaitUntil([&] { return agent->Log().find("connection lost after publishing seq 4") != std::string::npos; },
+                        20s))
+      << agent->Log();
+  std::this_thread::sleep_for(1s);  // in the middle of its retries
+  EXPECT_NE(DlqList(*agent).find("0 dead letters"), std::string::npos);
+  // The operator unblocks it by hand, beside the running agent.
+  std::string out;
+  ASSERT_EQ(RunCommand({EdgeferryBinary(), "dlq", "move", "--config", agent->config_path(), "--sink", "iot", "--seq",
+                        "4"},
+                       &out),
+            0)
+      << out;
+  ASSERT_TRUE(WaitUntil([&] { return DlqList(*agent).find("moved to the dead letter queue by hand") != std::string::npos; },
+                        5s))
+      << agent->Log();
+  Publish(Small(3));
+  ASSERT_TRUE(WaitUntil([&] { return CloudSeqs().count(5) == 1; }, 20s)) << agent->Log();
+  Publish(kBig);  // stuck again
+  ASSERT_TRUE(WaitUntil([&] { return agent->Log().find("connection lost after publishing seq 6") != std::string::npos; },
+                        20s))
+      << agent->Log();
+  std::this_thread::sleep_for(1s);
+  const auto took = TimedTerminate(*agent);
+  std::printf("[ poison ] SIGTERM while the sink retried a refused record took %lld ms\n",
+              static_cast<long long>(took.count()));
+  EXPECT_LT(took, 5s);
+}
+
 }  // namespace
 }  // namespace edgeferry::testing

@@ -7,7 +7,9 @@ Usage: http_server.py PORT DIR
   POST /_control with {"script": [...], "default": {...}} sets the answers for the next
   requests, in order, then the default (200, "{}"). An answer is
   {"status": 503, "headers": {"Retry-After": "1"}, "body": "..."} or {"drop": true},
-  which closes the connection without answering; "sleep": seconds delays the answer.
+  which closes the connection without answering; "sleep": seconds delays the answer;
+  "body_bytes": N answers a body of N bytes of "x", streamed in 64 KiB chunks (never
+  held in memory; for response-size limits).
   GET /_count answers the number of requests recorded.
 Fault injection only: real protocol servers (mosquitto, kinesalite, s3rver) are used
 wherever they exist.
@@ -66,7 +68,21 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(2)
             return
+        if answer.get("body_bytes"):
+            return self._stream(answer.get("status", 200), int(answer["body_bytes"]))
         self._answer(answer.get("status", 200), answer.get("body", "").encode(), answer.get("headers"))
+
+    def _stream(self, status, n):
+        self.send_response(status)
+        self.send_header("Content-Length", str(n))
+        self.end_headers()
+        chunk = b"x" * 65536
+        try:
+            while n > 0:
+                self.wfile.write(chunk[:min(n, len(chunk))])
+                n -= min(n, len(chunk))
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
 

@@ -30,6 +30,7 @@ edgeferry::drivers::http::HttpResponse Call(const std::string& method, const std
   req.headers = std::move(headers);
   req.aws_sigv4 = sigv4;
   req.aws_key_secret = creds;
+  req.max_body_bytes = size_t{1} << 30;  // test servers are trusted; objects can be large
   return client.Send(req);
 }
 

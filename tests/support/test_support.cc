@@ -137,7 +137,7 @@ int ChildProcess::Stop(int sig, std::chrono::milliseconds timeout) {
 
 std::string ChildProcess::Log() const { return ReadFile(log_path_); }
 
-MosquittoBroker::MosquittoBroker() : port_(FreeLoopbackPort()) {}
+MosquittoBroker::MosquittoBroker(std::string extra_conf) : port_(FreeLoopbackPort()), extra_conf_(std::move(extra_conf)) {}
 
 MosquittoBroker::~MosquittoBroker() { Kill(); }
 
@@ -146,7 +146,7 @@ bool MosquittoBroker::Start() {
   // Running as root, mosquitto would switch to the mosquitto user; stay as we are.
   WriteFile(conf, "listener " + std::to_string(port_) + " 127.0.0.1\nallow_anonymous true\n" +
                       "persistence false\nuser " + (getuid() == 0 ? "root" : "") + "\n" +
-                      "max_queued_messages 1000000\nmax_inflight_messages 100\n");
+                      "max_queued_messages 1000000\nmax_inflight_messages 100\n" + extra_conf_);
   std::string mosquitto = FindTool("mosquitto");
   proc_ = std::make_unique<ChildProcess>(std::vector<std::string>{mosquitto, "-c", conf},
                                          dir_ / "mosquitto.log");

@@ -79,7 +79,8 @@ class ChildProcess {
 // A private mosquitto broker on a free loopback port, for one test or suite.
 class MosquittoBroker {
  public:
-  MosquittoBroker();  // does not start it
+  // Does not start it. `extra_conf`: more mosquitto.conf lines (e.g. "max_packet_size 131072\n").
+  explicit MosquittoBroker(std::string extra_conf = "");
   ~MosquittoBroker();
   // Starts mosquitto (on the same port after a Stop()); false if it did not come up.
   bool Start();
@@ -91,6 +92,7 @@ class MosquittoBroker {
  private:
   TempDir dir_;
   int port_;
+  std::string extra_conf_;
   std::unique_ptr<ChildProcess> proc_;
 };
 

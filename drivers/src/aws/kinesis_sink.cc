@@ -14,12 +14,23 @@
 namespace edgeferry::drivers::aws {
 
 namespace {
+constexpr size_t kMaxPartitionKeyBytes = 256;
+constexpr size_t kMaxResponseBytes = 1 << 20;  // a 500-record PutRecords answer is ~60 KiB
+
 std::string Base64(std::string_view data) {
   std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
   const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
                                 reinterpret_cast<const unsigned char*>(data.data()), static_cast<int>(data.size()));
   out.resize(static_cast<size_t>(n));
   return out;
+}
+
+// A string member of a JSON object, or "" for anything else (a server's response is
+// outside input: any shape may arrive, none may throw).
+std::string StringField(const nlohmann::json& j, const char* key) {
+  if (!j.is_object()) return "";
+  const auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
 bool RetryableType(const std::string& type) {
@@ -49,7 +60,39 @@ Status KinesisSink::Start() {
   return Status::Ok();
 }
 
+std::string TruncateUtf8(std::string s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return s;
+  size_t n = max_bytes;
+  // Step back over continuation bytes (10xxxxxx) to the start of the cut character.
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  s.resize(n);
+  return s;
+}
+
+void KinesisSink::Cancel() {
+  cancelled_ = true;
+  client_->Cancel();
+}
+
+DestinationLimits KinesisSink::limits() const {
+  DestinationLimits l = cfg_.limits;
+  l.gateway_id = cfg_.gateway_id;
+  l.payload_only = cfg_.raw_payload;
+  return l;
+}
+
 Delivery KinesisSink::Deliver(std::span<const StoredRecord> batch) {
+  try {
+    return DeliverOnce(batch);
+  } catch (const std::exception& e) {
+    // Belt and braces: nothing a response or a record contains may escape the sink.
+    Delivery d;
+    d.error = Status::Unavailable(std::string("PutRecords: ") + e.what());
+    return d;
+  }
+}
+
+Delivery KinesisSink::DeliverOnce(std::span<const StoredRecord> batch) {
   Delivery d;
   // Records still to send: index into the batch, data and key.
   struct Entry {
@@ -74,7 +117,7 @@ Delivery KinesisSink::Deliver(std::span<const StoredRecord> batch) {
     std::string key = ExpandTemplate(cfg_.partition_key, {cfg_.gateway_id, r.record.source, r.record.channel, "",
                                                           r.seq, r.seq, r.seq, r.record.ts_ns});
     if (key.empty()) key = cfg_.gateway_id;
-    if (key.size() > 256) key.resize(256);
+    key = TruncateUtf8(std::move(key), kMaxPartitionKeyBytes);
     if (data.size() + key.size() > kMaxRecordBytes) {
       d.rejected.push_back({r.seq, fmt::format("record of {} bytes exceeds the Kinesis limit of 1 MiB",
                                                data.size() + key.size())});
@@ -85,14 +128,22 @@ Delivery KinesisSink::Deliver(std::span<const StoredRecord> batch) {
   }
   std::string last_error;
   for (int attempt = 0; !pending.empty() && attempt <= cfg_.record_retries; ++attempt) {
-    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100 << attempt));
+    for (int slept = 0; attempt > 0 && slept < (100 << attempt) && !cancelled_; slept += 50) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (cancelled_) {
+      last_error = "sink stopped";
+      break;
+    }
     nlohmann::json body;
     body["StreamName"] = cfg_.stream;
     body["Records"] = nlohmann::json::array();
     for (const auto& e : pending) body["Records"].push_back({{"Data", Base64(e.data)}, {"PartitionKey", e.key}});
     http::HttpRequest req;
     req.url = cfg_.endpoint + "/";
-    req.body = body.dump();
+    // Invalid UTF-8 in a key (from a source or channel name) is replaced, never thrown.
+    req.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    req.max_body_bytes = kMaxResponseBytes;
     req.timeout_ms = cfg_.timeout_ms;
     req.headers = {"Content-Type: application/x-amz-json-1.1", "X-Amz-Target: Kinesis_20131202.PutRecords"};
     if (!creds_.session_token.empty()) req.headers.push_back("X-Amz-Security-Token: " + creds_.session_token);
@@ -102,25 +153,38 @@ Delivery KinesisSink::Deliver(std::span<const StoredRecord> batch) {
     if (resp.status != 200) {
       std::string type;
       if (auto j = nlohmann::json::parse(resp.body, nullptr, false); j.is_object()) {
-        type = j.value("__type", "") + ": " + j.value("message", j.value("Message", ""));
+        std::string message = StringField(j, "message");
+        if (message.empty()) message = StringField(j, "Message");
+        type = StringField(j, "__type") + ": " + message.substr(0, 500);
       }
       last_error = resp.status == 0 ? resp.error : fmt::format("HTTP {} {}", resp.status, type);
       if (resp.status == 400 && !RetryableType(type)) {
+        // Bad input: bisected down to the record the stream refuses (sink.h).
         d.error = Status::Permanent("PutRecords: " + last_error);
+        d.refused = true;
         return d;
       }
       break;  // request-level failure: back off in the forwarder
     }
     auto j = nlohmann::json::parse(resp.body, nullptr, false);
-    if (!j.is_object() || !j["Records"].is_array() || j["Records"].size() != pending.size()) {
+    const nlohmann::json* records = nullptr;
+    if (j.is_object()) {
+      if (auto it = j.find("Records"); it != j.end() && it->is_array()) records = &*it;
+    }
+    if (records == nullptr || records->size() != pending.size()) {
       last_error = "PutRecords: unexpected response: " + resp.body.substr(0, 200);
       break;
     }
     std::vector<Entry> failed;
     for (size_t k = 0; k < pending.size(); ++k) {
-      const auto& rec = j["Records"][k];
-      if (rec.contains("ErrorCode") && !rec["ErrorCode"].is_null()) {
-        last_error = rec.value("ErrorCode", "") + ": " + rec.value("ErrorMessage", "");
+      const auto& rec = (*records)[k];
+      const bool failed_here =
+          !rec.is_object() || (rec.contains("ErrorCode") && !rec["ErrorCode"].is_null()) || !rec.contains("SequenceNumber");
+      if (failed_here) {
+        // Anything but a clear success (an object with a SequenceNumber and no ErrorCode) is retried.
+        const std::string code = StringField(rec, "ErrorCode");
+        last_error = (code.empty() ? std::string("unexpected record result") : code) + ": " +
+                     StringField(rec, "ErrorMessage").substr(0, 500);
         failed.push_back(std::move(pending[k]));
       } else {
         done[pending[k].index] = true;

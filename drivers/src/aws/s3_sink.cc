@@ -118,11 +118,25 @@ Status S3Sink::MultipartUpload(const std::string& key, const std::string& body) 
   return Status::Ok();
 }
 
+void S3Sink::Cancel() { client_->Cancel(); }
+
+DestinationLimits S3Sink::limits() const {
+  DestinationLimits l = cfg_.limits;
+  l.gateway_id = cfg_.gateway_id;
+  return l;
+}
+
 Delivery S3Sink::Deliver(std::span<const StoredRecord> batch) {
   Delivery d;
   auto body = Compress(cfg_.compression, EncodeNdjson(cfg_.gateway_id, batch));
   if (!body.ok()) {
     d.error = Status::Unavailable(body.status().message());
+    return d;
+  }
+  if (const uint64_t parts = (body->size() + cfg_.part_size - 1) / cfg_.part_size; parts > 10'000) {
+    // S3 allows 10,000 parts per upload: a smaller batch fits (the forwarder bisects).
+    d.error = Status::Permanent(fmt::format("batch of {} bytes needs {} parts (S3 allows 10,000)", body->size(), parts));
+    d.refused = true;
     return d;
   }
   const std::string key = Key(batch);

@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 
 namespace edgeferry::drivers::http {
@@ -13,9 +14,30 @@ void GlobalInit() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+struct BodyBuffer {
+  CURL* curl;
+  std::string* body;
+  size_t limit;
+  bool truncated = false;
+};
+
 size_t OnBody(char* data, size_t size, size_t n, void* user) {
-  static_cast<std::string*>(user)->append(data, size * n);
-  return size * n;
+  auto* b = static_cast<BodyBuffer*>(user);
+  long status = 0;
+  curl_easy_getinfo(b->curl, CURLINFO_RESPONSE_CODE, &status);
+  const size_t limit = status >= 300 ? std::min(b->limit, kMaxErrorBodyBytes) : b->limit;
+  const size_t len = size * n;
+  if (b->body->size() + len > limit) {
+    b->body->append(data, limit - b->body->size());
+    b->truncated = true;
+    return 0;  // short: curl aborts the transfer (CURLE_WRITE_ERROR)
+  }
+  b->body->append(data, len);
+  return len;
+}
+
+int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<std::atomic<bool>*>(user)->load() ? 1 : 0;  // non-zero aborts
 }
 
 size_t OnHeader(char* data, size_t size, size_t n, void* user) {
@@ -27,7 +49,9 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
     std::string value = line.substr(colon + 1);
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.erase(0, 1);
     while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) value.pop_back();
-    (*static_cast<std::map<std::string, std::string>*>(user))[name] = value;
+    auto& headers = *static_cast<std::map<std::string, std::string>*>(user);
+    // A server cannot grow this without bound (curl caps each line and the header block).
+    if (headers.size() < 128 || headers.count(name)) headers[name] = value.substr(0, 8192);
   }
   return size * n;
 }
@@ -46,7 +70,10 @@ long HttpResponse::RetryAfterSeconds() const {
 struct HttpClient::Impl {
   TlsOptions tls;
   CURL* curl = nullptr;
+  std::atomic<bool> cancelled{false};
 };
+
+void HttpClient::Cancel() { impl_->cancelled = true; }
 
 HttpClient::HttpClient(TlsOptions tls) : impl_(std::make_unique<Impl>()) {
   GlobalInit();
@@ -60,6 +87,10 @@ HttpClient::~HttpClient() {
 
 HttpResponse HttpClient::Send(const HttpRequest& req) {
   HttpResponse resp;
+  if (impl_->cancelled) {
+    resp.error = "cancelled";
+    return resp;
+  }
   CURL* c = impl_->curl;
   curl_easy_reset(c);  // keeps the connection cache
   curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
@@ -85,7 +116,11 @@ HttpResponse HttpClient::Send(const HttpRequest& req) {
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, std::min(req.timeout_ms, 10'000L));
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp.body);
+  BodyBuffer body{c, &resp.body, req.max_body_bytes};
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, OnProgress);
+  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &impl_->cancelled);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &resp.headers);
   const TlsOptions& tls = impl_->tls;
@@ -99,8 +134,13 @@ HttpResponse HttpClient::Send(const HttpRequest& req) {
   const CURLcode rc = curl_easy_perform(c);
   if (rc == CURLE_OK) {
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
+  } else if (body.truncated) {
+    // The status line and headers arrived; the body was cut at the limit.
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
+    resp.body_truncated = true;
+    resp.error = "response body larger than " + std::to_string(resp.body.size()) + " bytes; not read";
   } else {
-    resp.error = error[0] ? error : curl_easy_strerror(rc);
+    resp.error = rc == CURLE_ABORTED_BY_CALLBACK ? "cancelled" : (error[0] ? error : curl_easy_strerror(rc));
   }
   curl_slist_free_all(headers);
   return resp;

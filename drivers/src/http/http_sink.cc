@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <fstream>
+#include "edgeferry/redact.h"
 #include <sstream>
 
 namespace edgeferry::drivers::http {
@@ -19,6 +20,14 @@ Status HttpSink::Start() {
   token_ = ss.str();
   while (!token_.empty() && (token_.back() == '\n' || token_.back() == '\r')) token_.pop_back();
   return Status::Ok();
+}
+
+void HttpSink::Cancel() { client_->Cancel(); }
+
+DestinationLimits HttpSink::limits() const {
+  DestinationLimits l = cfg_.limits;
+  l.gateway_id = cfg_.gateway_id;
+  return l;
 }
 
 Delivery HttpSink::Deliver(std::span<const StoredRecord> batch) {
@@ -44,9 +53,13 @@ Delivery HttpSink::Deliver(std::span<const StoredRecord> batch) {
     d.acked_through = batch.back().seq;
     return d;
   }
-  const std::string excerpt = resp.body.substr(0, 200);
+  const std::string excerpt = RedactUrlsIn(resp.body.substr(0, 200));
   if (resp.status == 0) {
-    d.error = Status::Unavailable(fmt::format("{}: {}", cfg_.url, resp.error));
+    d.error = Status::Unavailable(fmt::format("{}: {}", RedactUrl(cfg_.url), RedactUrlsIn(resp.error)));
+  } else if (resp.status == 413) {
+    // Payload Too Large: the content, not the link. Bisected down to the record (sink.h).
+    d.error = Status::Permanent(fmt::format("HTTP 413: {}", excerpt));
+    d.refused = true;
   } else if (resp.status == 408 || resp.status == 429 || resp.status >= 500) {
     d.error = Status::Unavailable(fmt::format("HTTP {}: {}", resp.status, excerpt));
     d.retry_after_ns = resp.RetryAfterSeconds() * 1'000'000'000LL;

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 
@@ -70,9 +71,13 @@ uint64_t OutboxSink::RecoverDeliveredSeq() {
   for (const auto& e : fs::directory_iterator(config_.dir, ec)) {
     const std::string n = e.path().filename().string();
     if (!n.starts_with(prefix) || !n.ends_with(ext) || n.size() != prefix.size() + 41 + ext.size()) continue;
-    const std::string last = n.substr(prefix.size() + 21, 20);
-    if (last.find_first_not_of("0123456789") != std::string::npos) continue;
-    newest = std::max<uint64_t>(newest, std::stoull(last));
+    // A name is outside input (anyone can drop a file here): parse without throwing;
+    // 20 digits can exceed uint64_t, and such a file is ignored.
+    const std::string_view last = std::string_view(n).substr(prefix.size() + 21, 20);
+    uint64_t seq = 0;
+    const auto [end, err] = std::from_chars(last.data(), last.data() + last.size(), seq);
+    if (err != std::errc() || end != last.data() + last.size()) continue;
+    newest = std::max<uint64_t>(newest, seq);
   }
   return newest;
 }

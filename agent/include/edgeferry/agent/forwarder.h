@@ -14,12 +14,21 @@
 // progress, so a crash re-sends the live records delivered ahead of it (each keeps its
 // seq; consumers order and deduplicate by seq). Dead letters an operator replays
 // (`edgeferry dlq replay`) are delivered between batches, at most a check per second.
+//
+// Poison records (sink.h, "Poison records"): records over the sink's max_record_bytes
+// are dead-lettered before sending; batches over max_batch_bytes are cut; a batch the
+// destination refuses is bisected down to the record it refuses; records an operator
+// moved by hand (`edgeferry dlq move`) are dead-lettered when the forwarder reaches them.
+// Anything a sink throws is caught here (counted in SinkStats::sink_exceptions, logged,
+// retried with backoff): a sink can never take the agent down.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <span>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -45,6 +54,10 @@ struct SinkStats {
   uint64_t dead_lettered = 0;      // rejected for good, now in the dead letter queue
   uint64_t retries = 0;            // failed attempts that will be retried
   uint64_t consecutive_failures = 0;
+  uint64_t oversize_records = 0;   // dead-lettered for exceeding max_record_bytes
+  uint64_t poison_records = 0;     // dead-lettered after bisecting a refused batch
+  uint64_t moved_records = 0;      // dead-lettered by hand (edgeferry dlq move)
+  uint64_t sink_exceptions = 0;    // exceptions that escaped the sink, caught here
   std::string last_error;
 };
 
@@ -55,7 +68,8 @@ class Forwarder {
   ~Forwarder();
   // Opens the sink's cursor and starts the delivery thread. Errors: from the store.
   Status Start();
-  // Asks the loop to stop after the delivery in progress, and joins it. Idempotent.
+  // Stops the loop and joins it: cancels the sink (Sink::Cancel), so a delivery in
+  // progress returns within about a second. Idempotent.
   void Stop();
   // Thread-safe.
   SinkStats Stats() const;
@@ -66,8 +80,21 @@ class Forwarder {
     uint64_t through = 0;                // delivered or dead-lettered up to this seq
     std::optional<int64_t> retry_after;  // set on failure: delay before a retry (0 = backoff)
   };
-  // Delivers one batch (seq order), dead-letters what the sink refused, counts.
+  // Delivers one batch (seq order): dead-letters moved and oversize records, cuts the
+  // batch to max_batch_bytes, bisects refusals, dead-letters what the sink refused, counts.
   Outcome Deliver(std::vector<StoredRecord>& batch);
+  // Sink::Deliver behind a catch of everything.
+  drivers::Delivery CallSink(std::span<const StoredRecord> batch);
+  // One sink call for `batch`, bisecting a refusal (sink.h).
+  Outcome DeliverBisecting(std::span<const StoredRecord> batch);
+  // True when the record after `seq` in the store, delivered alone, is accepted.
+  bool LinkWorksAfter(uint64_t seq);
+  // Dead-letters one record; false if the store could not take it.
+  bool DeadLetter(const StoredRecord& r, const std::string& reason);
+  // Counts the outcome of one sink call for `batch`.
+  Outcome Account(std::span<const StoredRecord> batch, drivers::Delivery& d);
+  // Loads hand-moves queued by `edgeferry dlq move` for this sink.
+  void LoadMoves();
   // Delivers dead letters replayed for this sink; false when there were none.
   bool DeliverReplay(const std::function<int64_t()>& backoff);
   // Waits up to `ns` or until Stop(); returns false when stopping.
@@ -82,6 +109,7 @@ class Forwarder {
   std::thread thread_;
   uint64_t pos_ = 0;         // last seq handed to the sink and acked
   int attempt_ = 0;          // consecutive failures
+  std::map<uint64_t, uint64_t> moves_;  // seq -> replay-queue id of a hand-move request
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -15,6 +15,11 @@
 
 namespace edgeferry::buffer {
 
+// Hand-moves (`edgeferry dlq move`) travel through the replay queue as rows whose sink
+// is this prefix + the sink's name (':' cannot occur in a sink name), seq the record's
+// seq and an empty payload. The sink's forwarder dead-letters the record when it reaches it.
+inline constexpr std::string_view kMoveRequestPrefix = "move:";
+
 class DeadLetterAdmin {
  public:
   // Errors: NotFound when there is no store at `path`; IOError / Corruption from SQLite.
@@ -30,6 +35,13 @@ class DeadLetterAdmin {
   // them from the dead letter queue, in one transaction. `sink` empty: back to the sink
   // that refused each one. Returns how many.
   Result<size_t> Replay(const std::vector<uint64_t>& ids, const std::string& sink);
+  // Asks the agent to move the buffered record `seq` of `sink` to the dead letter queue
+  // (stage "sink:<sink>") when that sink's forwarder reaches it, instead of sending it:
+  // how an operator unblocks a sink stuck on one record. Takes effect within about a
+  // second in a running agent, or at its next start. Errors: NotFound for a sink with no
+  // cursor in this store; InvalidArgument when `seq` is already delivered to it
+  // (at or below its cursor) or beyond the last seq the store has written.
+  Status RequestMove(const std::string& sink, uint64_t seq);
 
  private:
   class Impl;

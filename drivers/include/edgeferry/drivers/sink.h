@@ -3,6 +3,25 @@
 // The agent's forwarder (agent/forwarder.h) owns the loop: it reads a batch after
 // the sink's cursor, calls Deliver, dead-letters what the sink rejects for good,
 // and acks the cursor. A sink only knows its destination.
+//
+// Poison records (what the forwarder does so that one record cannot stall a sink):
+//  - Size. A record's size is its envelope line (envelope.h) without the newline, in
+//    bytes: what every sink sends (raw payloads are smaller, so the check is
+//    conservative). A record larger than DestinationLimits::max_record_bytes is
+//    dead-lettered with the reason before it is sent; a batch is cut so that the sum of
+//    its records' sizes stays within max_batch_bytes (a batch always holds at least one
+//    record).
+//  - Refusal. A sink sets Delivery::refused when the destination was reached and
+//    refused this batch in a way that may be caused by its content (HTTP 413, a Kinesis
+//    ValidationException, a broker that drops the connection right after a PUBLISH of
+//    the batch). The forwarder then bisects: it delivers the first half, then the
+//    second, down to a single record. A single refused record is dead-lettered when the
+//    refusal is Permanent (the destination said so), or when it is Unavailable and the
+//    next stored record, delivered alone right after, is accepted (the link works, so
+//    it is this record). Otherwise it is a dead link: retried with backoff for ever,
+//    never dead-lettered. A transport failure (connect refused, timeout, DNS) is never
+//    `refused`.
+//  - By hand: `edgeferry dlq move --sink S --seq N` (buffer/dead_letter_admin.h).
 #pragma once
 
 #include <cstdint>
@@ -24,6 +43,15 @@ struct BatchPolicy {
   int64_t linger_ns = 1'000'000'000;
 };
 
+// What the destination accepts at most (config keys max_record_bytes and
+// max_batch_bytes; defaults per sink type in docs/configuration.md). 0 = no limit.
+struct DestinationLimits {
+  uint64_t max_record_bytes = 0;  // one record's envelope line, bytes
+  uint64_t max_batch_bytes = 0;   // sum of a batch's envelope lines, bytes
+  std::string gateway_id;         // the envelope's gateway_id, to measure records exactly
+  bool payload_only = false;      // the sink sends raw payloads: a record's size is its payload's
+};
+
 // A record the destination refused for good, with the reason.
 struct Rejection {
   uint64_t seq = 0;
@@ -39,6 +67,9 @@ struct Delivery {
   // (Unavailable), or the whole batch is refused for good (Permanent).
   Status error;
   int64_t retry_after_ns = 0;  // server-requested delay (e.g. Retry-After), 0 = use backoff
+  // With a non-OK error: the destination was reached and refused the records after
+  // acked_through in a way their content may cause (see "Refusal" above).
+  bool refused = false;
 };
 
 class Sink {
@@ -46,6 +77,7 @@ class Sink {
   virtual ~Sink() = default;
   virtual const std::string& name() const = 0;
   virtual BatchPolicy policy() const = 0;
+  virtual DestinationLimits limits() const { return {}; }
   // Prepares the destination (create a directory, open a connection). Called once
   // from the forwarder thread before the first Deliver. Errors are retried with backoff.
   virtual Status Start() = 0;
@@ -56,6 +88,12 @@ class Sink {
   // run wrote before it could persist its ack), so a restart does not duplicate
   // them; 0 when unknown. Called once, before the first Deliver.
   virtual uint64_t RecoverDeliveredSeq() { return 0; }
+  // Makes a Start or Deliver in progress, and every later one, return promptly
+  // (Unavailable), so that shutdown is bounded. Thread-safe: called from the thread
+  // that stops the forwarder. One-way: a cancelled sink is finished.
+  virtual void Cancel() {}
+  // Every blocking network call of a sink is bounded by a timeout (connect, request,
+  // acknowledgement); none may throw: a parser of a response reports Unavailable.
 };
 
 using SinkPtr = std::unique_ptr<Sink>;

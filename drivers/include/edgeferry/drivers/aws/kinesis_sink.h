@@ -8,9 +8,12 @@
 // accepted are remembered and never sent again, so the cursor acks exactly what was
 // accepted. Request-level throttling, 5xx, auth and missing-stream errors are retried
 // with backoff (they are configuration or capacity problems, not bad data); a
-// ValidationException refuses the batch for good.
+// ValidationException is a refusal the forwarder bisects down to the record (sink.h).
+// Partition keys are cut to 256 bytes at a UTF-8 character boundary. Responses are read
+// up to 1 MiB and parsed without throwing: any unexpected shape is a retryable error.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <set>
 #include <string>
@@ -34,7 +37,11 @@ struct KinesisSinkConfig {
   long timeout_ms = 30'000;
   int record_retries = 3;                       // extra sends of failed records per delivery
   BatchPolicy batch;                            // capped at 500 records, 5 MiB
+  DestinationLimits limits{1ull << 20, 4ull << 20, ""};  // config max_record_bytes, max_batch_bytes
 };
+
+// `s` cut to at most `max_bytes` without splitting a UTF-8 character.
+std::string TruncateUtf8(std::string s, size_t max_bytes);
 
 class KinesisSink final : public Sink {
  public:
@@ -44,7 +51,10 @@ class KinesisSink final : public Sink {
   BatchPolicy policy() const override;
   // Loads the credentials. Errors: NotFound / InvalidArgument from LoadCredentials.
   Status Start() override;
+  // Never throws: anything unexpected is Unavailable.
   Delivery Deliver(std::span<const StoredRecord> batch) override;
+  DestinationLimits limits() const override;
+  void Cancel() override;
 
   static constexpr size_t kMaxRecordBytes = 1 << 20;
   static constexpr size_t kMaxRequestRecords = 500;
@@ -54,7 +64,9 @@ class KinesisSink final : public Sink {
   KinesisSinkConfig cfg_;
   std::unique_ptr<http::HttpClient> client_;
   Credentials creds_;
-  std::set<uint64_t> accepted_ahead_;  // seqs the stream accepted beyond the acked cursor
+  Delivery DeliverOnce(std::span<const StoredRecord> batch);
+  std::set<uint64_t> accepted_ahead_;
+  std::atomic<bool> cancelled_{false};  // seqs the stream accepted beyond the acked cursor
 };
 
 }  // namespace edgeferry::drivers::aws

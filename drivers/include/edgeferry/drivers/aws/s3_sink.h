@@ -38,6 +38,10 @@ struct S3SinkConfig {
   http::TlsOptions tls;
   long timeout_ms = 120'000;
   BatchPolicy batch;
+  // S3: 5 GiB per object in one PUT, 10,000 parts per multipart upload. A record is one
+  // object at most; a batch's uncompressed size is capped at 10,000 parts (config
+  // max_batch_bytes; default part_size * 10,000, at most 5 TiB).
+  DestinationLimits limits{5ull << 30, (8ull << 20) * 10'000, ""};
 };
 
 class S3Sink final : public Sink {
@@ -48,6 +52,8 @@ class S3Sink final : public Sink {
   BatchPolicy policy() const override { return cfg_.batch; }
   Status Start() override;
   Delivery Deliver(std::span<const StoredRecord> batch) override;
+  DestinationLimits limits() const override;
+  void Cancel() override;
   // The object key for a batch (public for tests).
   std::string Key(std::span<const StoredRecord> batch) const;
 

@@ -1,6 +1,12 @@
 // HttpClient: one libcurl easy handle (keep-alive connection reuse), used by the
 // HTTP, Kinesis and S3 sinks. Not thread-safe: one per sink, used from its forwarder
-// thread. AWS Signature Version 4 is computed by libcurl (CURLOPT_AWS_SIGV4).
+// thread (Cancel excepted). AWS Signature Version 4 is computed by libcurl (CURLOPT_AWS_SIGV4).
+//
+// Nothing from the server is buffered without bound: a response body is read up to
+// HttpRequest::max_body_bytes (an error response, status >= 300, up to
+// kMaxErrorBodyBytes); past that the transfer is aborted (the write callback returns
+// short), HttpResponse::body_truncated is set and error says so. The whole request is
+// bounded by timeout_ms, the connect phase by min(timeout_ms, 10 s).
 #pragma once
 
 #include <map>
@@ -25,13 +31,17 @@ struct HttpRequest {
   std::string aws_sigv4;             // e.g. "aws:amz:eu-west-1:kinesis"; empty = no signing
   std::string aws_key_secret;        // "ACCESS_KEY:SECRET" for aws_sigv4
   long timeout_ms = 30'000;
+  size_t max_body_bytes = 64 * 1024;  // largest response body read, bytes
 };
+
+inline constexpr size_t kMaxErrorBodyBytes = 64 * 1024;
 
 struct HttpResponse {
   long status = 0;                             // 0 when no response arrived
   std::string error;                           // transport error (curl), empty otherwise
   std::map<std::string, std::string> headers;  // names lowercased
-  std::string body;
+  std::string body;                            // at most the request's limit
+  bool body_truncated = false;                 // the server sent more; transfer aborted
   // Seconds from a Retry-After header (delta-seconds or HTTP-date), 0 if none.
   long RetryAfterSeconds() const;
 };
@@ -43,6 +53,9 @@ class HttpClient {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
   HttpResponse Send(const HttpRequest& request);
+  // Aborts a Send in progress (within ~1 s) and makes every later Send fail at once.
+  // Thread-safe. One-way.
+  void Cancel();
 
  private:
   struct Impl;

@@ -2,7 +2,9 @@
 // compressed (Content-Encoding: gzip or zstd), to one URL. Ack = any 2xx.
 // 408, 429 and 5xx, and transport errors, are retried (honouring Retry-After); any
 // other 4xx refuses the batch for good: it goes to the dead letter queue with the
-// status and the start of the response body.
+// status and the start of the response body; 413 (Payload Too Large) is a refusal that
+// the forwarder bisects down to the record (sink.h). Response bodies are read up to
+// 64 KiB (http_client.h); the URL is printed redacted (edgeferry/redact.h).
 #pragma once
 
 #include <map>
@@ -25,6 +27,7 @@ struct HttpSinkConfig {
   TlsOptions tls;
   long timeout_ms = 30'000;
   BatchPolicy batch;
+  DestinationLimits limits{4ull << 20, 16ull << 20, ""};  // config max_record_bytes, max_batch_bytes
 };
 
 class HttpSink final : public Sink {
@@ -36,6 +39,8 @@ class HttpSink final : public Sink {
   // Reads the bearer token file. Errors: IOError if it cannot be read.
   Status Start() override;
   Delivery Deliver(std::span<const StoredRecord> batch) override;
+  DestinationLimits limits() const override;
+  void Cancel() override;
 
  private:
   HttpSinkConfig cfg_;

@@ -40,6 +40,9 @@ struct MqttUplinkSinkConfig {
   int64_t publish_timeout_ns = 30'000'000'000;  // longest wait for one acknowledgement
   int max_inflight = 100;
   BatchPolicy batch;
+  // AWS IoT Core accepts messages up to 128 KiB; a broker that drops the connection on a
+  // larger PUBLISH is caught by bisection (sink.h).
+  DestinationLimits limits{128 * 1024, 0, ""};
 };
 
 class MqttUplinkSink final : public Sink {
@@ -50,7 +53,10 @@ class MqttUplinkSink final : public Sink {
   BatchPolicy policy() const override;
   // Connects. Errors: Unavailable when the broker cannot be reached or refuses.
   Status Start() override;
+  // A connection lost right after a PUBLISH of the batch is reported as `refused`.
   Delivery Deliver(std::span<const StoredRecord> batch) override;
+  DestinationLimits limits() const override;
+  void Cancel() override;
 
  private:
   class Impl;
