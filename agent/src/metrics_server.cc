@@ -4,6 +4,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <list>
@@ -121,6 +122,7 @@ class MetricsServer::Impl {
     asio::post(io_, [this] {
       beast::error_code ec;
       acceptor_.close(ec);
+      retry_.cancel();
       for (auto& weak : sessions_) {
         if (auto s = weak.lock()) s->Close();
       }
@@ -135,21 +137,27 @@ class MetricsServer::Impl {
   void Accept() {
     acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-      if (!ec) {
-        // At the cap the oldest connection goes: a flood of idle clients cannot exhaust
-        // the process's descriptors, and a fresh scrape always gets in.
-        sessions_.remove_if([](const std::weak_ptr<Session>& w) {
-          auto s = w.lock();
-          return !s || !s->open();
+      if (ec) {
+        // EMFILE and the like: try again shortly instead of spinning on the error.
+        retry_.expires_after(std::chrono::milliseconds(100));
+        retry_.async_wait([this](beast::error_code wait_ec) {
+          if (!wait_ec && acceptor_.is_open()) Accept();
         });
-        while (sessions_.size() >= limits_.max_connections) {
-          if (auto oldest = sessions_.front().lock()) oldest->Close();
-          sessions_.pop_front();
-        }
-        auto session = std::make_shared<Session>(std::move(socket), handlers_, limits_);
-        sessions_.push_back(session);
-        session->Start();
+        return;
       }
+      // At the cap the oldest connection goes: a flood of idle clients cannot exhaust
+      // the process's descriptors, and a fresh scrape always gets in.
+      sessions_.remove_if([](const std::weak_ptr<Session>& w) {
+        auto s = w.lock();
+        return !s || !s->open();
+      });
+      while (sessions_.size() >= limits_.max_connections) {
+        if (auto oldest = sessions_.front().lock()) oldest->Close();
+        sessions_.pop_front();
+      }
+      auto session = std::make_shared<Session>(std::move(socket), handlers_, limits_);
+      sessions_.push_back(session);
+      session->Start();
       Accept();
     });
   }
@@ -158,6 +166,7 @@ class MetricsServer::Impl {
   const Limits limits_;
   asio::io_context io_{1};
   tcp::acceptor acceptor_{io_};
+  asio::steady_timer retry_{io_};
   std::list<std::weak_ptr<Session>> sessions_;  // oldest first; only the server thread touches it
   std::thread thread_;
   int port_ = 0;
