@@ -112,6 +112,8 @@ max_records = 200
 linger = "150ms"
 )");
   ASSERT_TRUE(agent.Start());
+  const int64_t publish_start_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch()).count();
   Publisher publisher(broker.uri(), kc.publish_rate);
   std::mt19937 rng(20261121);
   std::vector<int64_t> kills;  // ns since the epoch, the clock of the envelope's ts
@@ -168,13 +170,14 @@ linger = "150ms"
     ++lost;
     const auto after = received_ns.upper_bound(id);
     const auto before = after == received_ns.begin() ? received_ns.end() : std::prev(after);
-    const bool explained = before != received_ns.end() && after != received_ns.end() &&
-                           std::any_of(kills.begin(), kills.end(), [&](int64_t kill) {
-                             const bool ok = before->second >= kill - window_ns &&
-                                             before->second <= kill + kKillLatencyNs && after->second >= kill;
-                             if (ok) widest_ns = std::max(widest_ns, kill - before->second);
-                             return ok;
-                           });
+    // Lost from the very first message on: nothing was received before it, but nothing
+    // could be before the publisher started either.
+    const int64_t before_ns = before != received_ns.end() ? before->second : publish_start_ns;
+    const bool explained = after != received_ns.end() && std::any_of(kills.begin(), kills.end(), [&](int64_t kill) {
+      const bool ok = before_ns >= kill - window_ns && before_ns <= kill + kKillLatencyNs && after->second >= kill;
+      if (ok) widest_ns = std::max(widest_ns, kill - before_ns);
+      return ok;
+    });
     EXPECT_TRUE(explained) << "message " << id << " was lost, but the agent received the message before it ("
                            << (before == received_ns.end() ? -1 : before->first) << ") not within the commit window "
                            << "before a kill, or the one after it ("
