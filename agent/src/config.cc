@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <type_traits>
+#include <utility>
 
 #include <fstream>
 #include <functional>
@@ -52,6 +54,19 @@ bool ValidName(std::string_view s, bool allow_dot) {
   return true;
 }
 
+// "0, 1 or 2" for a short range, "between 50 and 4000000" otherwise.
+template <typename T>
+std::string RangeText(T min, T max) {
+  using U = std::make_unsigned_t<T>;
+  const U span = static_cast<U>(static_cast<U>(max) - static_cast<U>(min));  // exact when max >= min
+  if (max < min || span > 3) return fmt::format("between {} and {}", min, max);
+  std::string out;
+  for (U k = 0; k <= span; ++k) {
+    out += fmt::format("{}{}", k == 0 ? "" : k == span ? " or " : ", ", static_cast<T>(static_cast<U>(min) + k));
+  }
+  return out;
+}
+
 // Reads one TOML table against a schema written as calls: each getter marks its key
 // as known, checks type and bounds, and records "path.key: reason" on a problem.
 // Finish() reports the keys nobody asked for.
@@ -97,7 +112,13 @@ class TableReader {
     return fallback;
   }
 
-  int64_t Int(std::string_view key, int64_t fallback, int64_t min, int64_t max) {
+  // An integer key read into T. Every value outside [min, max] is an error naming the
+  // key; the bounds themselves are T's, so nothing read here is narrowed by a cast
+  // later (qos = 4294967297 used to become QoS 1). T is always spelled at the call.
+  template <typename T>
+  T Int(std::string_view key, std::type_identity_t<T> fallback, std::type_identity_t<T> min,
+        std::type_identity_t<T> max) {
+    static_assert(std::is_integral_v<T> && !std::is_same_v<T, bool>);
     const toml::node* n = Node(key);
     if (!n) return fallback;
     if (!n->is_integer()) {
@@ -105,15 +126,19 @@ class TableReader {
       return fallback;
     }
     const int64_t v = *n->value<int64_t>();
-    if (v < min || v > max) {
-      Error(key, fmt::format("must be between {} and {} (got {})", min, max, v));
+    if (std::cmp_less(v, min) || std::cmp_greater(v, max)) {
+      Error(key, fmt::format("must be {} (got {})", RangeText(min, max), v));
       return fallback;
     }
-    return v;
+    return static_cast<T>(v);  // in [min, max], so in T's range
   }
 
   // An integer number of bytes or a string with a unit: "64MiB", "512KiB", "1GB".
-  uint64_t Bytes(std::string_view key, uint64_t fallback, uint64_t min, uint64_t max) {
+  // T is uint64_t unless the field is narrower (size_t is 32 bits on armhf).
+  template <typename T = uint64_t>
+  T Bytes(std::string_view key, std::type_identity_t<T> fallback, std::type_identity_t<T> min,
+          std::type_identity_t<T> max) {
+    static_assert(std::is_unsigned_v<T>);
     const toml::node* n = Node(key);
     if (!n) return fallback;
     std::optional<uint64_t> v;
@@ -131,7 +156,7 @@ class TableReader {
                              FormatBytes(*v)));
       return fallback;
     }
-    return *v;
+    return static_cast<T>(*v);  // <= max, so in T's range
   }
 
   // A string with a unit: "250ms", "30s", "15m", "6h", "7d"; or 0.
@@ -225,14 +250,14 @@ void ReadBuffer(TableReader& r, const std::string& data_dir, buffer::StoreOption
   b->commit_interval_ns = r.Duration("commit_interval", b->commit_interval_ns, 1 * kMs, 60 * kSec);
   b->sync_interval_ns = r.Duration("sync_interval", b->sync_interval_ns, 0, 3600 * kSec);
   b->segment_max_records =
-      static_cast<uint32_t>(r.Int("segment_max_records", b->segment_max_records, 1, 1'000'000));
+      r.Int<uint32_t>("segment_max_records", b->segment_max_records, 1, 1'000'000);
   b->segment_max_bytes = r.Bytes("segment_max_bytes", b->segment_max_bytes, 1024, 64ull << 20);
-  b->zstd_level = static_cast<int>(r.Int("compression_level", b->zstd_level, 1, 19));
+  b->zstd_level = r.Int<int>("compression_level", b->zstd_level, 1, 19);
   b->zstd_dictionary = r.Bool("zstd_dictionary", b->zstd_dictionary);
   b->integrity_check = r.Enum("integrity_check", "quick", {"quick", "none"}) == "none"
                            ? buffer::IntegrityCheck::kNone
                            : buffer::IntegrityCheck::kQuick;
-  b->dlq_max_records = static_cast<uint64_t>(r.Int("dlq_max_records", 100'000, 1, 100'000'000));
+  b->dlq_max_records = r.Int<uint64_t>("dlq_max_records", 100'000, 1, 100'000'000);
   b->max_pending_bytes = r.Bytes("max_pending_bytes", b->max_pending_bytes, 1 << 20, 1ull << 30);
 }
 
@@ -301,8 +326,7 @@ void ReadMqttSource(TableReader& r, const std::string& gateway_id, SourceConfig*
   CheckMqttUri(r, m.uri);
   m.client_id = r.String("client_id", "edgeferry-" + gateway_id + "-" + s->name);
   if (m.client_id.empty() || m.client_id.size() > 128) r.Error("client_id", "must be 1 to 128 characters");
-  const int default_qos = static_cast<int>(r.Int("qos", 1, INT64_MIN, INT64_MAX));
-  if (default_qos < 0 || default_qos > 2) r.Error("qos", fmt::format("must be 0, 1 or 2 (got {})", default_qos));
+  const int default_qos = r.Int<int>("qos", 1, 0, 2);
   const toml::node* topics = r.Node("topics");
   if (!topics) {
     r.Error("topics", "is required (a list of topic filters, e.g. [\"sensors/#\"])");
@@ -318,11 +342,7 @@ void ReadMqttSource(TableReader& r, const std::string& gateway_id, SourceConfig*
       } else if (t.is_table()) {
         TableReader tr(t.as_table(), r.Key(key), r.errors());
         sub.filter = tr.String("filter", "", /*required=*/true);
-        sub.qos = static_cast<int>(tr.Int("qos", default_qos, INT64_MIN, INT64_MAX));
-        if (sub.qos < 0 || sub.qos > 2) {
-          tr.Error("qos", fmt::format("must be 0, 1 or 2 (got {})", sub.qos));
-          continue;
-        }
+        sub.qos = tr.Int<int>("qos", default_qos, 0, 2);
         if (sub.filter.empty()) continue;
       } else {
         r.Error(key, "must be a topic filter string or {filter = \"...\", qos = 1}");
@@ -362,8 +382,8 @@ void ReadSerialSource(TableReader& r, SourceConfig* s) {
   auto& c = s->serial;
   c.name = s->name;
   c.device = r.String("device", "", /*required=*/true);
-  c.baud = static_cast<unsigned>(r.Int("baud", 9600, 50, 4'000'000));
-  c.data_bits = static_cast<unsigned>(r.Int("data_bits", 8, 5, 8));
+  c.baud = r.Int<unsigned>("baud", 9600, 50, 4'000'000);
+  c.data_bits = r.Int<unsigned>("data_bits", 8, 5, 8);
   const std::string parity = r.Enum("parity", "none", {"none", "even", "odd"});
   c.parity = parity == "even" ? sr::Parity::kEven : parity == "odd" ? sr::Parity::kOdd : sr::Parity::kNone;
   if (const toml::node* n = r.Node("stop_bits")) {
@@ -386,9 +406,9 @@ void ReadSerialSource(TableReader& r, SourceConfig* s) {
   c.format = format == "csv" ? sr::Format::kCsv : format == "json" ? sr::Format::kJson
              : format == "raw" ? sr::Format::kRaw : sr::Format::kNmea;
   const std::string framing = r.Enum("framing", "line", {"line", "delimiter", "fixed"});
-  c.framing.max_frame_bytes = r.Bytes("max_frame_bytes", 4096, 1, 16ull << 20);
+  c.framing.max_frame_bytes = r.Bytes<size_t>("max_frame_bytes", 4096, 1, 16u << 20);
   c.framing.delimiter = r.String("delimiter", "");
-  c.framing.frame_bytes = static_cast<size_t>(r.Int("frame_bytes", 0, 0, 16 << 20));
+  c.framing.frame_bytes = r.Int<size_t>("frame_bytes", 0, 0, 16u << 20);
   const std::string start_hex = r.String("frame_start", "");
   if (start_hex.size() % 2 != 0 || start_hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
     r.Error("frame_start", "must be hex bytes, e.g. \"aa55\"");
@@ -461,8 +481,7 @@ void ReadMqttSink(TableReader& r, const AgentConfig& cfg, SinkConfig* s) {
   if (!m.uri.empty()) CheckMqttUri(r, m.uri);
   m.client_id = r.String("client_id", "edgeferry-" + cfg.gateway_id + "-" + s->name);
   m.mqtt_version = r.Enum("mqtt_version", "3.1.1", {"3.1.1", "5"}) == "5" ? 5 : 4;
-  m.qos = static_cast<int>(r.Int("qos", 1, INT64_MIN, INT64_MAX));
-  if (m.qos < 0 || m.qos > 2) r.Error("qos", fmt::format("must be 0, 1 or 2 (got {})", m.qos));
+  m.qos = r.Int<int>("qos", 1, 0, 2);
   m.topic = r.String("topic", m.topic);
   CheckTemplate(r, "topic", m.topic);
   if (m.topic.find_first_of("#+") != std::string::npos) r.Error("topic", "must not contain the wildcards # or +");
@@ -472,7 +491,7 @@ void ReadMqttSink(TableReader& r, const AgentConfig& cfg, SinkConfig* s) {
   m.keepalive_s = static_cast<int>(r.Duration("keepalive", 30 * kSec, kSec, 3600 * kSec) / kSec);
   m.connect_timeout_ns = r.Duration("connect_timeout", m.connect_timeout_ns, 100 * kMs, 600 * kSec);
   m.publish_timeout_ns = r.Duration("publish_timeout", m.publish_timeout_ns, 100 * kMs, 3600 * kSec);
-  m.max_inflight = static_cast<int>(r.Int("max_inflight", 100, 1, 65535));
+  m.max_inflight = r.Int<int>("max_inflight", 100, 1, 65535);
   m.tls = ReadMqttTls(r, m.uri, /*allow_alpn=*/true);
   // MQTT's own ceiling is a 256 MiB packet; each record is one message, so no batch limit.
   m.limits.max_record_bytes = r.Bytes("max_record_bytes", m.limits.max_record_bytes, 1, 268'435'455);
@@ -673,7 +692,7 @@ Result<AgentConfig> ParseConfigTable(const toml::table& root, ConfigErrors* erro
   errors->errors.clear();
   AgentConfig cfg;
   TableReader top(&root, "", errors);
-  cfg.version = top.Int("version", 0, 0, INT64_MAX);
+  cfg.version = top.Int<int64_t>("version", 0, 0, INT64_MAX);
   {
     TableReader g(top.Table("gateway"), "gateway", errors);
     if (!top.Has("gateway")) errors->errors.push_back("gateway: is required (with at least id = \"...\")");
@@ -694,7 +713,7 @@ Result<AgentConfig> ParseConfigTable(const toml::table& root, ConfigErrors* erro
     if (!m.Bool("enabled", true)) cfg.metrics_address.clear();
     const std::string address = m.String("address", cfg.metrics_address);
     if (!cfg.metrics_address.empty()) cfg.metrics_address = address;
-    cfg.metrics_port = static_cast<int>(m.Int("port", cfg.metrics_port, 0, 65535));
+    cfg.metrics_port = m.Int<int>("port", cfg.metrics_port, 0, 65535);
   }
   {
     TableReader b(top.Table("buffer"), "buffer", errors);
@@ -727,12 +746,12 @@ Result<AgentConfig> ParseConfigTable(const toml::table& root, ConfigErrors* erro
     if (s.type == "kinesis") d = {500, 4ull << 20, 1 * kSec};
     if (s.type == "s3") d = {1'000'000, 64ull << 20, 300 * kSec};
     drivers::BatchPolicy batch;
-    batch.max_records = static_cast<size_t>(r.Int("max_records", static_cast<int64_t>(d.max_records), 1, 10'000'000));
+    batch.max_records = r.Int<size_t>("max_records", d.max_records, 1, 10'000'000);
     batch.max_bytes = r.Bytes("max_bytes", d.max_bytes, 1, 4ull << 30);
     batch.linger_ns = r.Duration("linger", d.linger_ns, 0, 7 * kDay);
     s.retry.base_ns = r.Duration("retry_base", s.retry.base_ns, 1 * kMs, 3600 * kSec);
     s.retry.max_ns = r.Duration("retry_max", s.retry.max_ns, 1 * kMs, 86400 * kSec);
-    s.drain.records_per_s = static_cast<double>(r.Int("drain_rate", 0, 0, 100'000'000));
+    s.drain.records_per_s = static_cast<double>(r.Int<int64_t>("drain_rate", 0, 0, 100'000'000));
     s.drain.bytes_per_s = static_cast<double>(r.Bytes("drain_bytes_rate", 0, 0, 1ull << 40));
     s.drain.start_jitter_ns = r.Duration("start_jitter", 0, 0, 3600 * kSec);
     s.drain.live_first = r.Enum("order", "oldest_first", {"oldest_first", "live_first"}) == "live_first";
@@ -741,7 +760,7 @@ Result<AgentConfig> ParseConfigTable(const toml::table& root, ConfigErrors* erro
       o.name = name;
       o.gateway_id = cfg.gateway_id;
       o.dir = r.String("dir", cfg.data_dir + "/outbox");
-      o.zstd_level = static_cast<int>(r.Int("compression_level", 3, 0, 19));
+      o.zstd_level = r.Int<int>("compression_level", 3, 0, 19);
       o.batch = batch;
     } else if (s.type == "mqtt") {
       ReadMqttSink(r, cfg, &s);

@@ -7,6 +7,7 @@
 //   edgeferry dlq list|show|replay|purge|move --config F   the dead letter queue
 //   edgeferry version
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -439,6 +440,10 @@ int Dlq(const std::string& path, const DlqCommand& cmd) {
 
 int main(int argc, char** argv) {
   using namespace edgeferry::agent;
+  // Defence in depth: every file the agent writes is created with an explicit mode
+  // (0600 data, 0640 config); should one ever be missed, or a library (SQLite) create
+  // one with its own default, it still gets no world access.
+  ::umask(027);
   CLI::App app{"edgeferry: durable sensor data forwarding for edge gateways"};
   app.require_subcommand(1);
   std::string config = "/etc/edgeferry/edgeferry.toml";

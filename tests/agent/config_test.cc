@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <functional>
 #include <map>
 #include <regex>
 
@@ -227,6 +229,117 @@ INSTANTIATE_TEST_SUITE_P(
                 "sources.plant.reconnect_max: must not be below reconnect_min"},
         BadCase{"syntax", "[gateway\nid = 1\n", "bad.toml:1:9: TOML syntax: Error while parsing table header: expected ']', saw '\\n'"}),
     [](const auto& p) { return p.param.name; });
+
+// Every integer key, fed values outside its documented range (docs/configuration.md)
+// and outside the range of the type it is stored in: each must be refused by name.
+// 4294967297 = 2^32 + 1 (wraps to 1 in 32 bits), 2147483648 = 2^31, 9223372036854775807 = INT64_MAX.
+struct IntKeyCase {
+  std::string name;
+  std::string key_path;                            // as named in the error
+  std::function<std::string(const std::string&)> config;  // the config with the key set to the value
+  std::vector<std::string> bad_values;
+};
+void PrintTo(const IntKeyCase& c, std::ostream* os) { *os << c.name; }
+
+class IntegerKey : public ::testing::TestWithParam<IntKeyCase> {};
+
+TEST_P(IntegerKey, OutOfRangeValuesAreRefusedNamingTheKey) {
+  for (const std::string& value : GetParam().bad_values) {
+    ConfigErrors errors;
+    auto cfg = ParseConfig(GetParam().config(value), "ints.toml", &errors);
+    EXPECT_FALSE(cfg.ok()) << GetParam().key_path << " = " << value << " was accepted";
+    const std::string prefix = GetParam().key_path + ": must be ";
+    EXPECT_TRUE(std::any_of(errors.errors.begin(), errors.errors.end(),
+                            [&](const std::string& e) { return e.starts_with(prefix); }))
+        << GetParam().key_path << " = " << value << " gave:\n" << errors.Join();
+  }
+}
+
+std::function<std::string(const std::string&)> InTable(std::string header, std::string key) {
+  return [=](const std::string& v) { return With("[" + header + "]\n" + key + " = " + v + "\n"); };
+}
+std::function<std::string(const std::string&)> InTableWith(std::string header, std::string extra, std::string key) {
+  return [=](const std::string& v) { return With("[" + header + "]\n" + extra + key + " = " + v + "\n"); };
+}
+std::function<std::string(const std::string&)> InSource(std::string key) {
+  return [=](const std::string& v) { return Replace("type = \"mqtt\"", "type = \"mqtt\"\n" + key + " = " + v); };
+}
+std::function<std::string(const std::string&)> InOutbox(std::string key) {
+  return [=](const std::string& v) { return Replace("type = \"outbox\"", "type = \"outbox\"\n" + key + " = " + v); };
+}
+const std::string kSerial = "type = \"serial\"\ndevice = \"/dev/ttyS0\"\n";
+const std::string kMqttSink = "type = \"mqtt\"\nuri = \"tcp://127.0.0.1:1883\"\n";
+const std::string kS3Sink = "type = \"s3\"\nbucket = \"b\"\n";
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryKey, IntegerKey,
+    ::testing::Values(
+        IntKeyCase{"version", "version", [](const std::string& v) { return "version = " + v + "\n" + kMinimal; },
+                   {"-1", "-9223372036854775808"}},
+        IntKeyCase{"metrics_port", "metrics.port", InTable("metrics", "port"),
+                   {"-1", "65536", "4294967297", "9223372036854775807"}},
+        IntKeyCase{"buffer_max_bytes", "buffer.max_bytes", InTable("buffer", "max_bytes"),
+                   {"-1", "1125899906842625", "9223372036854775807"}},
+        IntKeyCase{"buffer_min_free_bytes", "buffer.min_free_bytes", InTable("buffer", "min_free_bytes"),
+                   {"-1", "1125899906842625"}},
+        IntKeyCase{"buffer_segment_max_records", "buffer.segment_max_records", InTable("buffer", "segment_max_records"),
+                   {"-1", "0", "1000001", "4294967297", "9223372036854775807"}},
+        IntKeyCase{"buffer_segment_max_bytes", "buffer.segment_max_bytes", InTable("buffer", "segment_max_bytes"),
+                   {"-1", "67108865", "4294967297"}},
+        IntKeyCase{"buffer_compression_level", "buffer.compression_level", InTable("buffer", "compression_level"),
+                   {"-1", "0", "20", "4294967297", "2147483648"}},
+        IntKeyCase{"buffer_dlq_max_records", "buffer.dlq_max_records", InTable("buffer", "dlq_max_records"),
+                   {"-1", "0", "100000001", "4294967297"}},
+        IntKeyCase{"buffer_max_pending_bytes", "buffer.max_pending_bytes", InTable("buffer", "max_pending_bytes"),
+                   {"-1", "1073741825", "4294967297"}},
+        IntKeyCase{"source_qos", "sources.plant.qos", InSource("qos"),
+                   {"-1", "3", "4294967297", "4294967296", "2147483648", "-4294967295"}},
+        IntKeyCase{"topic_qos", "sources.plant.topics[0].qos",
+                   [](const std::string& v) { return Replace("[\"sensors/#\"]", "[{filter = \"a\", qos = " + v + "}]"); },
+                   {"-1", "3", "4294967297", "9223372036854775807"}},
+        IntKeyCase{"source_max_record_bytes", "sources.plant.max_record_bytes", InSource("max_record_bytes"),
+                   {"-1", "0", "268435457", "4294967297"}},
+        IntKeyCase{"serial_baud", "sources.gps.baud", InTableWith("sources.gps", kSerial, "baud"),
+                   {"-1", "49", "4000001", "4294967297", "4294967346"}},
+        IntKeyCase{"serial_data_bits", "sources.gps.data_bits", InTableWith("sources.gps", kSerial, "data_bits"),
+                   {"-1", "4", "9", "4294967304"}},
+        IntKeyCase{"serial_max_frame_bytes", "sources.gps.max_frame_bytes",
+                   InTableWith("sources.gps", kSerial, "max_frame_bytes"), {"-1", "0", "16777217", "4294967297"}},
+        IntKeyCase{"serial_frame_bytes", "sources.gps.frame_bytes",
+                   InTableWith("sources.gps", kSerial + "framing = \"fixed\"\n", "frame_bytes"),
+                   {"-1", "16777217", "4294967297", "9223372036854775807"}},
+        IntKeyCase{"sink_max_records", "sinks.local.max_records", InOutbox("max_records"),
+                   {"-1", "0", "10000001", "4294967297"}},
+        IntKeyCase{"sink_max_bytes", "sinks.local.max_bytes", InOutbox("max_bytes"), {"-1", "0", "4294967297"}},
+        IntKeyCase{"sink_drain_rate", "sinks.local.drain_rate", InOutbox("drain_rate"),
+                   {"-1", "100000001", "4294967297"}},
+        IntKeyCase{"sink_drain_bytes_rate", "sinks.local.drain_bytes_rate", InOutbox("drain_bytes_rate"),
+                   {"-1", "1099511627777"}},
+        IntKeyCase{"outbox_compression_level", "sinks.local.compression_level", InOutbox("compression_level"),
+                   {"-1", "20", "4294967297"}},
+        IntKeyCase{"mqtt_sink_qos", "sinks.cloud.qos", InTableWith("sinks.cloud", kMqttSink, "qos"),
+                   {"-1", "3", "4294967297", "4294967296"}},
+        IntKeyCase{"mqtt_sink_max_inflight", "sinks.cloud.max_inflight",
+                   InTableWith("sinks.cloud", kMqttSink, "max_inflight"), {"-1", "0", "65536", "4294967297"}},
+        IntKeyCase{"s3_multipart_threshold", "sinks.lake.multipart_threshold",
+                   InTableWith("sinks.lake", kS3Sink, "multipart_threshold"), {"-1", "5242879", "5368709121"}},
+        IntKeyCase{"s3_part_size", "sinks.lake.part_size", InTableWith("sinks.lake", kS3Sink, "part_size"),
+                   {"-1", "5242879", "5368709121"}}),
+    [](const auto& p) { return p.param.name; });
+
+TEST(Config, IntegerKeysKeepValuesAtTheEdgesOfTheirRange) {
+  ConfigErrors errors;
+  auto cfg = ParseConfig(With("[sources.gps]\n" + kSerial + "baud = 4000000\ndata_bits = 5\n[metrics]\nport = 65535\n"
+                              "[buffer]\nsegment_max_records = 1000000\n"),
+                         "edges.toml", &errors);
+  ASSERT_TRUE(cfg.ok()) << errors.Join();
+  EXPECT_EQ(cfg->metrics_port, 65535);
+  EXPECT_EQ(cfg->buffer.segment_max_records, 1'000'000u);
+  const auto gps = std::find_if(cfg->sources.begin(), cfg->sources.end(), [](const auto& s) { return s.name == "gps"; });
+  ASSERT_NE(gps, cfg->sources.end());
+  EXPECT_EQ(gps->serial.baud, 4'000'000u);
+  EXPECT_EQ(gps->serial.data_bits, 5u);
+}
 
 TEST(Config, SerialSourceKeys) {
   ConfigErrors errors;

@@ -2,10 +2,17 @@
 // restart the store opens by itself and seq continues; at the end every published
 // message is in the outbox except those the documented commit window allows
 // (none in sync durability), and no (gateway_id, seq) appears twice.
+//
+// The oracle for "within the commit window" is the agent's own receive time (the
+// envelope's ts: an MQTT record's ts is when edgeferry received it), not when the
+// publisher got its PUBACK from the broker: on a slow machine (a sanitizer build) the
+// agent lags the broker by seconds, and a message acked by the broker long before a
+// kill can still be received by the agent inside the window.
 #include <gtest/gtest.h>
 #include <mqtt/async_client.h>
 
 #include <atomic>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <random>
@@ -20,7 +27,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-// Publishes {"id":N} at a steady rate with QoS 1 and remembers when the broker acked each.
+// Publishes {"id":N} at a steady rate with QoS 1.
 class Publisher {
  public:
   Publisher(const std::string& uri, int rate_per_s) : client_(uri, "kill-test-publisher"), rate_(rate_per_s) {
@@ -33,10 +40,6 @@ class Publisher {
     if (thread_.joinable()) thread_.join();
   }
   int published() const { return next_id_; }
-  Clock::time_point AckedAt(int id) {
-    std::lock_guard<std::mutex> l(mu_);
-    return acked_at_[id];
-  }
 
  private:
   void Run() {
@@ -44,10 +47,6 @@ class Publisher {
     while (!stop_) {
       const int id = next_id_;
       client_.publish("plant/line1", "{\"id\":" + std::to_string(id) + "}", 1, false)->wait();
-      {
-        std::lock_guard<std::mutex> l(mu_);
-        acked_at_[id] = Clock::now();
-      }
       next_id_ = id + 1;
       std::this_thread::sleep_until(start + std::chrono::microseconds(1'000'000LL * (id + 1) / rate_));
     }
@@ -57,10 +56,24 @@ class Publisher {
   const int rate_;
   std::atomic<bool> stop_{false};
   std::atomic<int> next_id_{0};
-  std::mutex mu_;
-  std::map<int, Clock::time_point> acked_at_;
   std::thread thread_;
 };
+
+// "2026-11-21T08:47:37.123456789Z" (the envelope's ts) as ns since the epoch.
+int64_t ParseRfc3339Ns(const std::string& text) {
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
+  char frac[16] = {};
+  if (std::sscanf(text.c_str(), "%d-%d-%dT%d:%d:%d.%15[0-9]Z", &y, &mo, &d, &h, &mi, &sec, frac) < 6) {
+    ADD_FAILURE() << "not an RFC 3339 time: " << text;
+    return 0;
+  }
+  std::string digits(frac);
+  digits.resize(9, '0');
+  using namespace std::chrono;
+  const sys_days day{year_month_day{year{y}, month{static_cast<unsigned>(mo)}, std::chrono::day{static_cast<unsigned>(d)}}};
+  return duration_cast<nanoseconds>(day.time_since_epoch() + hours{h} + minutes{mi} + seconds{sec}).count() +
+         std::stoll(digits);
+}
 
 struct KillCase {
   std::string name;
@@ -99,13 +112,16 @@ max_records = 200
 linger = "150ms"
 )");
   ASSERT_TRUE(agent.Start());
+  const int64_t publish_start_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch()).count();
   Publisher publisher(broker.uri(), kc.publish_rate);
   std::mt19937 rng(20261121);
-  std::vector<Clock::time_point> kills;
+  std::vector<int64_t> kills;  // ns since the epoch, the clock of the envelope's ts
   constexpr int kKills = 20;
   for (int k = 0; k < kKills; ++k) {
     std::this_thread::sleep_for(std::chrono::milliseconds(150 + rng() % 450));
-    kills.push_back(Clock::now());
+    kills.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        std::chrono::system_clock::now().time_since_epoch()).count());
     agent.Kill();
     std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 100));
     ASSERT_TRUE(agent.Start()) << "restart " << k;
@@ -113,40 +129,66 @@ linger = "150ms"
   std::this_thread::sleep_for(300ms);
   publisher.Stop();
   const int published = publisher.published();
-  // Drain: wait until the outbox stops growing.
-  size_t last = 0;
-  for (int stable = 0; stable < 5;) {
-    std::this_thread::sleep_for(200ms);
-    const size_t n = ReadOutboxLines(agent.outbox()).size();
-    stable = n == last ? stable + 1 : 0;
-    last = n;
-  }
+  // Drain: the last message was acked by the broker and no kill follows it, so the agent
+  // receives it; the outbox writes in seq order, so once it is there everything before
+  // it that survived is too. (Waiting for the outbox to "stop growing" guessed at the
+  // agent's speed.)
+  const int last_id = published - 1;
+  const auto has_last = [&] {
+    for (const auto& r : OutboxRecords(agent.outbox())) {
+      if (r["payload"]["id"].get<int>() == last_id) return true;
+    }
+    return false;
+  };
+  const auto drain_deadline = Clock::now() + 120s;
+  while (!has_last() && Clock::now() < drain_deadline) std::this_thread::sleep_for(200ms);
+  ASSERT_TRUE(has_last()) << "the last message (" << last_id << ") never reached the outbox\n" << agent.Log();
   EXPECT_EQ(agent.Terminate(), 0) << agent.Log();
 
   std::set<uint64_t> seqs;
-  std::map<int, int> delivered;  // id -> times
+  std::map<int, int> delivered;        // id -> times
+  std::map<int, int64_t> received_ns;  // id -> the agent's earliest receive time among its copies
   for (const auto& r : OutboxRecords(agent.outbox())) {
     EXPECT_TRUE(seqs.insert(r["seq"].get<uint64_t>()).second) << "duplicate seq " << r["seq"];
-    delivered[r["payload"]["id"].get<int>()]++;
+    const int id = r["payload"]["id"].get<int>();
+    delivered[id]++;
+    const int64_t ts = ParseRfc3339Ns(r["ts"].get<std::string>());
+    received_ns[id] = received_ns.count(id) ? std::min(received_ns[id], ts) : ts;
   }
   int lost = 0, redelivered = 0;
   for (const auto& [id, n] : delivered) redelivered += n - 1;
-  const auto window = std::chrono::milliseconds(kc.commit_interval_ms + 400);  // + scheduling slack
+  // The broker hands one topic's QoS 1 messages to the agent in order, and a commit keeps
+  // a prefix of what was appended. So a run of lost messages sits between a delivered
+  // message `before`, received by the agent shortly before a kill (after the last commit
+  // that kept it, so at most the window earlier), and a delivered message `after`,
+  // received only after that kill. Both times are the agent's own.
+  const int64_t window_ns = (kc.commit_interval_ms + 400) * 1'000'000LL;  // + the commit in flight
+  constexpr int64_t kKillLatencyNs = 50'000'000;  // between reading the clock and SIGKILL landing
+  int64_t widest_ns = 0;  // the largest kill - before.ts that explained a loss
   for (int id = 0; id < published; ++id) {
     if (delivered.count(id)) continue;
     ++lost;
-    const auto acked = publisher.AckedAt(id);
-    const bool near_a_kill = std::any_of(kills.begin(), kills.end(), [&](auto kill) {
-      return acked <= kill + 50ms && acked >= kill - window;
+    const auto after = received_ns.upper_bound(id);
+    const auto before = after == received_ns.begin() ? received_ns.end() : std::prev(after);
+    // Lost from the very first message on: nothing was received before it, but nothing
+    // could be before the publisher started either.
+    const int64_t before_ns = before != received_ns.end() ? before->second : publish_start_ns;
+    const bool explained = after != received_ns.end() && std::any_of(kills.begin(), kills.end(), [&](int64_t kill) {
+      const bool ok = before_ns >= kill - window_ns && before_ns <= kill + kKillLatencyNs && after->second >= kill;
+      if (ok) widest_ns = std::max(widest_ns, kill - before_ns);
+      return ok;
     });
-    EXPECT_TRUE(near_a_kill) << "message " << id << " was lost but was not received within the commit window "
-                             << "before any kill";
+    EXPECT_TRUE(explained) << "message " << id << " was lost, but the agent received the message before it ("
+                           << (before == received_ns.end() ? -1 : before->first) << ") not within the commit window "
+                           << "before a kill, or the one after it ("
+                           << (after == received_ns.end() ? -1 : after->first) << ") before that kill";
   }
   if (kc.durability == "sync") {
     EXPECT_EQ(lost, 0) << "sync durability loses nothing";
   }
-  std::printf("[ kill test ] %s: %d kills, %d published, %zu distinct delivered, %d lost, %d redelivered (QoS 1)\n",
-              kc.name.c_str(), kKills, published, delivered.size(), lost, redelivered);
+  std::printf("[ kill test ] %s: %d kills, %d published, %zu distinct delivered, %d lost, %d redelivered (QoS 1), "
+              "widest kill - last kept receive %.0f ms\n",
+              kc.name.c_str(), kKills, published, delivered.size(), lost, redelivered, widest_ns / 1e6);
   EXPECT_GT(delivered.size(), static_cast<size_t>(published) * 9 / 10);
 }
 

@@ -18,6 +18,10 @@ TEST(Cli, CheckAcceptsTheExampleAndRejectsABadConfigWithExitCode78) {
     EXPECT_EQ(RunCommand({EdgeferryBinary(), cmd, "--config", dir / "bad.toml"}, &out), 78) << cmd;
     EXPECT_NE(out.find("sources.plant.qos: must be 0, 1 or 2 (got 3)"), std::string::npos) << out;
   }
+  // 2^32 + 1: once read as a 64-bit integer and cast to int, it ran as QoS 1.
+  WriteFile(dir / "wrap.toml", "[gateway]\nid = \"gw\"\n[sources.plant]\ntype = \"mqtt\"\ntopics = [\"a\"]\nqos = 4294967297\n");
+  EXPECT_EQ(RunCommand({EdgeferryBinary(), "check", "--config", dir / "wrap.toml"}, &out), 78) << out;
+  EXPECT_NE(out.find("sources.plant.qos: must be 0, 1 or 2 (got 4294967297)"), std::string::npos) << out;
   EXPECT_EQ(RunCommand({EdgeferryBinary(), "check", "--config", dir / "missing.toml"}, &out), 78);
   EXPECT_NE(out.find("cannot read the configuration file"), std::string::npos) << out;
 }

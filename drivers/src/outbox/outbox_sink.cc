@@ -1,6 +1,7 @@
 #include "edgeferry/drivers/outbox/outbox_sink.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -53,7 +54,11 @@ std::string OutboxSink::FileName(uint64_t first_seq, uint64_t last_seq) const {
 
 Status OutboxSink::Start() {
   std::error_code ec;
-  fs::create_directories(config_.dir, ec);
+  // A directory we create is 0750 whatever the umask; one that exists keeps its mode
+  // (the operator may have shared it with a consumer's group).
+  if (fs::create_directories(config_.dir, ec) && !ec) {
+    fs::permissions(config_.dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec, ec);
+  }
   if (ec) return Status::IOError(fmt::format("create {}: {}", config_.dir, ec.message()));
   for (const auto& e : fs::directory_iterator(config_.dir, ec)) {
     const std::string n = e.path().filename().string();
@@ -101,12 +106,15 @@ Delivery OutboxSink::Deliver(std::span<const StoredRecord> batch) {
   const std::string name = FileName(batch.front().seq, batch.back().seq);
   const std::string final_path = config_.dir + "/" + name;
   const std::string tmp_path = config_.dir + "/." + name + ".tmp";
-  const int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // Data: 0600 whatever the umask. The fchmod covers a temp file left by an older
+  // version (O_CREAT's mode applies only to a new file).
+  const int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     d.error = Status::Unavailable(fmt::format("open {}: {}", tmp_path, std::strerror(errno)));
     return d;
   }
-  Status st = WriteAll(fd, body, tmp_path);
+  Status st = ::fchmod(fd, 0600) == 0 ? WriteAll(fd, body, tmp_path)
+                                      : Status::Unavailable(fmt::format("chmod {}: {}", tmp_path, std::strerror(errno)));
   if (st.ok() && ::fsync(fd) != 0) {
     st = Status::Unavailable(fmt::format("fsync {}: {}", tmp_path, std::strerror(errno)));
   }

@@ -3,9 +3,16 @@
 //   GET /healthz  200 "ok" when the buffer is writable and the main loop is alive,
 //                 503 with the reason otherwise
 //   GET /status   the agent's status as JSON (report.h AgentStatusJson), for `edgeferry status`
-// One thread, one request at a time: scrapes are rare and small.
+// One thread runs an asynchronous server (one io_context): connections are served
+// concurrently, each must deliver its whole request within Limits::request_timeout and
+// in at most Limits::max_request_bytes (431 beyond), and at most
+// Limits::max_connections are open at once (the oldest is dropped for a new one). So a
+// slow or hostile local client can neither block a scrape nor make `status` lie.
+// One request per connection (Connection: close).
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -21,12 +28,19 @@ class MetricsServer {
     std::function<std::string()> health;   // "" when healthy, else the reason
     std::function<std::string()> status;   // renders /status
   };
-  // The handlers are called from the server's thread and must be thread-safe.
-  explicit MetricsServer(Handlers handlers);
+  struct Limits {
+    std::chrono::milliseconds request_timeout{5000};  // whole request read, and the answer's write
+    std::size_t max_request_bytes = 8192;              // request line + headers, bytes
+    std::size_t max_connections = 64;                  // open at once; the oldest is closed beyond
+  };
+  // The handlers are called from the server's one thread (one at a time) and must be
+  // thread-safe with respect to the rest of the agent; a slow handler delays every client.
+  explicit MetricsServer(Handlers handlers);  // default Limits
+  MetricsServer(Handlers handlers, Limits limits);
   ~MetricsServer();  // Stop()
   // Binds address:port (port 0 picks one) and starts serving. Errors: IOError.
   Status Start(const std::string& address, int port);
-  void Stop();
+  void Stop();  // closes every connection and joins the thread; idempotent
   int port() const;  // the bound port, after Start
 
  private:
