@@ -604,7 +604,7 @@ void ReadFleet(TableReader& f, bool present, AgentConfig* cfg) {
   fl.use_applied = f.Bool("use_applied", true);
   fl.allow_unsigned = f.Bool("allow_unsigned", false);
   fl.max_push_bytes = f.Bytes("max_push_bytes", fl.max_push_bytes, 1 << 10, 64ull << 20);
-  fl.max_push_depth = static_cast<int>(f.Int("max_push_depth", fl.max_push_depth, 8, 256));
+  fl.max_push_depth = f.Int<int>("max_push_depth", fl.max_push_depth, 8, 256);
   if (const toml::node* pins = f.Node("pinned")) {
     if (const toml::array* a = pins->as_array()) {
       for (const auto& p : *a) {
