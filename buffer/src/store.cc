@@ -30,6 +30,7 @@
 #include "edgeferry/buffer/segment_codec.h"
 #include "edgeferry/units.h"
 #include "dead_letter_rows.h"
+#include "salvage.h"
 #include "sqlite.h"
 
 namespace edgeferry::buffer {
@@ -88,7 +89,7 @@ constexpr const char* kCounterNames[] = {
     "records",       "payload_bytes",  "compressed_bytes", "segments",        "appended_total",
     "dropped.cap",   "dropped.ttl",    "dropped.reject_new", "dropped.corrupt", "dropped.disk_full",
     "dlq_total",     "written.records", "written.payload_bytes", "written.compressed_bytes",
-    "backpressure_waits", "full",
+    "backpressure_waits", "full", "dropped.unreadable", "salvaged",
 };
 
 uint64_t EstimateEncoded(const Record& r) {
@@ -104,6 +105,9 @@ struct MemSegment {
   uint64_t payload_bytes = 0;
   int64_t opened_mono_ns = 0;
   bool sealed = false;
+  // The flusher is encoding it without the lock: DropOldestPending must not take it,
+  // or the commit would write (and the flusher pop) records already counted as dropped.
+  bool in_flight = false;
   uint64_t last_seq() const { return first_seq + records.size() - 1; }
 };
 
@@ -137,9 +141,9 @@ SidecarState ReadSidecar(const std::string& path) {
 
 Status WriteFileAtomically(const std::string& path, const std::string& content) {
   const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::IOError(tmp + ": " + std::strerror(errno));
-  const bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
+  const bool ok = ::fchmod(fd, 0600) == 0 && ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
                   ::fsync(fd) == 0;
   const int saved = errno;
   ::close(fd);
@@ -147,6 +151,18 @@ Status WriteFileAtomically(const std::string& path, const std::string& content) 
     return Status::IOError(path + ": " + std::strerror(ok ? errno : saved));
   }
   return Status::Ok();
+}
+
+// The seq floor from the wall clock: microseconds since the epoch (FORMAT.md "Seq").
+uint64_t ClockSeqFloor(int64_t now_ns) { return now_ns > 0 ? static_cast<uint64_t>(now_ns / 1000) : 0; }
+
+Status WriteSeqFloor(const std::string& path, uint64_t ceiling) {
+  std::error_code ec;
+  const fs::path dir = fs::path(path).parent_path();
+  if (!dir.empty()) fs::create_directories(dir, ec);
+  return WriteFileAtomically(
+      path, fmt::format("# edgeferry seq floor: seqs below this may have been handed out; do not edit\n"
+                        "seq_ceiling={}\n", ceiling));
 }
 
 Status WriteSidecar(const std::string& path, const SidecarState& s) {
@@ -163,6 +179,29 @@ std::string UtcStamp(int64_t ns) {
     if (c != '-' && c != ':') out.push_back(c);
   }
   return out + "Z";
+}
+
+// Store files hold every record: 0600 whatever the umask. SQLite creates -wal and -shm
+// with the database file's mode, so creating that one 0600 first covers them.
+constexpr mode_t kDataFileMode = 0600;
+
+Status CreatePrivateFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kDataFileMode);
+  if (fd < 0) return errno == EEXIST ? Status::Ok() : Status::IOError(path + ": " + std::strerror(errno));
+  const bool ok = ::fchmod(fd, kDataFileMode) == 0;
+  const int saved = errno;
+  ::close(fd);
+  return ok ? Status::Ok() : Status::IOError(path + ": chmod: " + std::strerror(saved));
+}
+
+// Files created by an older edgeferry (or under another umask) are made private too.
+void MakePrivate(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0777) != kDataFileMode) {
+    if (::chmod(path.c_str(), kDataFileMode) != 0) {
+      spdlog::warn("buffer: cannot make {} private (0600): {}", path, std::strerror(errno));
+    }
+  }
 }
 
 uint64_t FileSize(const std::string& path) {
@@ -206,7 +245,11 @@ class Store::Impl {
   Status RefuseIfReadOnly() const {
     return opt_.read_only ? Status::InvalidArgument("store opened read-only") : Status::Ok();
   }
-  Status Quarantine(const std::string& reason);
+  // Moves the store aside; *moved_to is the quarantined database's path.
+  Status Quarantine(const std::string& reason, std::string* moved_to);
+  // Copies every intact segment (same seqs), the cursors, dictionaries, dead letters
+  // and lifetime counters of a quarantined database into the fresh store.
+  Status Salvage(const std::string& quarantined);  // at Open, before the flusher starts
   Status LoadState();
   Status ExtendSeqReservation(uint64_t new_ceiling);  // requires mu_
   void SealOpenSegment();                             // requires mu_
@@ -217,6 +260,7 @@ class Store::Impl {
   Status PersistCounters();                           // requires mu_, inside a transaction
   Status DeleteSegmentsUpTo(uint64_t last_seq, const char* drop_reason);  // requires mu_
   Status EnforceCap(uint64_t incoming_bytes);         // requires mu_, inside a transaction
+  Status TrimToCap();                                 // requires mu_, inside a transaction
   uint64_t EffectiveCap(bool* at_floor);              // requires mu_
   void DropOldestPending();                           // requires mu_
   Status EnforceTtl();                                // requires mu_
@@ -230,6 +274,8 @@ class Store::Impl {
   // enough have been gathered. Called without mu_ (from WriteSealed); uses dict_mu_.
   const SegmentDictionary* DictionaryFor(uint64_t raw_bytes, std::vector<std::string>* samples);
   Status SaveDictionary();  // requires mu_, inside a transaction
+  Status AddDeadLetterLocked(const Record& record, std::string_view stage, std::string_view reason,
+                             std::optional<uint64_t> seq, int64_t dead_ns);  // requires mu_
   int64_t TickNs() const {
     return std::clamp<int64_t>(opt_.commit_interval_ns, 10'000'000, 1'000'000'000);
   }
@@ -279,6 +325,9 @@ class Store::Impl {
 
 Status Store::Impl::OpenDatabase(bool* corrupt) {
   *corrupt = false;
+  if (Status c = CreatePrivateFile(opt_.path); !c.ok()) return c;
+  for (const char* suffix : {"", "-wal", "-shm"}) MakePrivate(opt_.path + suffix);
+  MakePrivate(sidecar_path_);
   Status st = db_.Open(opt_.path, false, opt_.sqlite_vfs);
   // The DLQ commands may write from another process: wait for their short transactions.
   if (st.ok()) st = db_.Exec("PRAGMA busy_timeout=5000");
@@ -327,12 +376,13 @@ Status Store::Impl::OpenDatabase(bool* corrupt) {
       kSchemaVersion, clock_.NowNs()));
 }
 
-Status Store::Impl::Quarantine(const std::string& reason) {
+Status Store::Impl::Quarantine(const std::string& reason, std::string* moved_to) {
   const fs::path db(opt_.path);
   const fs::path dir = db.parent_path().empty() ? fs::path(".") : db.parent_path();
   std::error_code ec;
   fs::create_directories(dir / "quarantine", ec);
   if (ec) return Status::IOError(fmt::format("create {}: {}", (dir / "quarantine").string(), ec.message()));
+  fs::permissions(dir / "quarantine", fs::perms::owner_all, ec);
   const std::string stamp = UtcStamp(clock_.NowNs());
   const fs::path target = dir / "quarantine" / (db.filename().string() + "." + stamp);
   for (const char* suffix : {"", "-wal", "-shm"}) {
@@ -340,6 +390,7 @@ Status Store::Impl::Quarantine(const std::string& reason) {
     if (!fs::exists(from, ec)) continue;
     fs::rename(from, target.string() + suffix, ec);
     if (ec) return Status::IOError(fmt::format("quarantine {}: {}", from.string(), ec.message()));
+    MakePrivate(target.string() + suffix);
   }
   sidecar_.quarantined += 1;
   std::string one_line = reason;
@@ -347,9 +398,154 @@ Status Store::Impl::Quarantine(const std::string& reason) {
     if (c == '\n' || c == '\r') c = ' ';
   }
   sidecar_.last_quarantine = target.string() + ": " + one_line;
+  *moved_to = target.string();
   spdlog::error("buffer: corrupt store quarantined to {} ({}); starting a fresh store",
                 target.string(), reason);
   return WriteSidecar(sidecar_path_, sidecar_);
+}
+
+Status Store::Impl::Salvage(const std::string& quarantined) {
+  sql::Db old;
+  if (Status st = old.Open(quarantined, /*read_only=*/true); !st.ok()) {
+    spdlog::error("buffer: nothing salvaged from {}: {}", quarantined, st.ToString());
+    return Status::Ok();
+  }
+  (void)old.Exec("PRAGMA busy_timeout=1000");
+  // Each part is read on its own: a damaged one does not stop the others.
+  std::map<std::string, int64_t> old_counters;
+  if (auto stmt = old.Prepare("SELECT name, value FROM counters"); stmt.ok()) {
+    Status st;
+    while (stmt->Step(&st)) old_counters[std::string(stmt->Text(0))] = stmt->Int(1);
+  }
+  if (auto stmt = old.Prepare("SELECT name, acked_seq FROM cursors"); stmt.ok()) {
+    Status st;
+    while (stmt->Step(&st)) {
+      auto& c = cursors_[std::string(stmt->Text(0))];
+      c.acked = std::max(c.acked, static_cast<uint64_t>(stmt->Int(1)));
+      c.persisted = UINT64_MAX;  // written with the first salvage commit
+    }
+  }
+  auto old_ceiling = old.QueryInt("SELECT value FROM meta WHERE key='seq_ceiling'", 0);
+  auto old_dicts = LoadDictionaries(old, opt_.zstd_level);
+  const SegmentScan scan = ScanSegments(old);
+  const uint64_t min_cursor = MinCursor();
+  const bool have_cursors = !cursors_.empty();
+
+  uint64_t salvaged = 0, salvaged_segments = 0, corrupt = 0, acked = 0, seen = 0, max_last = 0;
+  size_t next = 0;
+  Status st;
+  // Commits of at most ~8 MiB: the WAL of a big salvage stays small.
+  while (st.ok() && next <= scan.segments.size()) {
+    st = Transaction([&]() -> Status {
+      if (next == 0) {
+        // Dictionaries first: salvaged codec-2 segments need them.
+        auto ins = db_.Prepare("INSERT OR IGNORE INTO dictionaries(id,created_ns,trained_records,bytes) VALUES(?1,?2,?3,?4)");
+        if (!ins.ok()) return ins.status();
+        std::lock_guard<std::mutex> dl(dict_mu_);
+        for (auto& [id, d] : old_dicts) {
+          if (dicts_.count(id)) continue;
+          if (Status s = ins->Bind(1, static_cast<int64_t>(id)).Bind(2, clock_.NowNs())
+                             .Bind(3, static_cast<int64_t>(kDictTrainRecords)).BindBlob(4, d->bytes()).Exec();
+              !s.ok()) {
+            return s;
+          }
+          active_dict_ = d.get();
+          dicts_[id] = std::move(d);
+        }
+        if (active_dict_) dict_settled_ = true;
+      }
+      auto insert = db_.Prepare(
+          "INSERT INTO segments(first_seq,last_seq,count,ts_min,ts_max,payload_bytes,encoded_bytes,"
+          "sealed_ns,codec,blob) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
+      if (!insert.ok()) return insert.status();
+      uint64_t bytes = 0;
+      std::string blob;
+      for (; next < scan.segments.size() && bytes < (8u << 20); ++next) {
+        const SegmentMeta& m = scan.segments[next];
+        seen += m.count;
+        max_last = std::max(max_last, m.last_seq);
+        if (have_cursors && min_cursor >= m.last_seq) {
+          acked += m.count;  // every sink has it: nothing to deliver
+          continue;
+        }
+        Status v;
+        {
+          std::lock_guard<std::mutex> dl(dict_mu_);
+          v = ReadVerifiedBlob(old, m, dicts_, &blob);
+        }
+        if (!v.ok()) {
+          spdlog::error("buffer: salvage: segment {}..{} ({} records) lost: {}", m.first_seq, m.last_seq, m.count,
+                        v.ToString());
+          corrupt += m.count;
+          continue;
+        }
+        Status s = insert->Bind(1, static_cast<int64_t>(m.first_seq))
+                       .Bind(2, static_cast<int64_t>(m.last_seq))
+                       .Bind(3, static_cast<int64_t>(m.count))
+                       .Bind(4, m.ts_min)
+                       .Bind(5, m.ts_max)
+                       .Bind(6, static_cast<int64_t>(m.payload_bytes))
+                       .Bind(7, static_cast<int64_t>(m.encoded_bytes))
+                       .Bind(8, m.sealed_ns)
+                       .Bind(9, static_cast<int64_t>(m.codec))
+                       .BindBlob(10, blob)
+                       .Exec();
+        if (!s.ok()) return s;
+        bytes += blob.size();
+        salvaged += m.count;
+        ++salvaged_segments;
+        counters_["records"] += m.count;
+        counters_["payload_bytes"] += static_cast<int64_t>(m.payload_bytes);
+        counters_["compressed_bytes"] += static_cast<int64_t>(blob.size());
+        counters_["segments"] += 1;
+      }
+      if (next == scan.segments.size()) ++next;  // the last pass also writes cursors and counters
+      if (Status s = PersistCursors(); !s.ok()) return s;
+      return PersistCounters();
+    });
+  }
+  if (!st.ok()) return st;
+
+  // Dead letters, as far as they can be read.
+  uint64_t dead_letters = 0;
+  if (auto rows = QueryDeadLetters(old, 0, opt_.dlq_max_records); rows.ok()) {
+    for (const auto& d : *rows) {
+      if (AddDeadLetterLocked(d.record, d.stage, d.reason, d.seq, d.dead_ns).ok()) ++dead_letters;
+    }
+  }
+  // Lifetime counters carry over; what is stored now was recounted above.
+  for (const char* name : {"appended_total", "written.records", "written.payload_bytes", "written.compressed_bytes",
+                           "dropped.cap", "dropped.ttl", "dropped.reject_new", "dropped.corrupt",
+                           "dropped.disk_full", "dropped.unreadable", "dlq_total", "backpressure_waits", "salvaged"}) {
+    if (auto it = old_counters.find(name); it != old_counters.end()) counters_[name] += it->second;
+  }
+  // Records the old counters say were stored but no readable row describes.
+  const auto old_records = old_counters.find("records");
+  const uint64_t unreadable =
+      old_records != old_counters.end() && old_records->second > static_cast<int64_t>(seen)
+          ? static_cast<uint64_t>(old_records->second) - seen
+          : 0;
+  counters_["dropped.corrupt"] += static_cast<int64_t>(corrupt);
+  counters_["dropped.unreadable"] += static_cast<int64_t>(unreadable);
+  counters_["salvaged"] += static_cast<int64_t>(salvaged);
+  // Seq stays above everything the old store handed out, even without a sidecar.
+  uint64_t floor = max_last + 1;
+  if (old_ceiling.ok()) floor = std::max(floor, static_cast<uint64_t>(*old_ceiling));
+  st = Transaction([&]() -> Status {
+    if (floor > next_seq_) {
+      next_seq_ = floor;
+      durable_seq_ = next_seq_ - 1;
+      if (Status s = ExtendSeqReservation(next_seq_ + kSeqReserve); !s.ok()) return s;
+    }
+    return PersistCounters();
+  });
+  if (!st.ok()) return st;
+  spdlog::warn("buffer: salvaged {} records ({} segments) from {}; lost {} in damaged segments, {} unreadable{}; "
+               "{} already delivered everywhere; {} dead letters; {} cursors",
+               salvaged, salvaged_segments, quarantined, corrupt, unreadable,
+               old_records == old_counters.end() ? " (the old counters are unreadable: unknown)" : "", acked,
+               dead_letters, cursors_.size());
+  return Status::Ok();
 }
 
 Status Store::Impl::OpenReadOnly() {
@@ -375,13 +571,26 @@ Status Store::Impl::Open() {
   }
   sidecar_ = ReadSidecar(sidecar_path_);
   bool corrupt = false;
-  Status st = OpenDatabase(&corrupt);
+  Status st;
+  // SQLite takes a 0-byte file for a new empty database; ours never is one (the schema
+  // is written before Open returns), so it was truncated: quarantine it, loudly.
+  std::error_code fec;
+  if (fs::is_regular_file(opt_.path, fec) && FileSize(opt_.path) == 0) {
+    st = Status::Corruption(fmt::format("{} is 0 bytes (truncated)", opt_.path));
+    corrupt = true;
+  } else {
+    st = OpenDatabase(&corrupt);
+  }
+  std::string quarantined;
   if (!st.ok() && corrupt) {
-    if (Status q = Quarantine(st.message()); !q.ok()) return q;
+    if (Status q = Quarantine(st.message(), &quarantined); !q.ok()) return q;
     st = OpenDatabase(&corrupt);
   }
   if (!st.ok()) return st;
   if (st = LoadState(); !st.ok()) return st;
+  if (!quarantined.empty()) {
+    if (st = Salvage(quarantined); !st.ok()) return st;
+  }
   open_ = true;
   last_checkpoint_mono_ = clock_.MonoNs();
   flusher_ = std::thread([this] { FlusherLoop(); });
@@ -425,8 +634,12 @@ Status Store::Impl::LoadState() {
   auto last = db_.QueryInt("SELECT last_seq FROM segments ORDER BY first_seq DESC LIMIT 1", 0);
   if (!ceiling.ok()) return ceiling.status();
   if (!last.ok()) return last.status();
+  // Floors that survive losing the database and the sidecar (FORMAT.md "Seq").
+  uint64_t floor = 1;
+  if (!opt_.seq_floor_path.empty()) floor = std::max(floor, ReadSidecar(opt_.seq_floor_path).seq_ceiling);
+  if (opt_.seq_floor_from_clock) floor = std::max(floor, ClockSeqFloor(clock_.NowNs()));
   next_seq_ = std::max({static_cast<uint64_t>(*ceiling), sidecar_.seq_ceiling,
-                        static_cast<uint64_t>(*last) + 1, uint64_t{1}});
+                        static_cast<uint64_t>(*last) + 1, floor});
   durable_seq_ = next_seq_ - 1;
   counters_["quarantined"] = static_cast<int64_t>(sidecar_.quarantined);
   if (opt_.read_only) return Status::Ok();
@@ -437,6 +650,9 @@ Status Store::Impl::ExtendSeqReservation(uint64_t new_ceiling) {
   // Sidecar first: it must never be below a ceiling the database has promised.
   sidecar_.seq_ceiling = new_ceiling;
   if (Status st = WriteSidecar(sidecar_path_, sidecar_); !st.ok()) return st;
+  if (!opt_.seq_floor_path.empty()) {
+    if (Status st = WriteSeqFloor(opt_.seq_floor_path, new_ceiling); !st.ok()) return st;
+  }
   auto stmt = db_.Prepare("INSERT OR REPLACE INTO meta(key,value) VALUES('seq_ceiling',?1)");
   if (!stmt.ok()) return stmt.status();
   if (Status st = stmt->Bind(1, static_cast<int64_t>(new_ceiling)).Exec(); !st.ok()) return st;
@@ -470,6 +686,7 @@ Status Store::Impl::Close() {
     // Clean shutdown: nothing beyond next_seq_ was handed out, so no gap on restart.
     sidecar_.seq_ceiling = next_seq_;
     st = WriteSidecar(sidecar_path_, sidecar_);
+    if (st.ok() && !opt_.seq_floor_path.empty()) st = WriteSeqFloor(opt_.seq_floor_path, next_seq_);
     if (st.ok()) {
       auto stmt = db_.Prepare("INSERT OR REPLACE INTO meta(key,value) VALUES('seq_ceiling',?1)");
       st = stmt.ok() ? stmt->Bind(1, static_cast<int64_t>(next_seq_)).Exec() : stmt.status();
@@ -503,7 +720,8 @@ Result<uint64_t> Store::Impl::Append(Record record) {
   // Too much uncommitted: wait for the disk (backpressure). But when the file system is
   // full, drop_oldest keeps its promise to accept: the oldest waiting records go.
   while (pending_bytes_ >= opt_.max_pending_bytes && !closing_) {
-    if (commits_failing_ && opt_.when_full == FullPolicy::kDropOldest && mem_.size() > 1 && mem_.front()->sealed) {
+    if (commits_failing_ && opt_.when_full == FullPolicy::kDropOldest && mem_.size() > 1 &&
+        mem_.front()->sealed && !mem_.front()->in_flight) {
       DropOldestPending();
       continue;
     }
@@ -632,9 +850,12 @@ Status Store::Impl::WriteSealed(Lock& lock) {
     int64_t ts_min = INT64_MAX;
     int64_t ts_max = INT64_MIN;
     bool skip = false;
+    bool over_cap = false;  // drop_oldest: older than what fits in the cap
   };
   std::vector<Encoded> encoded(batch.size());
+  for (const auto& seg : batch) seg->in_flight = true;
   lock.unlock();  // sealed segments are immutable: encode and compress without the lock
+  if (opt_.test_hook_encoding) opt_.test_hook_encoding();
   for (size_t i = 0; i < batch.size(); ++i) {
     const MemSegment& seg = *batch[i];
     Encoded& e = encoded[i];
@@ -656,9 +877,25 @@ Status Store::Impl::WriteSealed(Lock& lock) {
     e.blob = CompressSegment(raw, opt_.zstd_level, &e.codec, DictionaryFor(raw.size(), &samples));
   }
   lock.lock();
+  // The lock is held from here to the end: the batch is still the front of mem_
+  // (only DropOldestPending pops elsewhere, and it skips in-flight segments).
+  for (const auto& seg : batch) seg->in_flight = false;
 
+  // drop_oldest: a batch larger than the cap (a slow flusher behind a fast source) keeps
+  // only its newest segments that fit; the older ones are counted as dropped, never written.
+  bool at_floor = false;
+  const uint64_t cap = EffectiveCap(&at_floor);
   uint64_t incoming = 0;
-  for (const auto& e : encoded) incoming += e.skip ? 0 : e.blob.size() + kRowOverhead;
+  for (size_t i = batch.size(); i-- > 0;) {
+    Encoded& e = encoded[i];
+    if (e.skip) continue;
+    const uint64_t bytes = e.blob.size() + kRowOverhead;
+    if (opt_.when_full == FullPolicy::kDropOldest && incoming + bytes > cap) {
+      e.over_cap = true;
+      continue;
+    }
+    incoming += bytes;
+  }
   const uint64_t last = batch.back()->last_seq();
   auto baseline = counters_;  // a failed transaction's counter changes are rolled back to this
   auto commit = [&] { return Transaction([&]() -> Status {
@@ -673,6 +910,12 @@ Status Store::Impl::WriteSealed(Lock& lock) {
       const MemSegment& seg = *batch[i];
       const Encoded& e = encoded[i];
       if (e.skip) continue;
+      if (e.over_cap) {
+        counters_[at_floor ? "dropped.disk_full" : "dropped.cap"] += static_cast<int64_t>(seg.records.size());
+        spdlog::warn("buffer: dropped {} records (seq {}..{}) before writing them: {}", seg.records.size(),
+                     seg.first_seq, seg.last_seq(), at_floor ? "disk_full" : "cap");
+        continue;
+      }
       Status s = insert->Bind(1, static_cast<int64_t>(seg.first_seq))
                      .Bind(2, static_cast<int64_t>(seg.last_seq()))
                      .Bind(3, static_cast<int64_t>(seg.records.size()))
@@ -697,6 +940,7 @@ Status Store::Impl::WriteSealed(Lock& lock) {
       if (Status s = ExtendSeqReservation(next_seq_ + kSeqReserve); !s.ok()) return s;
     }
     if (Status s = PersistCursors(); !s.ok()) return s;
+    if (Status s = TrimToCap(); !s.ok()) return s;
     return PersistCounters();
   }); };
   Status st = commit();
@@ -727,9 +971,14 @@ Status Store::Impl::WriteSealed(Lock& lock) {
       dicts_[id] = std::move(unsaved_dict_);
     }
   }
-  for (size_t i = 0; i < batch.size(); ++i) {
-    pending_bytes_ -= std::min(pending_bytes_, batch[i]->encoded_estimate +
-                                                   kRecordOverhead * batch[i]->records.size());
+  // Pop by identity: a segment leaves memory only because this commit wrote it.
+  for (const auto& seg : batch) {
+    if (mem_.empty() || mem_.front() != seg) {
+      spdlog::critical("buffer: segment {}..{} committed but no longer first in memory", seg->first_seq,
+                       seg->last_seq());
+      break;
+    }
+    pending_bytes_ -= std::min(pending_bytes_, seg->encoded_estimate + kRecordOverhead * seg->records.size());
     mem_.pop_front();
   }
   durable_seq_ = std::max(durable_seq_, last);
@@ -895,6 +1144,34 @@ Status Store::Impl::EnforceCap(uint64_t incoming_bytes) {
   oldest->Reset();
   if (!st.ok()) return st;
   return drop_to ? DeleteSegmentsUpTo(drop_to, at_floor ? "disk_full" : "cap") : Status::Ok();
+}
+
+// The cap as measured, not estimated: after a commit's inserts, pages in use (what
+// Stats().used_bytes reports) are at most the cap. Blobs take whole overflow pages and
+// rows share b-tree pages, so EnforceCap's estimate alone can be off by a few pages per
+// segment; this deletes the oldest segments (the new ones too, if they alone exceed it)
+// until the measure fits. No-op unless drop_oldest.
+Status Store::Impl::TrimToCap() {
+  if (opt_.when_full != FullPolicy::kDropOldest) return Status::Ok();
+  bool at_floor = false;
+  const uint64_t cap = EffectiveCap(&at_floor);
+  auto oldest = db_.Prepare("SELECT last_seq, length(blob) FROM segments ORDER BY first_seq LIMIT 64");
+  if (!oldest.ok()) return oldest.status();
+  while (true) {
+    auto used = UsedBytes();
+    if (!used.ok()) return used.status();
+    if (*used <= cap) return Status::Ok();
+    uint64_t excess = *used - cap, drop_to = 0;
+    Status st;
+    while (excess > 0 && oldest->Step(&st)) {
+      drop_to = static_cast<uint64_t>(oldest->Int(0));
+      excess -= std::min(excess, static_cast<uint64_t>(oldest->Int(1)) + kRowOverhead);
+    }
+    oldest->Reset();
+    if (!st.ok()) return st;
+    if (drop_to == 0) return Status::Ok();  // no segments left: the rest is schema, cursors, dead letters
+    if (st = DeleteSegmentsUpTo(drop_to, at_floor ? "disk_full" : "cap"); !st.ok()) return st;
+  }
 }
 
 Status Store::Impl::EnforceTtl() {
@@ -1125,11 +1402,16 @@ Status Store::Impl::AddDeadLetter(const Record& record, std::string_view stage,
   Lock lock(mu_);
   if (Status ro = RefuseIfReadOnly(); !ro.ok()) return ro;
   if (!open_) return Status::Cancelled("store is closed");
+  return AddDeadLetterLocked(record, stage, reason, seq, clock_.NowNs());
+}
+
+Status Store::Impl::AddDeadLetterLocked(const Record& record, std::string_view stage, std::string_view reason,
+                                        std::optional<uint64_t> seq, int64_t dead_ns) {
   auto stmt = db_.Prepare(
       "INSERT INTO dead_letters(dead_ns,seq,stage,reason,ts_ns,source,channel,content_type,payload) "
       "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)");
   if (!stmt.ok()) return stmt.status();
-  stmt->Bind(1, clock_.NowNs());
+  stmt->Bind(1, dead_ns);
   if (seq) {
     stmt->Bind(2, static_cast<int64_t>(*seq));
   } else {
@@ -1213,7 +1495,8 @@ StoreStats Store::Impl::Stats() {
   auto c = [&](const char* name) { return static_cast<uint64_t>(std::max<int64_t>(counters_[name], 0)); };
   s.appended_total = c("appended_total");
   s.dead_letters_total = c("dlq_total");
-  for (const char* reason : {"cap", "ttl", "reject_new", "corrupt", "disk_full"}) {
+  s.salvaged_records = c("salvaged");
+  for (const char* reason : {"cap", "ttl", "reject_new", "corrupt", "disk_full", "unreadable"}) {
     s.dropped[reason] = c((std::string("dropped.") + reason).c_str());
   }
   s.full = opt_.read_only ? counters_["full"] != 0 : full_;
