@@ -411,6 +411,9 @@ Status Store::Impl::Salvage(const std::string& quarantined) {
     return Status::Ok();
   }
   (void)old.Exec("PRAGMA busy_timeout=1000");
+  // Lets SQLite read a file shorter than its header says (truncated); the connection is
+  // read-only, so nothing is written.
+  (void)old.Exec("PRAGMA writable_schema=ON");
   // Each part is read on its own: a damaged one does not stop the others.
   std::map<std::string, int64_t> old_counters;
   if (auto stmt = old.Prepare("SELECT name, value FROM counters"); stmt.ok()) {
