@@ -28,6 +28,7 @@
 #include <thread>
 
 #include "edgeferry/buffer/segment_codec.h"
+#include "edgeferry/thread_annotations.h"
 #include "edgeferry/units.h"
 #include "dead_letter_rows.h"
 #include "salvage.h"
@@ -238,44 +239,54 @@ class Store::Impl {
   Status FinishReplay(const std::vector<uint64_t>& ids);
 
  private:
-  using Lock = std::unique_lock<std::mutex>;
+  using Lock = MutexLock;
 
-  Status OpenDatabase(bool* corrupt);
-  Status OpenReadOnly();
+  // Lock discipline: mu_ guards every member below it except the dictionary state
+  // (dict_mu_, taken after mu_ or alone) and the flusher thread handle. REQUIRES(mu_)
+  // functions run with it held; WriteSealed releases it while it encodes. Open runs its
+  // whole body under mu_ (before the flusher starts). The one SQLite connection is used
+  // only under mu_.
+  Status OpenDatabase(bool* corrupt) REQUIRES(mu_);
+  Status OpenReadOnly() REQUIRES(mu_);
   Status RefuseIfReadOnly() const {
     return opt_.read_only ? Status::InvalidArgument("store opened read-only") : Status::Ok();
   }
   // Moves the store aside; *moved_to is the quarantined database's path.
-  Status Quarantine(const std::string& reason, std::string* moved_to);
+  Status Quarantine(const std::string& reason, std::string* moved_to) REQUIRES(mu_);
   // Copies every intact segment (same seqs), the cursors, dictionaries, dead letters
   // and lifetime counters of a quarantined database into the fresh store.
-  Status Salvage(const std::string& quarantined);  // at Open, before the flusher starts
-  Status LoadState();
-  Status ExtendSeqReservation(uint64_t new_ceiling);  // requires mu_
-  void SealOpenSegment();                             // requires mu_
-  void FlusherLoop();
-  Status WriteSealed(Lock& lock);                     // requires mu_; may unlock while compressing
-  Status Maintain();                                  // requires mu_
-  Status PersistCursors();                            // requires mu_, inside a transaction
-  Status PersistCounters();                           // requires mu_, inside a transaction
-  Status DeleteSegmentsUpTo(uint64_t last_seq, const char* drop_reason);  // requires mu_
-  Status EnforceCap(uint64_t incoming_bytes);         // requires mu_, inside a transaction
-  Status TrimToCap();                                 // requires mu_, inside a transaction
-  uint64_t EffectiveCap(bool* at_floor);              // requires mu_
-  void DropOldestPending();                           // requires mu_
-  Status EnforceTtl();                                // requires mu_
-  Result<uint64_t> UsedBytes();                       // requires mu_
-  uint64_t MinCursor() const;                         // requires mu_
-  uint64_t OldestSeq();                               // requires mu_
-  Status Transaction(const std::function<Status()>& body);  // requires mu_
+  Status Salvage(const std::string& quarantined) REQUIRES(mu_);  // at Open, before the flusher starts
+  Status LoadState() REQUIRES(mu_);
+  Status ExtendSeqReservation(uint64_t new_ceiling) REQUIRES(mu_);
+  void SealOpenSegment() REQUIRES(mu_);
+  void FlusherLoop() EXCLUDES(mu_);
+  // Encodes and compresses the sealed segments with mu_ released (they are immutable and
+  // marked in flight, so DropOldestPending leaves them), then commits them under mu_.
+  Status WriteSealed() REQUIRES(mu_);
+  Status Maintain() REQUIRES(mu_);
+  Status PersistCursors() REQUIRES(mu_);   // inside a transaction
+  Status PersistCounters() REQUIRES(mu_);  // inside a transaction
+  Status DeleteSegmentsUpTo(uint64_t last_seq, const char* drop_reason) REQUIRES(mu_);
+  Status EnforceCap(uint64_t incoming_bytes) REQUIRES(mu_);  // inside a transaction
+  Status TrimToCap() REQUIRES(mu_);                          // inside a transaction
+  uint64_t EffectiveCap(bool* at_floor) REQUIRES(mu_);
+  void DropOldestPending() REQUIRES(mu_);
+  Status EnforceTtl() REQUIRES(mu_);
+  Result<uint64_t> UsedBytes() REQUIRES(mu_);
+  uint64_t MinCursor() const REQUIRES(mu_);
+  uint64_t OldestSeq() REQUIRES(mu_);
+  // `body` runs with mu_ held; lambdas say so with mu_.AssertHeld() (the analysis does
+  // not follow std::function).
+  Status Transaction(const std::function<Status()>& body) REQUIRES(mu_);
   Result<std::shared_ptr<const std::vector<StoredRecord>>> DecodedSegment(
-      uint64_t first_seq, uint32_t count, Codec codec, std::string_view blob);
+      uint64_t first_seq, uint32_t count, Codec codec, std::string_view blob) REQUIRES(mu_);
   // The dictionary for a segment of `raw_bytes`, training one from `samples` first when
   // enough have been gathered. Called without mu_ (from WriteSealed); uses dict_mu_.
-  const SegmentDictionary* DictionaryFor(uint64_t raw_bytes, std::vector<std::string>* samples);
-  Status SaveDictionary();  // requires mu_, inside a transaction
+  const SegmentDictionary* DictionaryFor(uint64_t raw_bytes, std::vector<std::string>* samples)
+      EXCLUDES(dict_mu_);
+  Status SaveDictionary() REQUIRES(mu_);  // inside a transaction
   Status AddDeadLetterLocked(const Record& record, std::string_view stage, std::string_view reason,
-                             std::optional<uint64_t> seq, int64_t dead_ns);  // requires mu_
+                             std::optional<uint64_t> seq, int64_t dead_ns) REQUIRES(mu_);
   int64_t TickNs() const {
     return std::clamp<int64_t>(opt_.commit_interval_ns, 10'000'000, 1'000'000'000);
   }
@@ -284,40 +295,43 @@ class Store::Impl {
   Clock& clock_;
   const std::string sidecar_path_ = opt_.path + ".seq";
 
-  mutable std::mutex mu_;
-  std::condition_variable flusher_cv_;  // wakes the flusher
-  std::condition_variable durable_cv_;  // durable_seq_ advanced, or space freed
-  std::condition_variable data_cv_;     // new records readable
-  std::multiset<uint64_t> read_waiters_;  // after_seq of each WaitForRecords in progress
-  std::thread flusher_;
-  bool open_ = false;
-  bool closing_ = false;
+  mutable Mutex mu_;
+  CondVar flusher_cv_;  // wakes the flusher
+  CondVar durable_cv_;  // durable_seq_ advanced, or space freed
+  CondVar data_cv_;     // new records readable
+  std::multiset<uint64_t> read_waiters_ GUARDED_BY(mu_);  // after_seq of each WaitForRecords in progress
+  std::thread flusher_;  // started by Open, joined by Close (outside mu_)
+  bool open_ GUARDED_BY(mu_) = false;
+  bool closing_ GUARDED_BY(mu_) = false;
 
-  sql::Db db_;
-  uint64_t next_seq_ = 1;
-  uint64_t seq_ceiling_ = 0;
-  uint64_t durable_seq_ = 0;   // every seq <= this is committed (or needed no commit)
-  uint64_t write_errors_ = 0;  // bumped on each failed commit, so waiters can give up
-  Status last_write_error_;
-  bool full_ = false;          // kRejectNew / kBackpressure: at the cap or the free-disk floor
-  bool commits_failing_ = false;  // the last commit failed for a full file system
-  std::deque<std::shared_ptr<MemSegment>> mem_;
-  uint64_t pending_bytes_ = 0;
-  std::map<std::string, CursorState, std::less<>> cursors_;
-  std::map<std::string, int64_t> counters_;
-  SidecarState sidecar_;
-  int64_t last_checkpoint_mono_ = 0;
-  bool uncheckpointed_ = false;
+  sql::Db db_ GUARDED_BY(mu_);
+  uint64_t next_seq_ GUARDED_BY(mu_) = 1;
+  uint64_t seq_ceiling_ GUARDED_BY(mu_) = 0;
+  uint64_t durable_seq_ GUARDED_BY(mu_) = 0;   // every seq <= this is committed (or needed no commit)
+  uint64_t write_errors_ GUARDED_BY(mu_) = 0;  // bumped on each failed commit, so waiters can give up
+  Status last_write_error_ GUARDED_BY(mu_);
+  bool full_ GUARDED_BY(mu_) = false;             // kRejectNew / kBackpressure: at the cap or the floor
+  bool commits_failing_ GUARDED_BY(mu_) = false;  // the last commit failed for a full file system
+  // Open and sealed segments not yet committed. Sealed ones are immutable: the flusher
+  // reads the records of those it marked in_flight without mu_.
+  std::deque<std::shared_ptr<MemSegment>> mem_ GUARDED_BY(mu_);
+  uint64_t pending_bytes_ GUARDED_BY(mu_) = 0;
+  std::map<std::string, CursorState, std::less<>> cursors_ GUARDED_BY(mu_);
+  std::map<std::string, int64_t> counters_ GUARDED_BY(mu_);
+  SidecarState sidecar_ GUARDED_BY(mu_);
+  int64_t last_checkpoint_mono_ GUARDED_BY(mu_) = 0;
+  bool uncheckpointed_ GUARDED_BY(mu_) = false;
   // Small LRU of decoded committed segments, shared by all readers.
-  std::list<std::pair<uint64_t, std::shared_ptr<const std::vector<StoredRecord>>>> decoded_;
+  std::list<std::pair<uint64_t, std::shared_ptr<const std::vector<StoredRecord>>>> decoded_ GUARDED_BY(mu_);
   // Zstd dictionaries by id (stored ones), the one new segments use, and one trained but
   // not yet committed (saved in the same transaction as the first segments using it).
-  std::mutex dict_mu_;
-  std::map<uint32_t, std::unique_ptr<SegmentDictionary>> dicts_;
-  const SegmentDictionary* active_dict_ = nullptr;
-  std::unique_ptr<SegmentDictionary> unsaved_dict_;
-  std::vector<std::string> dict_samples_;
-  size_t dict_sample_bytes_ = 0;
+  // dict_mu_ is taken after mu_ (or alone, by the flusher while it encodes).
+  Mutex dict_mu_ ACQUIRED_AFTER(mu_);
+  std::map<uint32_t, std::unique_ptr<SegmentDictionary>> dicts_ GUARDED_BY(dict_mu_);
+  const SegmentDictionary* active_dict_ GUARDED_BY(dict_mu_) = nullptr;
+  std::unique_ptr<SegmentDictionary> unsaved_dict_ GUARDED_BY(dict_mu_);
+  std::vector<std::string> dict_samples_ GUARDED_BY(dict_mu_);
+  size_t dict_sample_bytes_ GUARDED_BY(dict_mu_) = 0;
   std::atomic<bool> dict_settled_{false};  // trained (or tried): gather no more samples
 };
 
@@ -440,11 +454,12 @@ Status Store::Impl::Salvage(const std::string& quarantined) {
   // Commits of at most ~8 MiB: the WAL of a big salvage stays small.
   while (st.ok() && next <= scan.segments.size()) {
     st = Transaction([&]() -> Status {
+      mu_.AssertHeld();
       if (next == 0) {
         // Dictionaries first: salvaged codec-2 segments need them.
         auto ins = db_.Prepare("INSERT OR IGNORE INTO dictionaries(id,created_ns,trained_records,bytes) VALUES(?1,?2,?3,?4)");
         if (!ins.ok()) return ins.status();
-        std::lock_guard<std::mutex> dl(dict_mu_);
+        MutexLock dl(dict_mu_);
         for (auto& [id, d] : old_dicts) {
           if (dicts_.count(id)) continue;
           if (Status s = ins->Bind(1, static_cast<int64_t>(id)).Bind(2, clock_.NowNs())
@@ -473,7 +488,7 @@ Status Store::Impl::Salvage(const std::string& quarantined) {
         }
         Status v;
         {
-          std::lock_guard<std::mutex> dl(dict_mu_);
+          MutexLock dl(dict_mu_);
           v = ReadVerifiedBlob(old, m, dicts_, &blob);
         }
         if (!v.ok()) {
@@ -535,6 +550,7 @@ Status Store::Impl::Salvage(const std::string& quarantined) {
   uint64_t floor = max_last + 1;
   if (old_ceiling.ok()) floor = std::max(floor, static_cast<uint64_t>(*old_ceiling));
   st = Transaction([&]() -> Status {
+    mu_.AssertHeld();
     if (floor > next_seq_) {
       next_seq_ = floor;
       durable_seq_ = next_seq_ - 1;
@@ -568,6 +584,7 @@ Status Store::Impl::OpenReadOnly() {
 
 Status Store::Impl::Open() {
   if (opt_.path.empty()) return Status::InvalidArgument("buffer path is empty");
+  Lock lock(mu_);  // nothing else runs yet; held so the analysis can check the helpers
   if (opt_.read_only) return OpenReadOnly();
   if (opt_.segment_max_records == 0 || opt_.segment_max_bytes == 0 || opt_.max_bytes == 0) {
     return Status::InvalidArgument("segment and store limits must be > 0");
@@ -602,7 +619,7 @@ Status Store::Impl::Open() {
 
 Status Store::Impl::LoadState() {
   {
-    std::lock_guard<std::mutex> dl(dict_mu_);
+    MutexLock dl(dict_mu_);
     auto stmt = db_.Prepare("SELECT bytes FROM dictionaries ORDER BY created_ns, id");
     if (!stmt.ok()) return stmt.status();
     Status st;
@@ -676,12 +693,13 @@ Status Store::Impl::Close() {
     closing_ = true;
     SealOpenSegment();
   }
-  flusher_cv_.notify_all();
-  data_cv_.notify_all();
-  durable_cv_.notify_all();
+  flusher_cv_.NotifyAll();
+  data_cv_.NotifyAll();
+  durable_cv_.NotifyAll();
   if (flusher_.joinable()) flusher_.join();  // writes what is sealed before it exits
   Lock lock(mu_);
   Status st = Transaction([&] {
+    mu_.AssertHeld();
     if (Status s = PersistCursors(); !s.ok()) return s;
     return PersistCounters();
   });
@@ -718,7 +736,10 @@ Result<uint64_t> Store::Impl::Append(Record record) {
   }
   if (full_ && opt_.when_full == FullPolicy::kBackpressure) {
     counters_["backpressure_waits"] += 1;
-    durable_cv_.wait(lock, [&] { return !full_ || closing_; });
+    durable_cv_.Wait(lock, [&] {
+      mu_.AssertHeld();
+      return !full_ || closing_;
+    });
   }
   // Too much uncommitted: wait for the disk (backpressure). But when the file system is
   // full, drop_oldest keeps its promise to accept: the oldest waiting records go.
@@ -728,7 +749,7 @@ Result<uint64_t> Store::Impl::Append(Record record) {
       DropOldestPending();
       continue;
     }
-    durable_cv_.wait(lock);
+    durable_cv_.Wait(lock);
   }
   if (closing_) return Status::Cancelled("store is closed");
   if (next_seq_ >= seq_ceiling_) {
@@ -754,11 +775,14 @@ Result<uint64_t> Store::Impl::Append(Record record) {
   if (seal_now) SealOpenSegment();
   // Wake readers only when one waits for this seq: a notify per record would wake a
   // lingering forwarder for every message.
-  if (!read_waiters_.empty() && seq > *read_waiters_.begin()) data_cv_.notify_all();
-  if (seal_now || seg.records.size() == 1) flusher_cv_.notify_one();
+  if (!read_waiters_.empty() && seq > *read_waiters_.begin()) data_cv_.NotifyAll();
+  if (seal_now || seg.records.size() == 1) flusher_cv_.NotifyOne();
   if (opt_.durability == Durability::kSync) {
     const uint64_t errors = write_errors_;
-    durable_cv_.wait(lock, [&] { return durable_seq_ >= seq || write_errors_ != errors || !open_; });
+    durable_cv_.Wait(lock, [&] {
+      mu_.AssertHeld();
+      return durable_seq_ >= seq || write_errors_ != errors || !open_;
+    });
     if (durable_seq_ < seq) {
       return Status::IOError("record " + std::to_string(seq) + " stored in memory but not yet durable: " +
                              last_write_error_.ToString());
@@ -786,9 +810,10 @@ Status Store::Impl::Flush() {
   SealOpenSegment();
   const uint64_t target = next_seq_ - 1;
   const uint64_t errors = write_errors_;
-  flusher_cv_.notify_one();
+  flusher_cv_.NotifyOne();
   // A full file system fails at once instead of waiting for the next retry.
-  durable_cv_.wait(lock, [&] {
+  durable_cv_.Wait(lock, [&] {
+    mu_.AssertHeld();
     return durable_seq_ >= target || write_errors_ != errors || commits_failing_ || !open_;
   });
   return durable_seq_ >= target ? Status::Ok() : last_write_error_;
@@ -813,10 +838,10 @@ void Store::Impl::FlusherLoop() {
     }
     const bool have_sealed = !mem_.empty() && mem_.front()->sealed;
     if (have_sealed && now >= retry_after) {
-      if (Status st = WriteSealed(lock); !st.ok()) {
+      if (Status st = WriteSealed(); !st.ok()) {
         ++write_errors_;
         last_write_error_ = st;
-        durable_cv_.notify_all();
+        durable_cv_.NotifyAll();
         spdlog::error("buffer: commit failed, retrying in 1 s: {}", st.ToString());
         retry_after = clock_.MonoNs() + 1'000'000'000;
       }
@@ -833,11 +858,11 @@ void Store::Impl::FlusherLoop() {
       wake = std::min(wake, mem_.back()->opened_mono_ns + opt_.commit_interval_ns);
     }
     if (have_sealed) wake = std::min(wake, retry_after);
-    flusher_cv_.wait_for(lock, std::chrono::nanoseconds(std::max<int64_t>(wake - now, 100'000)));
+    flusher_cv_.WaitFor(lock, std::chrono::nanoseconds(std::max<int64_t>(wake - now, 100'000)));
   }
 }
 
-Status Store::Impl::WriteSealed(Lock& lock) {
+Status Store::Impl::WriteSealed() {
   std::vector<std::shared_ptr<MemSegment>> batch;
   for (const auto& seg : mem_) {
     if (!seg->sealed) break;
@@ -857,7 +882,7 @@ Status Store::Impl::WriteSealed(Lock& lock) {
   };
   std::vector<Encoded> encoded(batch.size());
   for (const auto& seg : batch) seg->in_flight = true;
-  lock.unlock();  // sealed segments are immutable: encode and compress without the lock
+  mu_.unlock();  // sealed segments are immutable: encode and compress without the lock
   if (opt_.test_hook_encoding) opt_.test_hook_encoding();
   for (size_t i = 0; i < batch.size(); ++i) {
     const MemSegment& seg = *batch[i];
@@ -879,7 +904,7 @@ Status Store::Impl::WriteSealed(Lock& lock) {
     e.encoded_bytes = raw.size();
     e.blob = CompressSegment(raw, opt_.zstd_level, &e.codec, DictionaryFor(raw.size(), &samples));
   }
-  lock.lock();
+  mu_.lock();
   // The lock is held from here to the end: the batch is still the front of mem_
   // (only DropOldestPending pops elsewhere, and it skips in-flight segments).
   for (const auto& seg : batch) seg->in_flight = false;
@@ -901,7 +926,10 @@ Status Store::Impl::WriteSealed(Lock& lock) {
   }
   const uint64_t last = batch.back()->last_seq();
   auto baseline = counters_;  // a failed transaction's counter changes are rolled back to this
-  auto commit = [&] { return Transaction([&]() -> Status {
+  auto commit = [&] {
+    mu_.AssertHeld();
+    return Transaction([&]() -> Status {
+    mu_.AssertHeld();
     if (Status s = EnforceCap(incoming); !s.ok()) return s;
     if (Status s = SaveDictionary(); !s.ok()) return s;
     auto insert = db_.Prepare(
@@ -961,14 +989,14 @@ Status Store::Impl::WriteSealed(Lock& lock) {
       if (!commits_failing_) spdlog::error("buffer: file system full; records wait in memory: {}", st.ToString());
       commits_failing_ = true;
       if (opt_.when_full != FullPolicy::kDropOldest) full_ = true;
-      durable_cv_.notify_all();  // drop_oldest appends may now drop instead of waiting
+      durable_cv_.NotifyAll();  // drop_oldest appends may now drop instead of waiting
     }
     return st;
   }
   if (commits_failing_) spdlog::info("buffer: commits succeed again");
   commits_failing_ = false;
   {
-    std::lock_guard<std::mutex> dl(dict_mu_);
+    MutexLock dl(dict_mu_);
     if (unsaved_dict_) {
       const uint32_t id = unsaved_dict_->id();
       dicts_[id] = std::move(unsaved_dict_);
@@ -986,14 +1014,14 @@ Status Store::Impl::WriteSealed(Lock& lock) {
   }
   durable_seq_ = std::max(durable_seq_, last);
   uncheckpointed_ = true;
-  durable_cv_.notify_all();
+  durable_cv_.NotifyAll();
   return Status::Ok();
 }
 
 Status Store::Impl::Transaction(const std::function<Status()>& body) { return db_.Transaction(body); }
 
 const SegmentDictionary* Store::Impl::DictionaryFor(uint64_t raw_bytes, std::vector<std::string>* samples) {
-  std::lock_guard<std::mutex> dl(dict_mu_);
+  MutexLock dl(dict_mu_);
   if (!dict_settled_) {
     for (auto& s : *samples) {
       dict_sample_bytes_ += s.size();
@@ -1018,7 +1046,7 @@ const SegmentDictionary* Store::Impl::DictionaryFor(uint64_t raw_bytes, std::vec
 }
 
 Status Store::Impl::SaveDictionary() {
-  std::lock_guard<std::mutex> dl(dict_mu_);
+  MutexLock dl(dict_mu_);
   if (!unsaved_dict_) return Status::Ok();
   auto stmt = db_.Prepare("INSERT OR IGNORE INTO dictionaries(id,created_ns,trained_records,bytes) VALUES(?1,?2,?3,?4)");
   if (!stmt.ok()) return stmt.status();
@@ -1193,6 +1221,7 @@ Status Store::Impl::EnforceTtl() {
   stmt->Reset();
   if (!st.ok() || drop_to == 0) return st;
   return Transaction([&] {
+    mu_.AssertHeld();
     if (Status s = DeleteSegmentsUpTo(drop_to, "ttl"); !s.ok()) return s;
     return PersistCounters();
   });
@@ -1201,6 +1230,7 @@ Status Store::Impl::EnforceTtl() {
 Status Store::Impl::Maintain() {
   if (commits_failing_) return Status::Ok();  // nothing can be written; the flusher retries
   Status st = Transaction([&]() -> Status {
+    mu_.AssertHeld();
     if (!cursors_.empty()) {
       if (Status s = DeleteSegmentsUpTo(MinCursor(), nullptr); !s.ok()) return s;
     }
@@ -1236,7 +1266,7 @@ Status Store::Impl::Maintain() {
     last_checkpoint_mono_ = now;
     uncheckpointed_ = false;
   }
-  durable_cv_.notify_all();
+  durable_cv_.NotifyAll();
   return st;
 }
 
@@ -1256,7 +1286,10 @@ Result<uint64_t> Store::Impl::OpenCursor(std::string_view name) {
   const uint64_t start = OldestSeq() - 1;
   // Persisted with a zero "persisted" mark so the next commit writes it.
   cursors_[std::string(name)] = CursorState{start, UINT64_MAX};
-  Status st = Transaction([&] { return PersistCursors(); });
+  Status st = Transaction([&] {
+    mu_.AssertHeld();
+    return PersistCursors();
+  });
   if (!st.ok()) return st;
   return start;
 }
@@ -1287,7 +1320,10 @@ Status Store::Impl::Ack(std::string_view name, uint64_t seq) {
   if (it == cursors_.end()) return Status::NotFound(fmt::format("no cursor '{}'", name));
   if (seq <= it->second.acked) return Status::Ok();
   it->second.acked = std::min(seq, next_seq_ - 1);
-  if (opt_.durability == Durability::kSync) return Transaction([&] { return PersistCursors(); });
+  if (opt_.durability == Durability::kSync) return Transaction([&] {
+    mu_.AssertHeld();
+    return PersistCursors();
+  });
   return Status::Ok();
 }
 
@@ -1302,7 +1338,7 @@ Result<std::shared_ptr<const std::vector<StoredRecord>>> Store::Impl::DecodedSeg
   auto records = std::make_shared<std::vector<StoredRecord>>();
   const SegmentDictionary* dict = nullptr;
   if (codec == Codec::kZstdDict) {
-    std::lock_guard<std::mutex> dl(dict_mu_);
+    MutexLock dl(dict_mu_);
     const auto it = dicts_.find(SegmentDictionaryId(blob));
     if (it != dicts_.end()) dict = it->second.get();
   }
@@ -1360,6 +1396,7 @@ Status Store::Impl::ReadAfter(uint64_t after_seq, const ReadLimits& limits,
     if (!st.ok()) return st;
     for (uint64_t first : opt_.read_only ? std::vector<uint64_t>{} : corrupt) {
       Status s = Transaction([&]() -> Status {
+        mu_.AssertHeld();
         auto info = db_.Prepare("SELECT count, payload_bytes, length(blob) FROM segments WHERE first_seq=?1");
         if (!info.ok()) return info.status();
         Status is;
@@ -1392,8 +1429,12 @@ bool Store::Impl::WaitForRecords(uint64_t after_seq, int64_t timeout_ns) {
   Lock lock(mu_);
   if (next_seq_ - 1 > after_seq) return true;
   const auto waiter = read_waiters_.insert(after_seq);
-  data_cv_.wait_for(lock, std::chrono::nanoseconds(timeout_ns),
-                    [&] { return next_seq_ - 1 > after_seq || closing_ || !open_; });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(timeout_ns);
+  while (!(next_seq_ - 1 > after_seq || closing_ || !open_)) {
+    const auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::nanoseconds(0)) break;
+    data_cv_.WaitFor(lock, left);
+  }
   read_waiters_.erase(waiter);
   return next_seq_ - 1 > after_seq;
 }
@@ -1474,6 +1515,7 @@ Status Store::Impl::FinishReplay(const std::vector<uint64_t>& ids) {
   Lock lock(mu_);
   if (Status ro = RefuseIfReadOnly(); !ro.ok()) return ro;
   return Transaction([&]() -> Status {
+    mu_.AssertHeld();
     auto del = db_.Prepare("DELETE FROM replay WHERE id = ?1");
     if (!del.ok()) return del.status();
     for (uint64_t id : ids) {
@@ -1490,12 +1532,15 @@ StoreStats Store::Impl::Stats() {
   StoreStats s;
   s.next_seq = next_seq_;
   {
-    std::lock_guard<std::mutex> dl(dict_mu_);
+    MutexLock dl(dict_mu_);
     s.dictionaries = dicts_.size();
   }
   s.quarantined = sidecar_.quarantined;
   s.last_quarantine = sidecar_.last_quarantine;
-  auto c = [&](const char* name) { return static_cast<uint64_t>(std::max<int64_t>(counters_[name], 0)); };
+  auto c = [&](const char* name) {
+    mu_.AssertHeld();
+    return static_cast<uint64_t>(std::max<int64_t>(counters_[name], 0));
+  };
   s.appended_total = c("appended_total");
   s.dead_letters_total = c("dlq_total");
   s.salvaged_records = c("salvaged");
