@@ -527,9 +527,16 @@ Status Store::Impl::Salvage(const std::string& quarantined) {
   // Dead letters, as far as they can be read.
   uint64_t dead_letters = 0;
   if (auto rows = QueryDeadLetters(old, 0, opt_.dlq_max_records); rows.ok()) {
-    for (const auto& d : *rows) {
-      if (AddDeadLetterLocked(d.record, d.stage, d.reason, d.seq, d.dead_ns).ok()) ++dead_letters;
-    }
+    st = Transaction([&]() -> Status {
+      mu_.AssertHeld();
+      for (const auto& d : *rows) {
+        if (Status s = AddDeadLetterLocked(d.record, d.stage, d.reason, d.seq, d.dead_ns); !s.ok()) return s;
+        ++dead_letters;
+      }
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    counters_["dlq_total"] -= static_cast<int64_t>(dead_letters);  // copies; the old total carries over below
   }
   // Lifetime counters carry over; what is stored now was recounted above.
   for (const char* name : {"appended_total", "written.records", "written.payload_bytes", "written.compressed_bytes",

@@ -219,6 +219,7 @@ TEST(Salvage, AQuarantinedStoreGivesBackEveryIntactSegmentWithItsSeqsCursorsAndD
   EXPECT_EQ(stats.dropped.at("corrupt"), kSegment) << "the rotten segment";
   EXPECT_EQ(stats.dropped.at("unreadable"), lost.size()) << "the damaged leaf's records";
   EXPECT_EQ(stats.dead_letters, 1u);
+  EXPECT_EQ(stats.dead_letters_total, 1u) << "a copied dead letter is not counted twice";
   EXPECT_GT(*store->Append(Record{1, "p", "t", ContentType::kText, "x"}), 2000u);
   std::printf("[ salvage ] leaf page %lld damaged (%zu records), 1 segment rotten: %zu of 1960 records salvaged\n",
               static_cast<long long>(damaged_leaf), lost.size(), got.size());
@@ -259,6 +260,58 @@ TEST(Salvage, ATruncatedStoreGivesBackTheSegmentsOnThePagesThatRemain) {
   }
   EXPECT_EQ(got_seqs, expected);
   EXPECT_GT(*store->Append(Record{1, "p", "t", ContentType::kText, "x"}), 2000u);
+}
+
+// End to end: the agent quarantines the damaged store at start, salvages it, and its
+// sink receives every intact record it had not acknowledged, once, with its original seq.
+TEST(Salvage, TheAgentDeliversEverySalvagedRecordOnceWithItsOriginalSeq) {
+  TempDir dir;
+  fs::create_directories(dir / "data");
+  const auto o = SalvageOptions(dir / "data/buffer.db");
+  {
+    auto store = std::move(buffer::Store::Open(o)).value();
+    ASSERT_TRUE(store->OpenCursor("local").ok());
+    for (uint64_t seq = 1; seq <= 2000; ++seq) {
+      ASSERT_TRUE(store->Append(Record{static_cast<int64_t>(seq), "plant", "t", ContentType::kJson, Payload(seq)}).ok());
+    }
+    ASSERT_TRUE(store->Flush().ok());
+    ASSERT_TRUE(store->Ack("local", 400).ok());  // the sink had these before the damage
+    ASSERT_TRUE(store->Close().ok());
+  }
+  int64_t page_size = 0;
+  const auto leaves = SegmentLeafPages(o.path, &page_size);
+  ASSERT_GE(leaves.size(), 8u);
+  const int64_t damaged_leaf = leaves[leaves.size() / 2];
+  std::set<uint64_t> expected;
+  for (uint64_t s = 401; s <= 2000; ++s) expected.insert(s);
+  for (uint64_t first : RowidsOnLeaf(o.path, page_size, damaged_leaf)) {
+    ASSERT_GT(first, 400u);
+    for (uint64_t s = first; s < first + kSegment; ++s) expected.erase(s);
+  }
+  Garbage(o.path, static_cast<long>((damaged_leaf - 1) * page_size), static_cast<size_t>(page_size));
+
+  AgentProcess agent(dir, R"(
+[gateway]
+id = "gw-salvage"
+data_dir = "@DATA@"
+[sinks.local]
+type = "outbox"
+max_records = 500
+linger = "200ms"
+)");
+  ASSERT_TRUE(agent.Start(0));
+  EXPECT_NE(agent.Log().find("salvaged"), std::string::npos) << agent.Log();
+  ASSERT_TRUE(WaitUntil([&] { return ReadOutboxLines(agent.outbox()).size() >= expected.size(); },
+                        std::chrono::seconds(30)))
+      << ReadOutboxLines(agent.outbox()).size() << " of " << expected.size() << "\n" << agent.Log();
+  EXPECT_EQ(agent.Terminate(), 0);
+  std::set<uint64_t> delivered;
+  for (const auto& line : ReadOutboxLines(agent.outbox())) {
+    const auto j = nlohmann::json::parse(line);
+    EXPECT_TRUE(delivered.insert(j["seq"].get<uint64_t>()).second) << "delivered twice: " << j["seq"];
+    EXPECT_EQ(j["payload"]["seq"], j["seq"]) << line;
+  }
+  EXPECT_EQ(delivered, expected);
 }
 
 // ---- `edgeferry buffer check`
