@@ -843,6 +843,14 @@ void Store::Impl::FlusherLoop() {
         now - mem_.back()->opened_mono_ns >= opt_.commit_interval_ns) {
       SealOpenSegment();
     }
+    // Maintenance (acks, TTL, and the WAL checkpoint that bounds what a power cut loses)
+    // runs when due even while sealed segments keep coming: a flusher that always has
+    // a batch to write (a slow board, a fast source) must not starve it.
+    if (now >= next_maintenance && !closing_) {
+      if (Status st = Maintain(); !st.ok()) spdlog::warn("buffer: maintenance: {}", st.ToString());
+      next_maintenance = clock_.MonoNs() + TickNs();
+      continue;
+    }
     const bool have_sealed = !mem_.empty() && mem_.front()->sealed;
     if (have_sealed && now >= retry_after) {
       if (Status st = WriteSealed(); !st.ok()) {
@@ -855,11 +863,6 @@ void Store::Impl::FlusherLoop() {
       continue;
     }
     if (closing_ && (!have_sealed || now < retry_after)) break;
-    if (now >= next_maintenance) {
-      if (Status st = Maintain(); !st.ok()) spdlog::warn("buffer: maintenance: {}", st.ToString());
-      next_maintenance = clock_.MonoNs() + TickNs();
-      continue;
-    }
     int64_t wake = next_maintenance;
     if (!mem_.empty() && !mem_.back()->sealed) {
       wake = std::min(wake, mem_.back()->opened_mono_ns + opt_.commit_interval_ns);
