@@ -237,6 +237,9 @@ constexpr int64_t kDay = 86400 * kSec;
 
 void ReadBuffer(TableReader& r, const std::string& data_dir, buffer::StoreOptions* b) {
   b->path = r.String("path", data_dir + "/buffer.db");
+  // Seq never goes back for this gateway, even when the buffer files are lost or moved.
+  b->seq_floor_path = data_dir + "/seq_floor";
+  b->seq_floor_from_clock = true;
   b->max_bytes = r.Bytes("max_bytes", b->max_bytes, 1 << 20, 1ull << 50);
   const std::string when_full = r.Enum("when_full", "drop_oldest", {"drop_oldest", "reject_new", "backpressure"});
   b->when_full = when_full == "reject_new"     ? buffer::FullPolicy::kRejectNew

@@ -28,8 +28,10 @@
 #include <thread>
 
 #include "edgeferry/buffer/segment_codec.h"
+#include "edgeferry/thread_annotations.h"
 #include "edgeferry/units.h"
 #include "dead_letter_rows.h"
+#include "salvage.h"
 #include "sqlite.h"
 
 namespace edgeferry::buffer {
@@ -88,7 +90,7 @@ constexpr const char* kCounterNames[] = {
     "records",       "payload_bytes",  "compressed_bytes", "segments",        "appended_total",
     "dropped.cap",   "dropped.ttl",    "dropped.reject_new", "dropped.corrupt", "dropped.disk_full",
     "dlq_total",     "written.records", "written.payload_bytes", "written.compressed_bytes",
-    "backpressure_waits", "full",
+    "backpressure_waits", "full", "dropped.unreadable", "salvaged",
 };
 
 uint64_t EstimateEncoded(const Record& r) {
@@ -104,6 +106,9 @@ struct MemSegment {
   uint64_t payload_bytes = 0;
   int64_t opened_mono_ns = 0;
   bool sealed = false;
+  // The flusher is encoding it without the lock: DropOldestPending must not take it,
+  // or the commit would write (and the flusher pop) records already counted as dropped.
+  bool in_flight = false;
   uint64_t last_seq() const { return first_seq + records.size() - 1; }
 };
 
@@ -137,9 +142,9 @@ SidecarState ReadSidecar(const std::string& path) {
 
 Status WriteFileAtomically(const std::string& path, const std::string& content) {
   const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::IOError(tmp + ": " + std::strerror(errno));
-  const bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
+  const bool ok = ::fchmod(fd, 0600) == 0 && ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
                   ::fsync(fd) == 0;
   const int saved = errno;
   ::close(fd);
@@ -147,6 +152,18 @@ Status WriteFileAtomically(const std::string& path, const std::string& content) 
     return Status::IOError(path + ": " + std::strerror(ok ? errno : saved));
   }
   return Status::Ok();
+}
+
+// The seq floor from the wall clock: microseconds since the epoch (FORMAT.md "Seq").
+uint64_t ClockSeqFloor(int64_t now_ns) { return now_ns > 0 ? static_cast<uint64_t>(now_ns / 1000) : 0; }
+
+Status WriteSeqFloor(const std::string& path, uint64_t ceiling) {
+  std::error_code ec;
+  const fs::path dir = fs::path(path).parent_path();
+  if (!dir.empty()) fs::create_directories(dir, ec);
+  return WriteFileAtomically(
+      path, fmt::format("# edgeferry seq floor: seqs below this may have been handed out; do not edit\n"
+                        "seq_ceiling={}\n", ceiling));
 }
 
 Status WriteSidecar(const std::string& path, const SidecarState& s) {
@@ -163,6 +180,29 @@ std::string UtcStamp(int64_t ns) {
     if (c != '-' && c != ':') out.push_back(c);
   }
   return out + "Z";
+}
+
+// Store files hold every record: 0600 whatever the umask. SQLite creates -wal and -shm
+// with the database file's mode, so creating that one 0600 first covers them.
+constexpr mode_t kDataFileMode = 0600;
+
+Status CreatePrivateFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, kDataFileMode);
+  if (fd < 0) return errno == EEXIST ? Status::Ok() : Status::IOError(path + ": " + std::strerror(errno));
+  const bool ok = ::fchmod(fd, kDataFileMode) == 0;
+  const int saved = errno;
+  ::close(fd);
+  return ok ? Status::Ok() : Status::IOError(path + ": chmod: " + std::strerror(saved));
+}
+
+// Files created by an older edgeferry (or under another umask) are made private too.
+void MakePrivate(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0777) != kDataFileMode) {
+    if (::chmod(path.c_str(), kDataFileMode) != 0) {
+      spdlog::warn("buffer: cannot make {} private (0600): {}", path, std::strerror(errno));
+    }
+  }
 }
 
 uint64_t FileSize(const std::string& path) {
@@ -199,37 +239,54 @@ class Store::Impl {
   Status FinishReplay(const std::vector<uint64_t>& ids);
 
  private:
-  using Lock = std::unique_lock<std::mutex>;
+  using Lock = MutexLock;
 
-  Status OpenDatabase(bool* corrupt);
-  Status OpenReadOnly();
+  // Lock discipline: mu_ guards every member below it except the dictionary state
+  // (dict_mu_, taken after mu_ or alone) and the flusher thread handle. REQUIRES(mu_)
+  // functions run with it held; WriteSealed releases it while it encodes. Open runs its
+  // whole body under mu_ (before the flusher starts). The one SQLite connection is used
+  // only under mu_.
+  Status OpenDatabase(bool* corrupt) REQUIRES(mu_);
+  Status OpenReadOnly() REQUIRES(mu_);
   Status RefuseIfReadOnly() const {
     return opt_.read_only ? Status::InvalidArgument("store opened read-only") : Status::Ok();
   }
-  Status Quarantine(const std::string& reason);
-  Status LoadState();
-  Status ExtendSeqReservation(uint64_t new_ceiling);  // requires mu_
-  void SealOpenSegment();                             // requires mu_
-  void FlusherLoop();
-  Status WriteSealed(Lock& lock);                     // requires mu_; may unlock while compressing
-  Status Maintain();                                  // requires mu_
-  Status PersistCursors();                            // requires mu_, inside a transaction
-  Status PersistCounters();                           // requires mu_, inside a transaction
-  Status DeleteSegmentsUpTo(uint64_t last_seq, const char* drop_reason);  // requires mu_
-  Status EnforceCap(uint64_t incoming_bytes);         // requires mu_, inside a transaction
-  uint64_t EffectiveCap(bool* at_floor);              // requires mu_
-  void DropOldestPending();                           // requires mu_
-  Status EnforceTtl();                                // requires mu_
-  Result<uint64_t> UsedBytes();                       // requires mu_
-  uint64_t MinCursor() const;                         // requires mu_
-  uint64_t OldestSeq();                               // requires mu_
-  Status Transaction(const std::function<Status()>& body);  // requires mu_
+  // Moves the store aside; *moved_to is the quarantined database's path.
+  Status Quarantine(const std::string& reason, std::string* moved_to) REQUIRES(mu_);
+  // Copies every intact segment (same seqs), the cursors, dictionaries, dead letters
+  // and lifetime counters of a quarantined database into the fresh store.
+  Status Salvage(const std::string& quarantined) REQUIRES(mu_);  // at Open, before the flusher starts
+  Status LoadState() REQUIRES(mu_);
+  Status ExtendSeqReservation(uint64_t new_ceiling) REQUIRES(mu_);
+  void SealOpenSegment() REQUIRES(mu_);
+  void FlusherLoop() EXCLUDES(mu_);
+  // Encodes and compresses the sealed segments with mu_ released (they are immutable and
+  // marked in flight, so DropOldestPending leaves them), then commits them under mu_.
+  Status WriteSealed() REQUIRES(mu_);
+  Status Maintain() REQUIRES(mu_);
+  Status PersistCursors() REQUIRES(mu_);   // inside a transaction
+  Status PersistCounters() REQUIRES(mu_);  // inside a transaction
+  Status DeleteSegmentsUpTo(uint64_t last_seq, const char* drop_reason) REQUIRES(mu_);
+  Status EnforceCap(uint64_t incoming_bytes) REQUIRES(mu_);  // inside a transaction
+  Status TrimToCap() REQUIRES(mu_);                          // inside a transaction
+  uint64_t EffectiveCap(bool* at_floor) REQUIRES(mu_);
+  void DropOldestPending() REQUIRES(mu_);
+  Status EnforceTtl() REQUIRES(mu_);
+  Result<uint64_t> UsedBytes() REQUIRES(mu_);
+  uint64_t MinCursor() const REQUIRES(mu_);
+  uint64_t OldestSeq() REQUIRES(mu_);
+  // `body` runs with mu_ held; lambdas say so with mu_.AssertHeld() (the analysis does
+  // not follow std::function).
+  Status Transaction(const std::function<Status()>& body) REQUIRES(mu_);
   Result<std::shared_ptr<const std::vector<StoredRecord>>> DecodedSegment(
-      uint64_t first_seq, uint32_t count, Codec codec, std::string_view blob);
+      uint64_t first_seq, uint32_t count, Codec codec, std::string_view blob) REQUIRES(mu_);
   // The dictionary for a segment of `raw_bytes`, training one from `samples` first when
   // enough have been gathered. Called without mu_ (from WriteSealed); uses dict_mu_.
-  const SegmentDictionary* DictionaryFor(uint64_t raw_bytes, std::vector<std::string>* samples);
-  Status SaveDictionary();  // requires mu_, inside a transaction
+  const SegmentDictionary* DictionaryFor(uint64_t raw_bytes, std::vector<std::string>* samples)
+      EXCLUDES(dict_mu_);
+  Status SaveDictionary() REQUIRES(mu_);  // inside a transaction
+  Status AddDeadLetterLocked(const Record& record, std::string_view stage, std::string_view reason,
+                             std::optional<uint64_t> seq, int64_t dead_ns) REQUIRES(mu_);
   int64_t TickNs() const {
     return std::clamp<int64_t>(opt_.commit_interval_ns, 10'000'000, 1'000'000'000);
   }
@@ -238,40 +295,43 @@ class Store::Impl {
   Clock& clock_;
   const std::string sidecar_path_ = opt_.path + ".seq";
 
-  mutable std::mutex mu_;
-  std::condition_variable flusher_cv_;  // wakes the flusher
-  std::condition_variable durable_cv_;  // durable_seq_ advanced, or space freed
-  std::condition_variable data_cv_;     // new records readable
-  std::multiset<uint64_t> read_waiters_;  // after_seq of each WaitForRecords in progress
-  std::thread flusher_;
-  bool open_ = false;
-  bool closing_ = false;
+  mutable Mutex mu_;
+  CondVar flusher_cv_;  // wakes the flusher
+  CondVar durable_cv_;  // durable_seq_ advanced, or space freed
+  CondVar data_cv_;     // new records readable
+  std::multiset<uint64_t> read_waiters_ GUARDED_BY(mu_);  // after_seq of each WaitForRecords in progress
+  std::thread flusher_;  // started by Open, joined by Close (outside mu_)
+  bool open_ GUARDED_BY(mu_) = false;
+  bool closing_ GUARDED_BY(mu_) = false;
 
-  sql::Db db_;
-  uint64_t next_seq_ = 1;
-  uint64_t seq_ceiling_ = 0;
-  uint64_t durable_seq_ = 0;   // every seq <= this is committed (or needed no commit)
-  uint64_t write_errors_ = 0;  // bumped on each failed commit, so waiters can give up
-  Status last_write_error_;
-  bool full_ = false;          // kRejectNew / kBackpressure: at the cap or the free-disk floor
-  bool commits_failing_ = false;  // the last commit failed for a full file system
-  std::deque<std::shared_ptr<MemSegment>> mem_;
-  uint64_t pending_bytes_ = 0;
-  std::map<std::string, CursorState, std::less<>> cursors_;
-  std::map<std::string, int64_t> counters_;
-  SidecarState sidecar_;
-  int64_t last_checkpoint_mono_ = 0;
-  bool uncheckpointed_ = false;
+  sql::Db db_ GUARDED_BY(mu_);
+  uint64_t next_seq_ GUARDED_BY(mu_) = 1;
+  uint64_t seq_ceiling_ GUARDED_BY(mu_) = 0;
+  uint64_t durable_seq_ GUARDED_BY(mu_) = 0;   // every seq <= this is committed (or needed no commit)
+  uint64_t write_errors_ GUARDED_BY(mu_) = 0;  // bumped on each failed commit, so waiters can give up
+  Status last_write_error_ GUARDED_BY(mu_);
+  bool full_ GUARDED_BY(mu_) = false;             // kRejectNew / kBackpressure: at the cap or the floor
+  bool commits_failing_ GUARDED_BY(mu_) = false;  // the last commit failed for a full file system
+  // Open and sealed segments not yet committed. Sealed ones are immutable: the flusher
+  // reads the records of those it marked in_flight without mu_.
+  std::deque<std::shared_ptr<MemSegment>> mem_ GUARDED_BY(mu_);
+  uint64_t pending_bytes_ GUARDED_BY(mu_) = 0;
+  std::map<std::string, CursorState, std::less<>> cursors_ GUARDED_BY(mu_);
+  std::map<std::string, int64_t> counters_ GUARDED_BY(mu_);
+  SidecarState sidecar_ GUARDED_BY(mu_);
+  int64_t last_checkpoint_mono_ GUARDED_BY(mu_) = 0;
+  bool uncheckpointed_ GUARDED_BY(mu_) = false;
   // Small LRU of decoded committed segments, shared by all readers.
-  std::list<std::pair<uint64_t, std::shared_ptr<const std::vector<StoredRecord>>>> decoded_;
+  std::list<std::pair<uint64_t, std::shared_ptr<const std::vector<StoredRecord>>>> decoded_ GUARDED_BY(mu_);
   // Zstd dictionaries by id (stored ones), the one new segments use, and one trained but
   // not yet committed (saved in the same transaction as the first segments using it).
-  std::mutex dict_mu_;
-  std::map<uint32_t, std::unique_ptr<SegmentDictionary>> dicts_;
-  const SegmentDictionary* active_dict_ = nullptr;
-  std::unique_ptr<SegmentDictionary> unsaved_dict_;
-  std::vector<std::string> dict_samples_;
-  size_t dict_sample_bytes_ = 0;
+  // dict_mu_ is taken after mu_ (or alone, by the flusher while it encodes).
+  Mutex dict_mu_ ACQUIRED_AFTER(mu_);
+  std::map<uint32_t, std::unique_ptr<SegmentDictionary>> dicts_ GUARDED_BY(dict_mu_);
+  const SegmentDictionary* active_dict_ GUARDED_BY(dict_mu_) = nullptr;
+  std::unique_ptr<SegmentDictionary> unsaved_dict_ GUARDED_BY(dict_mu_);
+  std::vector<std::string> dict_samples_ GUARDED_BY(dict_mu_);
+  size_t dict_sample_bytes_ GUARDED_BY(dict_mu_) = 0;
   std::atomic<bool> dict_settled_{false};  // trained (or tried): gather no more samples
 };
 
@@ -279,6 +339,9 @@ class Store::Impl {
 
 Status Store::Impl::OpenDatabase(bool* corrupt) {
   *corrupt = false;
+  if (Status c = CreatePrivateFile(opt_.path); !c.ok()) return c;
+  for (const char* suffix : {"", "-wal", "-shm"}) MakePrivate(opt_.path + suffix);
+  MakePrivate(sidecar_path_);
   Status st = db_.Open(opt_.path, false, opt_.sqlite_vfs);
   // The DLQ commands may write from another process: wait for their short transactions.
   if (st.ok()) st = db_.Exec("PRAGMA busy_timeout=5000");
@@ -327,12 +390,13 @@ Status Store::Impl::OpenDatabase(bool* corrupt) {
       kSchemaVersion, clock_.NowNs()));
 }
 
-Status Store::Impl::Quarantine(const std::string& reason) {
+Status Store::Impl::Quarantine(const std::string& reason, std::string* moved_to) {
   const fs::path db(opt_.path);
   const fs::path dir = db.parent_path().empty() ? fs::path(".") : db.parent_path();
   std::error_code ec;
   fs::create_directories(dir / "quarantine", ec);
   if (ec) return Status::IOError(fmt::format("create {}: {}", (dir / "quarantine").string(), ec.message()));
+  fs::permissions(dir / "quarantine", fs::perms::owner_all, ec);
   const std::string stamp = UtcStamp(clock_.NowNs());
   const fs::path target = dir / "quarantine" / (db.filename().string() + "." + stamp);
   for (const char* suffix : {"", "-wal", "-shm"}) {
@@ -340,6 +404,7 @@ Status Store::Impl::Quarantine(const std::string& reason) {
     if (!fs::exists(from, ec)) continue;
     fs::rename(from, target.string() + suffix, ec);
     if (ec) return Status::IOError(fmt::format("quarantine {}: {}", from.string(), ec.message()));
+    MakePrivate(target.string() + suffix);
   }
   sidecar_.quarantined += 1;
   std::string one_line = reason;
@@ -347,9 +412,166 @@ Status Store::Impl::Quarantine(const std::string& reason) {
     if (c == '\n' || c == '\r') c = ' ';
   }
   sidecar_.last_quarantine = target.string() + ": " + one_line;
+  *moved_to = target.string();
   spdlog::error("buffer: corrupt store quarantined to {} ({}); starting a fresh store",
                 target.string(), reason);
   return WriteSidecar(sidecar_path_, sidecar_);
+}
+
+Status Store::Impl::Salvage(const std::string& quarantined) {
+  sql::Db old;
+  if (Status st = old.Open(quarantined, /*read_only=*/true); !st.ok()) {
+    spdlog::error("buffer: nothing salvaged from {}: {}", quarantined, st.ToString());
+    return Status::Ok();
+  }
+  (void)old.Exec("PRAGMA busy_timeout=1000");
+  // Lets SQLite read a file shorter than its header says (truncated); the connection is
+  // read-only, so nothing is written.
+  (void)old.Exec("PRAGMA writable_schema=ON");
+  // Each part is read on its own: a damaged one does not stop the others.
+  std::map<std::string, int64_t> old_counters;
+  if (auto stmt = old.Prepare("SELECT name, value FROM counters"); stmt.ok()) {
+    Status st;
+    while (stmt->Step(&st)) old_counters[std::string(stmt->Text(0))] = stmt->Int(1);
+  }
+  if (auto stmt = old.Prepare("SELECT name, acked_seq FROM cursors"); stmt.ok()) {
+    Status st;
+    while (stmt->Step(&st)) {
+      auto& c = cursors_[std::string(stmt->Text(0))];
+      c.acked = std::max(c.acked, static_cast<uint64_t>(stmt->Int(1)));
+      c.persisted = UINT64_MAX;  // written with the first salvage commit
+    }
+  }
+  auto old_ceiling = old.QueryInt("SELECT value FROM meta WHERE key='seq_ceiling'", 0);
+  auto old_dicts = LoadDictionaries(old, opt_.zstd_level);
+  const SegmentScan scan = ScanSegments(old);
+  const uint64_t min_cursor = MinCursor();
+  const bool have_cursors = !cursors_.empty();
+
+  uint64_t salvaged = 0, salvaged_segments = 0, corrupt = 0, acked = 0, seen = 0, max_last = 0;
+  size_t next = 0;
+  Status st;
+  // Commits of at most ~8 MiB: the WAL of a big salvage stays small.
+  while (st.ok() && next <= scan.segments.size()) {
+    st = Transaction([&]() -> Status {
+      mu_.AssertHeld();
+      if (next == 0) {
+        // Dictionaries first: salvaged codec-2 segments need them.
+        auto ins = db_.Prepare("INSERT OR IGNORE INTO dictionaries(id,created_ns,trained_records,bytes) VALUES(?1,?2,?3,?4)");
+        if (!ins.ok()) return ins.status();
+        MutexLock dl(dict_mu_);
+        for (auto& [id, d] : old_dicts) {
+          if (dicts_.count(id)) continue;
+          if (Status s = ins->Bind(1, static_cast<int64_t>(id)).Bind(2, clock_.NowNs())
+                             .Bind(3, static_cast<int64_t>(kDictTrainRecords)).BindBlob(4, d->bytes()).Exec();
+              !s.ok()) {
+            return s;
+          }
+          active_dict_ = d.get();
+          dicts_[id] = std::move(d);
+        }
+        if (active_dict_) dict_settled_ = true;
+      }
+      auto insert = db_.Prepare(
+          "INSERT INTO segments(first_seq,last_seq,count,ts_min,ts_max,payload_bytes,encoded_bytes,"
+          "sealed_ns,codec,blob) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
+      if (!insert.ok()) return insert.status();
+      uint64_t bytes = 0;
+      std::string blob;
+      for (; next < scan.segments.size() && bytes < (8u << 20); ++next) {
+        const SegmentMeta& m = scan.segments[next];
+        seen += m.count;
+        max_last = std::max(max_last, m.last_seq);
+        if (have_cursors && min_cursor >= m.last_seq) {
+          acked += m.count;  // every sink has it: nothing to deliver
+          continue;
+        }
+        Status v;
+        {
+          MutexLock dl(dict_mu_);
+          v = ReadVerifiedBlob(old, m, dicts_, &blob);
+        }
+        if (!v.ok()) {
+          spdlog::error("buffer: salvage: segment {}..{} ({} records) lost: {}", m.first_seq, m.last_seq, m.count,
+                        v.ToString());
+          corrupt += m.count;
+          continue;
+        }
+        Status s = insert->Bind(1, static_cast<int64_t>(m.first_seq))
+                       .Bind(2, static_cast<int64_t>(m.last_seq))
+                       .Bind(3, static_cast<int64_t>(m.count))
+                       .Bind(4, m.ts_min)
+                       .Bind(5, m.ts_max)
+                       .Bind(6, static_cast<int64_t>(m.payload_bytes))
+                       .Bind(7, static_cast<int64_t>(m.encoded_bytes))
+                       .Bind(8, m.sealed_ns)
+                       .Bind(9, static_cast<int64_t>(m.codec))
+                       .BindBlob(10, blob)
+                       .Exec();
+        if (!s.ok()) return s;
+        bytes += blob.size();
+        salvaged += m.count;
+        ++salvaged_segments;
+        counters_["records"] += m.count;
+        counters_["payload_bytes"] += static_cast<int64_t>(m.payload_bytes);
+        counters_["compressed_bytes"] += static_cast<int64_t>(blob.size());
+        counters_["segments"] += 1;
+      }
+      if (next == scan.segments.size()) ++next;  // the last pass also writes cursors and counters
+      if (Status s = PersistCursors(); !s.ok()) return s;
+      return PersistCounters();
+    });
+  }
+  if (!st.ok()) return st;
+
+  // Dead letters, as far as they can be read.
+  uint64_t dead_letters = 0;
+  if (auto rows = QueryDeadLetters(old, 0, opt_.dlq_max_records); rows.ok()) {
+    st = Transaction([&]() -> Status {
+      mu_.AssertHeld();
+      for (const auto& d : *rows) {
+        if (Status s = AddDeadLetterLocked(d.record, d.stage, d.reason, d.seq, d.dead_ns); !s.ok()) return s;
+        ++dead_letters;
+      }
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    counters_["dlq_total"] -= static_cast<int64_t>(dead_letters);  // copies; the old total carries over below
+  }
+  // Lifetime counters carry over; what is stored now was recounted above.
+  for (const char* name : {"appended_total", "written.records", "written.payload_bytes", "written.compressed_bytes",
+                           "dropped.cap", "dropped.ttl", "dropped.reject_new", "dropped.corrupt",
+                           "dropped.disk_full", "dropped.unreadable", "dlq_total", "backpressure_waits", "salvaged"}) {
+    if (auto it = old_counters.find(name); it != old_counters.end()) counters_[name] += it->second;
+  }
+  // Records the old counters say were stored but no readable row describes.
+  const auto old_records = old_counters.find("records");
+  const uint64_t unreadable =
+      old_records != old_counters.end() && old_records->second > static_cast<int64_t>(seen)
+          ? static_cast<uint64_t>(old_records->second) - seen
+          : 0;
+  counters_["dropped.corrupt"] += static_cast<int64_t>(corrupt);
+  counters_["dropped.unreadable"] += static_cast<int64_t>(unreadable);
+  counters_["salvaged"] += static_cast<int64_t>(salvaged);
+  // Seq stays above everything the old store handed out, even without a sidecar.
+  uint64_t floor = max_last + 1;
+  if (old_ceiling.ok()) floor = std::max(floor, static_cast<uint64_t>(*old_ceiling));
+  st = Transaction([&]() -> Status {
+    mu_.AssertHeld();
+    if (floor > next_seq_) {
+      next_seq_ = floor;
+      durable_seq_ = next_seq_ - 1;
+      if (Status s = ExtendSeqReservation(next_seq_ + kSeqReserve); !s.ok()) return s;
+    }
+    return PersistCounters();
+  });
+  if (!st.ok()) return st;
+  spdlog::warn("buffer: salvaged {} records ({} segments) from {}; lost {} in damaged segments, {} unreadable{}; "
+               "{} already delivered everywhere; {} dead letters; {} cursors",
+               salvaged, salvaged_segments, quarantined, corrupt, unreadable,
+               old_records == old_counters.end() ? " (the old counters are unreadable: unknown)" : "", acked,
+               dead_letters, cursors_.size());
+  return Status::Ok();
 }
 
 Status Store::Impl::OpenReadOnly() {
@@ -369,19 +591,33 @@ Status Store::Impl::OpenReadOnly() {
 
 Status Store::Impl::Open() {
   if (opt_.path.empty()) return Status::InvalidArgument("buffer path is empty");
+  Lock lock(mu_);  // nothing else runs yet; held so the analysis can check the helpers
   if (opt_.read_only) return OpenReadOnly();
   if (opt_.segment_max_records == 0 || opt_.segment_max_bytes == 0 || opt_.max_bytes == 0) {
     return Status::InvalidArgument("segment and store limits must be > 0");
   }
   sidecar_ = ReadSidecar(sidecar_path_);
   bool corrupt = false;
-  Status st = OpenDatabase(&corrupt);
+  Status st;
+  // SQLite takes a 0-byte file for a new empty database; ours never is one (the schema
+  // is written before Open returns), so it was truncated: quarantine it, loudly.
+  std::error_code fec;
+  if (fs::is_regular_file(opt_.path, fec) && FileSize(opt_.path) == 0) {
+    st = Status::Corruption(fmt::format("{} is 0 bytes (truncated)", opt_.path));
+    corrupt = true;
+  } else {
+    st = OpenDatabase(&corrupt);
+  }
+  std::string quarantined;
   if (!st.ok() && corrupt) {
-    if (Status q = Quarantine(st.message()); !q.ok()) return q;
+    if (Status q = Quarantine(st.message(), &quarantined); !q.ok()) return q;
     st = OpenDatabase(&corrupt);
   }
   if (!st.ok()) return st;
   if (st = LoadState(); !st.ok()) return st;
+  if (!quarantined.empty()) {
+    if (st = Salvage(quarantined); !st.ok()) return st;
+  }
   open_ = true;
   last_checkpoint_mono_ = clock_.MonoNs();
   flusher_ = std::thread([this] { FlusherLoop(); });
@@ -390,7 +626,7 @@ Status Store::Impl::Open() {
 
 Status Store::Impl::LoadState() {
   {
-    std::lock_guard<std::mutex> dl(dict_mu_);
+    MutexLock dl(dict_mu_);
     auto stmt = db_.Prepare("SELECT bytes FROM dictionaries ORDER BY created_ns, id");
     if (!stmt.ok()) return stmt.status();
     Status st;
@@ -425,8 +661,12 @@ Status Store::Impl::LoadState() {
   auto last = db_.QueryInt("SELECT last_seq FROM segments ORDER BY first_seq DESC LIMIT 1", 0);
   if (!ceiling.ok()) return ceiling.status();
   if (!last.ok()) return last.status();
+  // Floors that survive losing the database and the sidecar (FORMAT.md "Seq").
+  uint64_t floor = 1;
+  if (!opt_.seq_floor_path.empty()) floor = std::max(floor, ReadSidecar(opt_.seq_floor_path).seq_ceiling);
+  if (opt_.seq_floor_from_clock) floor = std::max(floor, ClockSeqFloor(clock_.NowNs()));
   next_seq_ = std::max({static_cast<uint64_t>(*ceiling), sidecar_.seq_ceiling,
-                        static_cast<uint64_t>(*last) + 1, uint64_t{1}});
+                        static_cast<uint64_t>(*last) + 1, floor});
   durable_seq_ = next_seq_ - 1;
   counters_["quarantined"] = static_cast<int64_t>(sidecar_.quarantined);
   if (opt_.read_only) return Status::Ok();
@@ -437,6 +677,9 @@ Status Store::Impl::ExtendSeqReservation(uint64_t new_ceiling) {
   // Sidecar first: it must never be below a ceiling the database has promised.
   sidecar_.seq_ceiling = new_ceiling;
   if (Status st = WriteSidecar(sidecar_path_, sidecar_); !st.ok()) return st;
+  if (!opt_.seq_floor_path.empty()) {
+    if (Status st = WriteSeqFloor(opt_.seq_floor_path, new_ceiling); !st.ok()) return st;
+  }
   auto stmt = db_.Prepare("INSERT OR REPLACE INTO meta(key,value) VALUES('seq_ceiling',?1)");
   if (!stmt.ok()) return stmt.status();
   if (Status st = stmt->Bind(1, static_cast<int64_t>(new_ceiling)).Exec(); !st.ok()) return st;
@@ -457,12 +700,13 @@ Status Store::Impl::Close() {
     closing_ = true;
     SealOpenSegment();
   }
-  flusher_cv_.notify_all();
-  data_cv_.notify_all();
-  durable_cv_.notify_all();
+  flusher_cv_.NotifyAll();
+  data_cv_.NotifyAll();
+  durable_cv_.NotifyAll();
   if (flusher_.joinable()) flusher_.join();  // writes what is sealed before it exits
   Lock lock(mu_);
   Status st = Transaction([&] {
+    mu_.AssertHeld();
     if (Status s = PersistCursors(); !s.ok()) return s;
     return PersistCounters();
   });
@@ -470,6 +714,7 @@ Status Store::Impl::Close() {
     // Clean shutdown: nothing beyond next_seq_ was handed out, so no gap on restart.
     sidecar_.seq_ceiling = next_seq_;
     st = WriteSidecar(sidecar_path_, sidecar_);
+    if (st.ok() && !opt_.seq_floor_path.empty()) st = WriteSeqFloor(opt_.seq_floor_path, next_seq_);
     if (st.ok()) {
       auto stmt = db_.Prepare("INSERT OR REPLACE INTO meta(key,value) VALUES('seq_ceiling',?1)");
       st = stmt.ok() ? stmt->Bind(1, static_cast<int64_t>(next_seq_)).Exec() : stmt.status();
@@ -498,16 +743,20 @@ Result<uint64_t> Store::Impl::Append(Record record) {
   }
   if (full_ && opt_.when_full == FullPolicy::kBackpressure) {
     counters_["backpressure_waits"] += 1;
-    durable_cv_.wait(lock, [&] { return !full_ || closing_; });
+    durable_cv_.Wait(lock, [&] {
+      mu_.AssertHeld();
+      return !full_ || closing_;
+    });
   }
   // Too much uncommitted: wait for the disk (backpressure). But when the file system is
   // full, drop_oldest keeps its promise to accept: the oldest waiting records go.
   while (pending_bytes_ >= opt_.max_pending_bytes && !closing_) {
-    if (commits_failing_ && opt_.when_full == FullPolicy::kDropOldest && mem_.size() > 1 && mem_.front()->sealed) {
+    if (commits_failing_ && opt_.when_full == FullPolicy::kDropOldest && mem_.size() > 1 &&
+        mem_.front()->sealed && !mem_.front()->in_flight) {
       DropOldestPending();
       continue;
     }
-    durable_cv_.wait(lock);
+    durable_cv_.Wait(lock);
   }
   if (closing_) return Status::Cancelled("store is closed");
   if (next_seq_ >= seq_ceiling_) {
@@ -533,11 +782,14 @@ Result<uint64_t> Store::Impl::Append(Record record) {
   if (seal_now) SealOpenSegment();
   // Wake readers only when one waits for this seq: a notify per record would wake a
   // lingering forwarder for every message.
-  if (!read_waiters_.empty() && seq > *read_waiters_.begin()) data_cv_.notify_all();
-  if (seal_now || seg.records.size() == 1) flusher_cv_.notify_one();
+  if (!read_waiters_.empty() && seq > *read_waiters_.begin()) data_cv_.NotifyAll();
+  if (seal_now || seg.records.size() == 1) flusher_cv_.NotifyOne();
   if (opt_.durability == Durability::kSync) {
     const uint64_t errors = write_errors_;
-    durable_cv_.wait(lock, [&] { return durable_seq_ >= seq || write_errors_ != errors || !open_; });
+    durable_cv_.Wait(lock, [&] {
+      mu_.AssertHeld();
+      return durable_seq_ >= seq || write_errors_ != errors || !open_;
+    });
     if (durable_seq_ < seq) {
       return Status::IOError("record " + std::to_string(seq) + " stored in memory but not yet durable: " +
                              last_write_error_.ToString());
@@ -565,9 +817,10 @@ Status Store::Impl::Flush() {
   SealOpenSegment();
   const uint64_t target = next_seq_ - 1;
   const uint64_t errors = write_errors_;
-  flusher_cv_.notify_one();
+  flusher_cv_.NotifyOne();
   // A full file system fails at once instead of waiting for the next retry.
-  durable_cv_.wait(lock, [&] {
+  durable_cv_.Wait(lock, [&] {
+    mu_.AssertHeld();
     return durable_seq_ >= target || write_errors_ != errors || commits_failing_ || !open_;
   });
   return durable_seq_ >= target ? Status::Ok() : last_write_error_;
@@ -590,33 +843,36 @@ void Store::Impl::FlusherLoop() {
         now - mem_.back()->opened_mono_ns >= opt_.commit_interval_ns) {
       SealOpenSegment();
     }
+    // Maintenance (acks, TTL, and the WAL checkpoint that bounds what a power cut loses)
+    // runs when due even while sealed segments keep coming: a flusher that always has
+    // a batch to write (a slow board, a fast source) must not starve it.
+    if (now >= next_maintenance && !closing_) {
+      if (Status st = Maintain(); !st.ok()) spdlog::warn("buffer: maintenance: {}", st.ToString());
+      next_maintenance = clock_.MonoNs() + TickNs();
+      continue;
+    }
     const bool have_sealed = !mem_.empty() && mem_.front()->sealed;
     if (have_sealed && now >= retry_after) {
-      if (Status st = WriteSealed(lock); !st.ok()) {
+      if (Status st = WriteSealed(); !st.ok()) {
         ++write_errors_;
         last_write_error_ = st;
-        durable_cv_.notify_all();
+        durable_cv_.NotifyAll();
         spdlog::error("buffer: commit failed, retrying in 1 s: {}", st.ToString());
         retry_after = clock_.MonoNs() + 1'000'000'000;
       }
       continue;
     }
     if (closing_ && (!have_sealed || now < retry_after)) break;
-    if (now >= next_maintenance) {
-      if (Status st = Maintain(); !st.ok()) spdlog::warn("buffer: maintenance: {}", st.ToString());
-      next_maintenance = clock_.MonoNs() + TickNs();
-      continue;
-    }
     int64_t wake = next_maintenance;
     if (!mem_.empty() && !mem_.back()->sealed) {
       wake = std::min(wake, mem_.back()->opened_mono_ns + opt_.commit_interval_ns);
     }
     if (have_sealed) wake = std::min(wake, retry_after);
-    flusher_cv_.wait_for(lock, std::chrono::nanoseconds(std::max<int64_t>(wake - now, 100'000)));
+    flusher_cv_.WaitFor(lock, std::chrono::nanoseconds(std::max<int64_t>(wake - now, 100'000)));
   }
 }
 
-Status Store::Impl::WriteSealed(Lock& lock) {
+Status Store::Impl::WriteSealed() {
   std::vector<std::shared_ptr<MemSegment>> batch;
   for (const auto& seg : mem_) {
     if (!seg->sealed) break;
@@ -632,9 +888,12 @@ Status Store::Impl::WriteSealed(Lock& lock) {
     int64_t ts_min = INT64_MAX;
     int64_t ts_max = INT64_MIN;
     bool skip = false;
+    bool over_cap = false;  // drop_oldest: older than what fits in the cap
   };
   std::vector<Encoded> encoded(batch.size());
-  lock.unlock();  // sealed segments are immutable: encode and compress without the lock
+  for (const auto& seg : batch) seg->in_flight = true;
+  mu_.unlock();  // sealed segments are immutable: encode and compress without the lock
+  if (opt_.test_hook_encoding) opt_.test_hook_encoding();
   for (size_t i = 0; i < batch.size(); ++i) {
     const MemSegment& seg = *batch[i];
     Encoded& e = encoded[i];
@@ -655,13 +914,32 @@ Status Store::Impl::WriteSealed(Lock& lock) {
     e.encoded_bytes = raw.size();
     e.blob = CompressSegment(raw, opt_.zstd_level, &e.codec, DictionaryFor(raw.size(), &samples));
   }
-  lock.lock();
+  mu_.lock();
+  // The lock is held from here to the end: the batch is still the front of mem_
+  // (only DropOldestPending pops elsewhere, and it skips in-flight segments).
+  for (const auto& seg : batch) seg->in_flight = false;
 
+  // drop_oldest: a batch larger than the cap (a slow flusher behind a fast source) keeps
+  // only its newest segments that fit; the older ones are counted as dropped, never written.
+  bool at_floor = false;
+  const uint64_t cap = EffectiveCap(&at_floor);
   uint64_t incoming = 0;
-  for (const auto& e : encoded) incoming += e.skip ? 0 : e.blob.size() + kRowOverhead;
+  for (size_t i = batch.size(); i-- > 0;) {
+    Encoded& e = encoded[i];
+    if (e.skip) continue;
+    const uint64_t bytes = e.blob.size() + kRowOverhead;
+    if (opt_.when_full == FullPolicy::kDropOldest && incoming + bytes > cap) {
+      e.over_cap = true;
+      continue;
+    }
+    incoming += bytes;
+  }
   const uint64_t last = batch.back()->last_seq();
   auto baseline = counters_;  // a failed transaction's counter changes are rolled back to this
-  auto commit = [&] { return Transaction([&]() -> Status {
+  auto commit = [&] {
+    mu_.AssertHeld();
+    return Transaction([&]() -> Status {
+    mu_.AssertHeld();
     if (Status s = EnforceCap(incoming); !s.ok()) return s;
     if (Status s = SaveDictionary(); !s.ok()) return s;
     auto insert = db_.Prepare(
@@ -673,6 +951,12 @@ Status Store::Impl::WriteSealed(Lock& lock) {
       const MemSegment& seg = *batch[i];
       const Encoded& e = encoded[i];
       if (e.skip) continue;
+      if (e.over_cap) {
+        counters_[at_floor ? "dropped.disk_full" : "dropped.cap"] += static_cast<int64_t>(seg.records.size());
+        spdlog::warn("buffer: dropped {} records (seq {}..{}) before writing them: {}", seg.records.size(),
+                     seg.first_seq, seg.last_seq(), at_floor ? "disk_full" : "cap");
+        continue;
+      }
       Status s = insert->Bind(1, static_cast<int64_t>(seg.first_seq))
                      .Bind(2, static_cast<int64_t>(seg.last_seq()))
                      .Bind(3, static_cast<int64_t>(seg.records.size()))
@@ -697,6 +981,7 @@ Status Store::Impl::WriteSealed(Lock& lock) {
       if (Status s = ExtendSeqReservation(next_seq_ + kSeqReserve); !s.ok()) return s;
     }
     if (Status s = PersistCursors(); !s.ok()) return s;
+    if (Status s = TrimToCap(); !s.ok()) return s;
     return PersistCounters();
   }); };
   Status st = commit();
@@ -714,34 +999,39 @@ Status Store::Impl::WriteSealed(Lock& lock) {
       if (!commits_failing_) spdlog::error("buffer: file system full; records wait in memory: {}", st.ToString());
       commits_failing_ = true;
       if (opt_.when_full != FullPolicy::kDropOldest) full_ = true;
-      durable_cv_.notify_all();  // drop_oldest appends may now drop instead of waiting
+      durable_cv_.NotifyAll();  // drop_oldest appends may now drop instead of waiting
     }
     return st;
   }
   if (commits_failing_) spdlog::info("buffer: commits succeed again");
   commits_failing_ = false;
   {
-    std::lock_guard<std::mutex> dl(dict_mu_);
+    MutexLock dl(dict_mu_);
     if (unsaved_dict_) {
       const uint32_t id = unsaved_dict_->id();
       dicts_[id] = std::move(unsaved_dict_);
     }
   }
-  for (size_t i = 0; i < batch.size(); ++i) {
-    pending_bytes_ -= std::min(pending_bytes_, batch[i]->encoded_estimate +
-                                                   kRecordOverhead * batch[i]->records.size());
+  // Pop by identity: a segment leaves memory only because this commit wrote it.
+  for (const auto& seg : batch) {
+    if (mem_.empty() || mem_.front() != seg) {
+      spdlog::critical("buffer: segment {}..{} committed but no longer first in memory", seg->first_seq,
+                       seg->last_seq());
+      break;
+    }
+    pending_bytes_ -= std::min(pending_bytes_, seg->encoded_estimate + kRecordOverhead * seg->records.size());
     mem_.pop_front();
   }
   durable_seq_ = std::max(durable_seq_, last);
   uncheckpointed_ = true;
-  durable_cv_.notify_all();
+  durable_cv_.NotifyAll();
   return Status::Ok();
 }
 
 Status Store::Impl::Transaction(const std::function<Status()>& body) { return db_.Transaction(body); }
 
 const SegmentDictionary* Store::Impl::DictionaryFor(uint64_t raw_bytes, std::vector<std::string>* samples) {
-  std::lock_guard<std::mutex> dl(dict_mu_);
+  MutexLock dl(dict_mu_);
   if (!dict_settled_) {
     for (auto& s : *samples) {
       dict_sample_bytes_ += s.size();
@@ -766,7 +1056,7 @@ const SegmentDictionary* Store::Impl::DictionaryFor(uint64_t raw_bytes, std::vec
 }
 
 Status Store::Impl::SaveDictionary() {
-  std::lock_guard<std::mutex> dl(dict_mu_);
+  MutexLock dl(dict_mu_);
   if (!unsaved_dict_) return Status::Ok();
   auto stmt = db_.Prepare("INSERT OR IGNORE INTO dictionaries(id,created_ns,trained_records,bytes) VALUES(?1,?2,?3,?4)");
   if (!stmt.ok()) return stmt.status();
@@ -897,6 +1187,34 @@ Status Store::Impl::EnforceCap(uint64_t incoming_bytes) {
   return drop_to ? DeleteSegmentsUpTo(drop_to, at_floor ? "disk_full" : "cap") : Status::Ok();
 }
 
+// The cap as measured, not estimated: after a commit's inserts, pages in use (what
+// Stats().used_bytes reports) are at most the cap. Blobs take whole overflow pages and
+// rows share b-tree pages, so EnforceCap's estimate alone can be off by a few pages per
+// segment; this deletes the oldest segments (the new ones too, if they alone exceed it)
+// until the measure fits. No-op unless drop_oldest.
+Status Store::Impl::TrimToCap() {
+  if (opt_.when_full != FullPolicy::kDropOldest) return Status::Ok();
+  bool at_floor = false;
+  const uint64_t cap = EffectiveCap(&at_floor);
+  auto oldest = db_.Prepare("SELECT last_seq, length(blob) FROM segments ORDER BY first_seq LIMIT 64");
+  if (!oldest.ok()) return oldest.status();
+  while (true) {
+    auto used = UsedBytes();
+    if (!used.ok()) return used.status();
+    if (*used <= cap) return Status::Ok();
+    uint64_t excess = *used - cap, drop_to = 0;
+    Status st;
+    while (excess > 0 && oldest->Step(&st)) {
+      drop_to = static_cast<uint64_t>(oldest->Int(0));
+      excess -= std::min(excess, static_cast<uint64_t>(oldest->Int(1)) + kRowOverhead);
+    }
+    oldest->Reset();
+    if (!st.ok()) return st;
+    if (drop_to == 0) return Status::Ok();  // no segments left: the rest is schema, cursors, dead letters
+    if (st = DeleteSegmentsUpTo(drop_to, at_floor ? "disk_full" : "cap"); !st.ok()) return st;
+  }
+}
+
 Status Store::Impl::EnforceTtl() {
   if (opt_.ttl_ns <= 0) return Status::Ok();
   // Oldest first, stopping at the first unexpired segment: a clock that jumped
@@ -913,6 +1231,7 @@ Status Store::Impl::EnforceTtl() {
   stmt->Reset();
   if (!st.ok() || drop_to == 0) return st;
   return Transaction([&] {
+    mu_.AssertHeld();
     if (Status s = DeleteSegmentsUpTo(drop_to, "ttl"); !s.ok()) return s;
     return PersistCounters();
   });
@@ -921,6 +1240,7 @@ Status Store::Impl::EnforceTtl() {
 Status Store::Impl::Maintain() {
   if (commits_failing_) return Status::Ok();  // nothing can be written; the flusher retries
   Status st = Transaction([&]() -> Status {
+    mu_.AssertHeld();
     if (!cursors_.empty()) {
       if (Status s = DeleteSegmentsUpTo(MinCursor(), nullptr); !s.ok()) return s;
     }
@@ -956,7 +1276,7 @@ Status Store::Impl::Maintain() {
     last_checkpoint_mono_ = now;
     uncheckpointed_ = false;
   }
-  durable_cv_.notify_all();
+  durable_cv_.NotifyAll();
   return st;
 }
 
@@ -976,7 +1296,10 @@ Result<uint64_t> Store::Impl::OpenCursor(std::string_view name) {
   const uint64_t start = OldestSeq() - 1;
   // Persisted with a zero "persisted" mark so the next commit writes it.
   cursors_[std::string(name)] = CursorState{start, UINT64_MAX};
-  Status st = Transaction([&] { return PersistCursors(); });
+  Status st = Transaction([&] {
+    mu_.AssertHeld();
+    return PersistCursors();
+  });
   if (!st.ok()) return st;
   return start;
 }
@@ -1007,7 +1330,10 @@ Status Store::Impl::Ack(std::string_view name, uint64_t seq) {
   if (it == cursors_.end()) return Status::NotFound(fmt::format("no cursor '{}'", name));
   if (seq <= it->second.acked) return Status::Ok();
   it->second.acked = std::min(seq, next_seq_ - 1);
-  if (opt_.durability == Durability::kSync) return Transaction([&] { return PersistCursors(); });
+  if (opt_.durability == Durability::kSync) return Transaction([&] {
+    mu_.AssertHeld();
+    return PersistCursors();
+  });
   return Status::Ok();
 }
 
@@ -1022,7 +1348,7 @@ Result<std::shared_ptr<const std::vector<StoredRecord>>> Store::Impl::DecodedSeg
   auto records = std::make_shared<std::vector<StoredRecord>>();
   const SegmentDictionary* dict = nullptr;
   if (codec == Codec::kZstdDict) {
-    std::lock_guard<std::mutex> dl(dict_mu_);
+    MutexLock dl(dict_mu_);
     const auto it = dicts_.find(SegmentDictionaryId(blob));
     if (it != dicts_.end()) dict = it->second.get();
   }
@@ -1080,6 +1406,7 @@ Status Store::Impl::ReadAfter(uint64_t after_seq, const ReadLimits& limits,
     if (!st.ok()) return st;
     for (uint64_t first : opt_.read_only ? std::vector<uint64_t>{} : corrupt) {
       Status s = Transaction([&]() -> Status {
+        mu_.AssertHeld();
         auto info = db_.Prepare("SELECT count, payload_bytes, length(blob) FROM segments WHERE first_seq=?1");
         if (!info.ok()) return info.status();
         Status is;
@@ -1112,8 +1439,12 @@ bool Store::Impl::WaitForRecords(uint64_t after_seq, int64_t timeout_ns) {
   Lock lock(mu_);
   if (next_seq_ - 1 > after_seq) return true;
   const auto waiter = read_waiters_.insert(after_seq);
-  data_cv_.wait_for(lock, std::chrono::nanoseconds(timeout_ns),
-                    [&] { return next_seq_ - 1 > after_seq || closing_ || !open_; });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(timeout_ns);
+  while (!(next_seq_ - 1 > after_seq || closing_ || !open_)) {
+    const auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::nanoseconds(0)) break;
+    data_cv_.WaitFor(lock, left);
+  }
   read_waiters_.erase(waiter);
   return next_seq_ - 1 > after_seq;
 }
@@ -1125,11 +1456,16 @@ Status Store::Impl::AddDeadLetter(const Record& record, std::string_view stage,
   Lock lock(mu_);
   if (Status ro = RefuseIfReadOnly(); !ro.ok()) return ro;
   if (!open_) return Status::Cancelled("store is closed");
+  return AddDeadLetterLocked(record, stage, reason, seq, clock_.NowNs());
+}
+
+Status Store::Impl::AddDeadLetterLocked(const Record& record, std::string_view stage, std::string_view reason,
+                                        std::optional<uint64_t> seq, int64_t dead_ns) {
   auto stmt = db_.Prepare(
       "INSERT INTO dead_letters(dead_ns,seq,stage,reason,ts_ns,source,channel,content_type,payload) "
       "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)");
   if (!stmt.ok()) return stmt.status();
-  stmt->Bind(1, clock_.NowNs());
+  stmt->Bind(1, dead_ns);
   if (seq) {
     stmt->Bind(2, static_cast<int64_t>(*seq));
   } else {
@@ -1189,6 +1525,7 @@ Status Store::Impl::FinishReplay(const std::vector<uint64_t>& ids) {
   Lock lock(mu_);
   if (Status ro = RefuseIfReadOnly(); !ro.ok()) return ro;
   return Transaction([&]() -> Status {
+    mu_.AssertHeld();
     auto del = db_.Prepare("DELETE FROM replay WHERE id = ?1");
     if (!del.ok()) return del.status();
     for (uint64_t id : ids) {
@@ -1205,15 +1542,19 @@ StoreStats Store::Impl::Stats() {
   StoreStats s;
   s.next_seq = next_seq_;
   {
-    std::lock_guard<std::mutex> dl(dict_mu_);
+    MutexLock dl(dict_mu_);
     s.dictionaries = dicts_.size();
   }
   s.quarantined = sidecar_.quarantined;
   s.last_quarantine = sidecar_.last_quarantine;
-  auto c = [&](const char* name) { return static_cast<uint64_t>(std::max<int64_t>(counters_[name], 0)); };
+  auto c = [&](const char* name) {
+    mu_.AssertHeld();
+    return static_cast<uint64_t>(std::max<int64_t>(counters_[name], 0));
+  };
   s.appended_total = c("appended_total");
   s.dead_letters_total = c("dlq_total");
-  for (const char* reason : {"cap", "ttl", "reject_new", "corrupt", "disk_full"}) {
+  s.salvaged_records = c("salvaged");
+  for (const char* reason : {"cap", "ttl", "reject_new", "corrupt", "disk_full", "unreadable"}) {
     s.dropped[reason] = c((std::string("dropped.") + reason).c_str());
   }
   s.full = opt_.read_only ? counters_["full"] != 0 : full_;

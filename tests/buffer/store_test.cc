@@ -11,6 +11,12 @@
 #include <random>
 #include <thread>
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <sstream>
+
 #include "test_support.h"
 
 namespace edgeferry::buffer {
@@ -238,26 +244,48 @@ TEST_F(StoreTest, SyncDurabilityLosesNothingWhenTheProcessDies) {
   EXPECT_EQ(all.back().record.payload, MakeRecord(29).payload);
 }
 
-TEST_F(StoreTest, CapDropOldestKeepsTheStoreBoundedAndCountsDrops) {
+// The cap holds at every commit and once Flush returns, whatever the relative speed of
+// the appender and the flusher: a slow flusher (a slow board) commits big batches, which
+// once overshot the cap by the batch (issue 12, item 20).
+enum class FlusherSpeed { kNormal, kSlow, kVerySlow };
+
+class CapTest : public StoreTest, public ::testing::WithParamInterface<FlusherSpeed> {};
+
+TEST_P(CapTest, DropOldestKeepsPagesInUseWithinTheCapAtEveryCommitAndCountsDrops) {
   auto o = Options();
   o.max_bytes = 512 * 1024;
   o.segment_max_records = 16;
+  const auto delay = GetParam() == FlusherSpeed::kNormal ? 0ms : GetParam() == FlusherSpeed::kSlow ? 30ms : 300ms;
+  if (delay > 0ms) o.test_hook_encoding = [delay] { std::this_thread::sleep_for(delay); };
   auto store = OpenStore(o);
   const int n = 600;  // ~2.4 MB of incompressible payload into a 512 KiB store
+  uint64_t max_used = 0;
   for (int i = 0; i < n; ++i) {
     Record r = MakeRecord(i);
     r.payload = Noise(4000, static_cast<uint32_t>(i));
     ASSERT_TRUE(store->Append(std::move(r)).ok());
+    if (i % 20 == 0) max_used = std::max(max_used, store->Stats().used_bytes);
   }
   ASSERT_TRUE(store->Flush().ok());
   const auto stats = store->Stats();
-  EXPECT_LE(stats.used_bytes, o.max_bytes + 80 * 1024) << "one segment of slack at most";
+  EXPECT_LE(stats.used_bytes, o.max_bytes) << "pages in use after Flush";
+  EXPECT_LE(max_used, o.max_bytes) << "pages in use between commits";
+  EXPECT_GT(stats.used_bytes, o.max_bytes / 2) << "drops only what does not fit";
   EXPECT_GT(stats.dropped.at("cap"), 0u);
   EXPECT_EQ(stats.records + stats.dropped.at("cap"), static_cast<uint64_t>(n));
   const auto all = ReadAll(*store);
   ASSERT_EQ(all.size(), stats.records);
+  for (size_t i = 1; i < all.size(); ++i) ASSERT_EQ(all[i].seq, all[i - 1].seq + 1) << "the oldest go, no holes";
   EXPECT_EQ(all.back().seq, static_cast<uint64_t>(n));  // the newest survive
 }
+
+INSTANTIATE_TEST_SUITE_P(FlusherSpeeds, CapTest,
+                         ::testing::Values(FlusherSpeed::kNormal, FlusherSpeed::kSlow, FlusherSpeed::kVerySlow),
+                         [](const auto& param_info) {
+                           return std::string(param_info.param == FlusherSpeed::kNormal ? "normal"
+                                              : param_info.param == FlusherSpeed::kSlow ? "slow_flusher"
+                                                                                        : "very_slow_flusher");
+                         });
 
 TEST_F(StoreTest, CapRejectNewRefusesAppendsUntilSpaceFrees) {
   auto o = Options();
@@ -496,7 +524,15 @@ TEST_P(QuarantineTest, CorruptFileIsMovedAsideAndAFreshStoreContinuesTheSeq) {
   const auto stats = store->Stats();
   EXPECT_EQ(stats.quarantined, 1u);
   EXPECT_NE(stats.last_quarantine.find("quarantine/buffer.db."), std::string::npos) << stats.last_quarantine;
-  EXPECT_EQ(stats.records, 0u);
+  // Whatever was salvaged is genuine: each record is the one written with that seq.
+  const auto salvaged = ReadAll(*store);
+  EXPECT_EQ(salvaged.size(), stats.records);
+  EXPECT_LE(stats.records, 3000u);
+  for (const auto& r : salvaged) {
+    ASSERT_GE(r.seq, 1u);
+    ASSERT_LE(r.seq, 3000u);
+    EXPECT_EQ(r.record.payload, Noise(200, static_cast<uint32_t>(r.seq - 1))) << r.seq;
+  }
   size_t kept = 0;
   for (const auto& e : fs::directory_iterator(dir_ / "quarantine")) kept += e.path().string().find("buffer.db.") != std::string::npos;
   EXPECT_GE(kept, 1u);
@@ -504,6 +540,137 @@ TEST_P(QuarantineTest, CorruptFileIsMovedAsideAndAFreshStoreContinuesTheSeq) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Offsets, QuarantineTest, ::testing::Values(0L, 16384L));
+
+// Logs written while it lives, for tests that assert a log line.
+class LogCapture {
+ public:
+  LogCapture() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)) {
+    spdlog::default_logger()->sinks().push_back(sink_);
+  }
+  ~LogCapture() {
+    auto& sinks = spdlog::default_logger()->sinks();
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+  }
+  std::string Text() {
+    sink_->flush();
+    return out_.str();
+  }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+};
+
+// SQLite takes a 0-byte file for a new empty database (issue 12, item 16).
+TEST_F(StoreTest, AZeroByteStoreIsQuarantinedWithALogLineAndSeqContinues) {
+  auto o = Options();
+  {
+    auto store = OpenStore(o);
+    for (int i = 0; i < 100; ++i) ASSERT_TRUE(store->Append(MakeRecord(i)).ok());
+    ASSERT_TRUE(store->Close().ok());
+  }
+  fs::resize_file(o.path, 0);
+  LogCapture log;
+  auto store = OpenStore(o);
+  ASSERT_NE(store, nullptr);
+  const auto stats = store->Stats();
+  EXPECT_EQ(stats.quarantined, 1u);
+  EXPECT_NE(stats.last_quarantine.find("0 bytes"), std::string::npos) << stats.last_quarantine;
+  EXPECT_NE(log.Text().find("quarantined"), std::string::npos) << log.Text();
+  EXPECT_NE(log.Text().find("0 bytes"), std::string::npos) << log.Text();
+  EXPECT_GT(*store->Append(MakeRecord(0)), 100u) << "seq continues above the quarantined store";
+  bool kept = false;
+  for (const auto& e : fs::directory_iterator(dir_ / "quarantine")) {
+    kept |= e.path().filename().string().rfind("buffer.db.", 0) == 0 && fs::file_size(e.path()) == 0;
+  }
+  EXPECT_TRUE(kept) << "the 0-byte file is kept for inspection";
+}
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 0777;
+}
+
+// Issue 12, item 14: under umask 022 every file of the store is still private.
+TEST_F(StoreTest, StoreFilesAre0600WhateverTheUmask) {
+  const mode_t old_umask = ::umask(022);
+  auto o = Options();
+  o.seq_floor_path = dir_ / "data/seq_floor";
+  {
+    auto store = OpenStore(o);
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(store->Append(MakeRecord(i)).ok());
+    ASSERT_TRUE(store->Flush().ok());
+    for (const std::string& f : {o.path, o.path + "-wal", o.path + "-shm", o.path + ".seq", o.seq_floor_path}) {
+      EXPECT_EQ(ModeOf(f), 0600u) << f;
+    }
+    ASSERT_TRUE(store->Close().ok());
+  }
+  // A store made world-readable by an older edgeferry is made private on open; a
+  // quarantined copy stays private.
+  ::chmod(o.path.c_str(), 0644);
+  ::chmod((o.path + ".seq").c_str(), 0644);
+  {
+    auto store = OpenStore(o);
+    EXPECT_EQ(ModeOf(o.path), 0600u);
+    EXPECT_EQ(ModeOf(o.path + ".seq"), 0600u);
+    ASSERT_TRUE(store->Close().ok());
+  }
+  ::chmod(o.path.c_str(), 0644);
+  fs::resize_file(o.path, 0);
+  {
+    auto store = OpenStore(o);
+    ASSERT_EQ(store->Stats().quarantined, 1u);
+    EXPECT_EQ(ModeOf(dir_ / "quarantine"), 0700u);
+    for (const auto& e : fs::directory_iterator(dir_ / "quarantine")) EXPECT_EQ(ModeOf(e.path()), 0600u) << e.path();
+    EXPECT_EQ(ModeOf(o.path), 0600u);
+  }
+  ::umask(old_umask);
+}
+
+// Issue 12, item 5: seq never goes back for a gateway, even when the database and its
+// sidecar are deleted (`rm buffer.db*`) or the buffer moves to another path.
+TEST_F(StoreTest, SeqStaysAboveEverySeqHandedOutWhenTheDatabaseAndSidecarAreDeleted) {
+  auto o = Options();
+  o.seq_floor_path = dir_ / "data/seq_floor";
+  uint64_t highest = 0;
+  auto run = [&](const StoreOptions& opts) {
+    auto s = Store::Open(opts);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    auto seq = (*s)->Append(MakeRecord(0));
+    ASSERT_TRUE(seq.ok());
+    EXPECT_GT(*seq, highest) << "a seq handed out before came back";
+    for (int i = 0; i < 50; ++i) highest = std::max(highest, *(*s)->Append(MakeRecord(i)));
+    ASSERT_TRUE((*s)->Close().ok());
+  };
+  auto rm_store = [&](const std::string& path) {
+    for (const char* suffix : {"", "-wal", "-shm", ".seq"}) fs::remove(path + suffix);
+  };
+  run(o);
+  rm_store(o.path);
+  run(o);  // the floor file in data_dir
+  rm_store(o.path);
+  auto moved = o;
+  moved.path = dir_ / "elsewhere.db";
+  run(moved);  // a new buffer path, same data_dir
+
+  // Everything lost, data_dir too: the wall clock is the floor (seq >= microseconds since
+  // the epoch at Open), as long as the clock has moved forward.
+  ManualClock clock(1'800'000'000'000'000'000);  // 2027-01-15
+  auto timed = o;
+  timed.clock = &clock;
+  timed.seq_floor_from_clock = true;
+  run(timed);
+  EXPECT_GE(highest, 1'800'000'000'000'000u);
+  rm_store(o.path);
+  fs::remove_all(dir_ / "data");
+  clock.AdvanceNs(1'000'000'000);  // one second later
+  run(timed);
+  rm_store(o.path);
+  fs::remove_all(dir_ / "data");
+  clock.AdvanceNs(1'000'000);  // a millisecond later: still above the 51 seqs handed out
+  run(timed);
+}
 
 TEST_F(StoreTest, UnreadableSegmentIsSkippedCountedAndDropped) {
   auto o = Options();

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
@@ -14,6 +15,7 @@ namespace fs = std::filesystem;
 namespace {
 
 sqlite3_vfs* g_real = nullptr;
+std::atomic<bool> g_fail_writes{false};
 
 struct File {
   sqlite3_file base;
@@ -35,7 +37,10 @@ int Close(sqlite3_file* f) {
   return rc;
 }
 int Read(sqlite3_file* f, void* b, int n, sqlite3_int64 o) { return Real(f)->pMethods->xRead(Real(f), b, n, o); }
-int Write(sqlite3_file* f, const void* b, int n, sqlite3_int64 o) { return Real(f)->pMethods->xWrite(Real(f), b, n, o); }
+int Write(sqlite3_file* f, const void* b, int n, sqlite3_int64 o) {
+  if (g_fail_writes) return SQLITE_FULL;
+  return Real(f)->pMethods->xWrite(Real(f), b, n, o);
+}
 int Truncate(sqlite3_file* f, sqlite3_int64 s) { return Real(f)->pMethods->xTruncate(Real(f), s); }
 int Sync(sqlite3_file* f, int flags) {
   const int rc = Real(f)->pMethods->xSync(Real(f), flags);
@@ -119,5 +124,7 @@ void SimulatePowerCut(const std::string& db_path) {
   }
   fs::remove(db_path + "-shm", ec);
 }
+
+void FailWritesWithFull(bool on) { g_fail_writes = on; }
 
 }  // namespace edgeferry::testing

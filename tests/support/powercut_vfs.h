@@ -2,7 +2,8 @@
 // and, each time SQLite syncs a file (xSync), saves an image of that file as it is
 // then ("<file>.synced", written atomically). SimulatePowerCut() replaces the database
 // and its WAL with their last synced images (or removes them if never synced) and
-// drops the shared-memory index: what a machine that loses power keeps.
+// drops the shared-memory index: what a machine that loses power keeps. It can also
+// fail writes with SQLITE_FULL on demand (FailWritesWithFull).
 #pragma once
 
 #include <string>
@@ -16,5 +17,9 @@ void RegisterPowerCutVfs();
 
 // Call while no process has the store open.
 void SimulatePowerCut(const std::string& db_path);
+
+// While on, every write through the VFS fails with SQLITE_FULL (a full file system, on
+// demand; this process only). Thread-safe.
+void FailWritesWithFull(bool on);
 
 }  // namespace edgeferry::testing

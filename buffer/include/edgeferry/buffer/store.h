@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -78,8 +79,18 @@ struct StoreOptions {
   // ReadAfter() and ListDeadLetters() work; writes return InvalidArgument.
   // Shows what is committed. Open fails with NotFound when there is no store.
   bool read_only = false;
+  // Seq floors that survive losing the database and its "<path>.seq" sidecar (FORMAT.md
+  // "Seq"): a copy of the seq reservation in this file (the agent: <data_dir>/seq_floor;
+  // written 0600, its directory created), and/or seq >= the wall clock in microseconds
+  // since the epoch at Open. Off in the library so unit tests see seq 1, 2, ...; the
+  // agent turns both on.
+  std::string seq_floor_path;
+  bool seq_floor_from_clock = false;
   // SQLite VFS name; empty = the default. Tests use it to model power cuts.
   std::string sqlite_vfs;
+  // Tests only (fault injection): called on the flusher thread, without the store's lock,
+  // each time it starts encoding a batch of sealed segments. Empty in production.
+  std::function<void()> test_hook_encoding;
 };
 
 // A dead letter put back for delivery (`edgeferry dlq replay`).
@@ -122,8 +133,10 @@ struct StoreStats {
   uint64_t next_seq = 0;           // seq the next append will get (read-only: an upper bound)
   uint64_t appended_total = 0;     // records ever appended to this store
   uint64_t pending_records = 0;    // appended, not yet committed
-  std::map<std::string, uint64_t> dropped;  // records dropped, by reason: cap, ttl, reject_new, corrupt,
-                                            // disk_full (the free-disk floor or a full file system)
+  std::map<std::string, uint64_t> dropped;  // records dropped, by reason: cap, ttl, reject_new, corrupt
+                                            // (a segment that fails its checksum or decode), disk_full
+                                            // (the free-disk floor or a full file system), unreadable
+                                            // (in database pages a quarantine could not read)
   bool full = false;               // at the cap or the free-disk floor (reject_new / backpressure)
   uint64_t dictionaries = 0;       // zstd dictionaries stored for small segments
   bool writable = true;            // the last commit did not fail (a full file system fails it)
@@ -133,6 +146,7 @@ struct StoreStats {
   uint64_t dead_letters_total = 0; // entries ever added
   uint64_t quarantined = 0;        // corrupt databases moved aside at open, ever
   std::string last_quarantine;     // path and reason of the newest one
+  uint64_t salvaged_records = 0;   // records copied back from quarantined databases, ever
   std::vector<CursorStats> cursors;
 };
 
@@ -149,9 +163,12 @@ struct DeadLetter {
 class Store {
  public:
   // Opens or creates the store at options.path. A database that fails its
-  // integrity check, is not a database, or cannot be opened is moved to
-  // <dir>/quarantine/ and a fresh store is created; seq continues above every seq
-  // the old store handed out (kept in the "<path>.seq" sidecar). Errors: IOError when
+  // integrity check, is not a database, is 0 bytes, or cannot be opened is moved to
+  // <dir>/quarantine/ and a fresh store is created; every intact segment of the old one
+  // is salvaged into it with its seqs, and its cursors, dictionaries and dead letters
+  // as far as they can be read (what cannot be read is counted in Stats().dropped).
+  // Seq continues above every seq the old store handed out (kept in the "<path>.seq"
+  // sidecar and StoreOptions::seq_floor_path). Files are created 0600. Errors: IOError when
   // no store can be created at all (directory missing or unwritable);
   // InvalidArgument for bad options or a store written by a newer edgeferry.
   static Result<std::unique_ptr<Store>> Open(const StoreOptions& options);
