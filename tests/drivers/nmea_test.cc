@@ -115,7 +115,7 @@ TEST(JsonLinesParser, ValidatesEachLine) {
   EXPECT_TRUE(bad.error.message().starts_with("invalid JSON at byte 6: ")) << bad.error.message();
   using namespace std::string_literals;
   EXPECT_EQ(parser->Parse("{\"a\":1}\0{\"b\":2}"s).error.message(), "NUL byte at 7");
-  EXPECT_EQ(parser->Parse("{\"a\":1} trailing"s).error.message().substr(0, 24), "invalid JSON at byte 8: ");
+  EXPECT_EQ(parser->Parse("{\"a\":1} ]"s).error.message().substr(0, 24), "invalid JSON at byte 8: ");
 }
 
 }  // namespace

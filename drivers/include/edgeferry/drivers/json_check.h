@@ -23,7 +23,8 @@ enum class JsonVerdict : uint8_t {
 
 struct JsonCheck {
   JsonVerdict verdict = JsonVerdict::kValid;
-  size_t offset = 0;   // kInvalid: byte offset (0-based) of the first offending byte; else 0
+  size_t offset = 0;   // kInvalid: 0-based offset of the byte at which the input stopped being JSON
+                       // (input size when it ended too early); else 0
   std::string reason;  // empty when valid; printable ASCII, <= ~200 bytes, safe for logs and dead letters
   bool ok() const { return verdict == JsonVerdict::kValid; }
 };
