@@ -21,24 +21,32 @@ std::string Printable(std::string_view s) {
 }
 
 // Counts nesting and stops the parse past the bound. nlohmann's SAX parser keeps its own
-// state on the heap (a vector), so neither side recurses on the input's depth.
-class DepthBoundSax final : public nlohmann::json::json_sax_t {
+// state on the heap (a vector), so neither side recurses on the input's depth. Not
+// derived from json_sax_t: sax_parse is a template, so the callbacks inline.
+class DepthBoundSax final {
  public:
+  using json = nlohmann::json;
+  using number_integer_t = json::number_integer_t;
+  using number_unsigned_t = json::number_unsigned_t;
+  using number_float_t = json::number_float_t;
+  using string_t = json::string_t;
+  using binary_t = json::binary_t;
+
   explicit DepthBoundSax(size_t max_depth, JsonCheck* out) : max_depth_(max_depth), out_(out) {}
 
-  bool null() override { return true; }
-  bool boolean(bool) override { return true; }
-  bool number_integer(number_integer_t) override { return true; }
-  bool number_unsigned(number_unsigned_t) override { return true; }
-  bool number_float(number_float_t, const string_t&) override { return true; }
-  bool string(string_t&) override { return true; }
-  bool binary(binary_t&) override { return true; }
-  bool start_object(std::size_t) override { return Enter(); }
-  bool key(string_t&) override { return true; }
-  bool end_object() override { return Leave(); }
-  bool start_array(std::size_t) override { return Enter(); }
-  bool end_array() override { return Leave(); }
-  bool parse_error(std::size_t position, const std::string&, const nlohmann::json::exception& e) override {
+  bool null() { return true; }
+  bool boolean(bool) { return true; }
+  bool number_integer(number_integer_t) { return true; }
+  bool number_unsigned(number_unsigned_t) { return true; }
+  bool number_float(number_float_t, const string_t&) { return true; }
+  bool string(string_t&) { return true; }
+  bool binary(binary_t&) { return true; }
+  bool start_object(std::size_t) { return Enter(); }
+  bool key(string_t&) { return true; }
+  bool end_object() { return Leave(); }
+  bool start_array(std::size_t) { return Enter(); }
+  bool end_array() { return Leave(); }
+  bool parse_error(std::size_t position, const std::string&, const nlohmann::json::exception& e) {
     out_->verdict = JsonVerdict::kInvalid;
     out_->offset = position > 0 ? position - 1 : 0;
     // e.what(): "[json.exception.parse_error.101] parse error at line 1, column 8: <detail>"
