@@ -4,68 +4,97 @@
 
 #include <openssl/evp.h>
 
-#include <nlohmann/json.hpp>
-
 #include "edgeferry/units.h"
 
 namespace edgeferry::drivers {
+
+namespace {
+
+// Length of the well-formed UTF-8 sequence (RFC 3629: no overlongs, no surrogates, <=
+// U+10FFFF) starting at p, or 0 when the bytes there are not one.
+int Utf8SequenceLength(const unsigned char* p, const unsigned char* end) {
+  const unsigned char c = *p;
+  if (c < 0x80) return 1;
+  int len;
+  uint32_t cp;
+  if ((c & 0xe0) == 0xc0) {
+    len = 2;
+    cp = c & 0x1f;
+  } else if ((c & 0xf0) == 0xe0) {
+    len = 3;
+    cp = c & 0x0f;
+  } else if ((c & 0xf8) == 0xf0) {
+    len = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (end - p < len) return 0;
+  for (int i = 1; i < len; ++i) {
+    if ((p[i] & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (p[i] & 0x3f);
+  }
+  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+  return len;
+}
+
+}  // namespace
 
 bool IsValidUtf8(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const auto* end = p + s.size();
   while (p < end) {
-    const unsigned char c = *p;
-    if (c < 0x80) {
+    if (*p < 0x80) {
       ++p;
       continue;
     }
-    int len;
-    uint32_t cp;
-    if ((c & 0xe0) == 0xc0) {
-      len = 2;
-      cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      len = 3;
-      cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (end - p < len) return false;
-    for (int i = 1; i < len; ++i) {
-      if ((p[i] & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    const int len = Utf8SequenceLength(p, end);
+    if (len == 0) return false;
     p += len;
   }
   return true;
 }
 
 namespace {
-// Two memchr scans: find_first_of("\r\n") calls memchr once per payload byte.
-bool HasLineBreak(std::string_view s) {
-  return std::memchr(s.data(), '\n', s.size()) != nullptr || std::memchr(s.data(), '\r', s.size()) != nullptr;
+// In valid JSON a byte below 0x20 can only be whitespace between tokens (tab, CR, LF):
+// none may reach the NDJSON line raw.
+bool HasControlByte(std::string_view s) {
+  for (const char c : s) {
+    if (static_cast<unsigned char>(c) < 0x20) return true;
+  }
+  return false;
 }
 }  // namespace
 
-PayloadEncoding ChoosePayloadEncoding(std::string_view payload) {
-  if (!IsValidUtf8(payload)) return PayloadEncoding::kBase64;
-  if (!payload.empty() && !HasLineBreak(payload) &&
-      nlohmann::json::accept(payload)) {
-    return PayloadEncoding::kInlineJson;
-  }
-  return PayloadEncoding::kText;
+PayloadEncoding ChoosePayloadEncoding(std::string_view payload, JsonCheck* check, size_t max_json_depth) {
+  JsonCheck local;
+  JsonCheck& c = check ? *check : local;
+  c = ValidateJson(payload, max_json_depth);
+  if (c.ok() && !HasControlByte(payload)) return PayloadEncoding::kInlineJson;
+  return IsValidUtf8(payload) ? PayloadEncoding::kText : PayloadEncoding::kBase64;
 }
 
 void AppendJsonString(std::string_view text, std::string* out) {
   static constexpr char kHex[] = "0123456789abcdef";
+  const bool utf8 = IsValidUtf8(text);
+  const auto* begin = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* end = begin + text.size();
   out->push_back('"');
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
+  for (const auto* p = begin; p < end; ++p) {
+    const unsigned char c = *p;
+    const char ch = static_cast<char>(c);
+    if (!utf8 && c >= 0x80) {
+      // Keep what is well-formed, replace each ill-formed byte (as Python's errors="replace").
+      const int len = Utf8SequenceLength(p, end);
+      if (len == 0) {
+        out->append("\\ufffd");
+      } else {
+        out->append(reinterpret_cast<const char*>(p), static_cast<size_t>(len));
+        p += len - 1;
+      }
+      continue;
+    }
     switch (c) {
       case '"': out->append("\\\""); break;
       case '\\': out->append("\\\\"); break;
@@ -85,7 +114,7 @@ void AppendJsonString(std::string_view text, std::string* out) {
   out->push_back('"');
 }
 
-void AppendEnvelope(std::string_view gateway_id, const StoredRecord& r, std::string* out) {
+void AppendEnvelope(std::string_view gateway_id, const StoredRecord& r, std::string* out, size_t max_json_depth) {
   out->append("{\"gateway_id\":");
   AppendJsonString(gateway_id, out);
   out->append(",\"seq\":");
@@ -95,23 +124,21 @@ void AppendEnvelope(std::string_view gateway_id, const StoredRecord& r, std::str
   out->append("\",\"source\":");
   AppendJsonString(r.record.source, out);
   out->append(",\"channel\":");
-  // Channels (topics, device paths) come from outside: never trust them to be UTF-8.
-  if (IsValidUtf8(r.record.channel)) {
-    AppendJsonString(r.record.channel, out);
-  } else {
-    AppendJsonString("<invalid utf-8>", out);
-  }
+  // Channels (topics, device paths) come from outside: AppendJsonString replaces
+  // ill-formed UTF-8 with U+FFFD, so the line stays valid JSON.
+  AppendJsonString(r.record.channel, out);
   out->append(",\"content_type\":\"");
   out->append(ContentTypeName(r.record.content_type));
   out->push_back('"');
   const std::string_view payload = r.record.payload;
-  // kJson was validated where the record entered (record.h): only the NDJSON line
-  // rule (no CR/LF inside) and UTF-8 are checked again, not the whole grammar.
-  const PayloadEncoding encoding =
-      r.record.content_type == ContentType::kJson && !payload.empty() &&
-              !HasLineBreak(payload) && IsValidUtf8(payload)
-          ? PayloadEncoding::kInlineJson
-          : ChoosePayloadEncoding(payload);
+  // Every payload is validated here, kJson ones too: the line must be JSON whatever the
+  // store holds (records from older versions, a damaged or hand-edited buffer).
+  JsonCheck check;
+  const PayloadEncoding encoding = ChoosePayloadEncoding(payload, &check, max_json_depth);
+  if (encoding != PayloadEncoding::kInlineJson && check.verdict == JsonVerdict::kTooDeep) {
+    out->append(",\"payload_note\":");
+    AppendJsonString(check.reason, out);
+  }
   switch (encoding) {
     case PayloadEncoding::kInlineJson:
       out->append(",\"payload\":");

@@ -4,8 +4,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <random>
+
+#include "test_support.h"
+
 namespace edgeferry::drivers {
 namespace {
+
+using namespace std::string_literals;
 
 StoredRecord Rec(std::string payload, ContentType ct = ContentType::kJson) {
   // 2026-11-21T08:47:37.000000042Z
@@ -83,6 +89,104 @@ TEST(Envelope, TimestampsBeforeAndAfterTheEpochFormatCorrectly) {
   EXPECT_EQ(nlohmann::json::parse(Line(r))["ts"], "2000-02-29T00:00:00.123456789Z");
   r.record.ts_ns = -1;
   EXPECT_EQ(nlohmann::json::parse(Line(r))["ts"], "1969-12-31T23:59:59.999999999Z");
+}
+
+// Python's json module checks each line (independent of nlohmann and of our code).
+nlohmann::json PythonCheck(const std::string& line, const std::string& payload) {
+  const std::string out = edgeferry::testing::PythonEnvelopeCheck(line, payload);
+  const auto j = nlohmann::json::parse(out, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << out;
+  return j;
+}
+
+// Issue 12 item 6: a JSON value, a NUL, then bytes that would inject members.
+TEST(Envelope, AJsonValueFollowedByNulIsCarriedAsTextWhateverTheContentType) {
+  EDGEFERRY_REQUIRE_TOOL("python3");
+  const std::string injected = "{\"a\":1}\0,\"injected\":true,\"x\":\""s;  // printf's bytes, NUL included
+  for (const auto ct : {ContentType::kJson, ContentType::kText, ContentType::kBinary}) {
+    const std::string line = Line(Rec(injected, ct));
+    const auto j = PythonCheck(line, injected);
+    EXPECT_EQ(j["parses"], true) << line;
+    EXPECT_EQ(j["raw_controls"], false) << line;
+    EXPECT_EQ(j["encoding"], "text");
+    EXPECT_EQ(j["payload_matches"], true);
+    EXPECT_EQ(line.find("\"injected\":true,"), std::string::npos) << "not inlined: " << line;
+  }
+}
+
+// Issue 12 item 7: beyond the nesting bound the payload is text with a payload_note.
+TEST(Envelope, JsonDeeperThanTheBoundIsTextWithANote) {
+  EDGEFERRY_REQUIRE_TOOL("python3");
+  const std::string deep = std::string(100'000, '[') + std::string(100'000, ']');
+  const std::string line = Line(Rec(deep));
+  const auto j = PythonCheck(line, deep);
+  EXPECT_EQ(j["parses"], true);
+  EXPECT_EQ(j["encoding"], "text");
+  EXPECT_EQ(j["note"], "nesting depth > 64");
+  EXPECT_EQ(j["payload_matches"], true);
+  // At the bound it is still inline; the bound is a parameter.
+  const std::string at64 = std::string(64, '[') + std::string(64, ']');
+  EXPECT_EQ(PayloadSlice(Line(Rec(at64))), at64);
+  std::string out;
+  AppendEnvelope("gw", Rec(at64), &out, 10);
+  EXPECT_NE(out.find("\"payload_note\":\"nesting depth > 10\",\"payload_encoding\":\"text\""), std::string::npos);
+}
+
+// Tab, CR and LF are JSON whitespace but must not reach the line raw.
+TEST(Envelope, JsonWithTabsOrLineBreaksIsTextAndTheLineHasNoControlBytes) {
+  for (const std::string p : {"{\"a\":\t1}", "[1,\r2]", "{\n}"}) {
+    const std::string line = Line(Rec(p));
+    const auto j = nlohmann::json::parse(line);
+    EXPECT_EQ(j["payload_encoding"], "text");
+    EXPECT_EQ(j["payload"], p);
+    EXPECT_FALSE(j.contains("payload_note"));
+    for (size_t i = 0; i + 1 < line.size(); ++i) EXPECT_GE(static_cast<unsigned char>(line[i]), 0x20u) << line;
+  }
+}
+
+TEST(Envelope, IllFormedUtf8InGatewaySourceOrChannelBecomesReplacementCharacters) {
+  EDGEFERRY_REQUIRE_TOOL("python3");
+  StoredRecord r = Rec("1");
+  r.record.channel = "site/\xff\xfe/t\xc3";  // a topic a broker should have refused
+  r.record.source = "s\x80\x01";
+  std::string line;
+  AppendEnvelope("gw\xed\xa0\x80", r, &line);
+  const auto j = PythonCheck(line, "1");
+  EXPECT_EQ(j["parses"], true) << line;
+  EXPECT_EQ(j["raw_controls"], false);
+  EXPECT_EQ(j["channel"], "site/\xef\xbf\xbd\xef\xbf\xbd/t\xef\xbf\xbd");  // U+FFFD per ill-formed byte
+  EXPECT_EQ(j["source"], "s\xef\xbf\xbd\x01");
+  EXPECT_EQ(j["gateway_id"], "gw\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+  EXPECT_EQ(j["payload_matches"], true);
+}
+
+// The property a fuzzer checks, on random and JSON-like bytes: always one valid JSON line.
+TEST(Envelope, AnyBytesGiveOneValidJsonLine) {
+  std::mt19937 rng(12);
+  const std::string pieces[] = {"{", "}", "[", "]", "\"", ":", ",", "1", "\\", "\\u", "d800", "\0"s, "\n", "\t",
+                                "\xff", "\xc3\xa9", "\xed\xa0\x80", "true", "e5", " "};
+  std::string all_lines;
+  for (int i = 0; i < 3000; ++i) {
+    std::string payload;
+    const int n = static_cast<int>(rng() % 24);
+    for (int k = 0; k < n; ++k) {
+      if (i % 3 == 0) {
+        payload.push_back(static_cast<char>(rng() % 256));
+      } else {
+        payload += pieces[rng() % std::size(pieces)];
+      }
+    }
+    StoredRecord r = Rec(payload, static_cast<ContentType>(rng() % 5));
+    r.record.channel = payload;
+    const std::string line = Line(r);
+    ASSERT_TRUE(nlohmann::json::accept(line)) << line;
+    for (size_t k = 0; k + 1 < line.size(); ++k) ASSERT_GE(static_cast<unsigned char>(line[k]), 0x20u) << line;
+    all_lines += line;
+  }
+  if (edgeferry::testing::FindTool("python3").empty()) return;
+  const std::string out = edgeferry::testing::PythonEnvelopeCheck(all_lines);
+  EXPECT_EQ(out.find("\"parses\": false"), std::string::npos) << out.substr(0, 2000);
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 3000);
 }
 
 }  // namespace

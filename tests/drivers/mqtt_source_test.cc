@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "edgeferry/buffer/store.h"
+#include "edgeferry/drivers/envelope.h"
 #include "store_ingest.h"
 #include "test_support.h"
 
@@ -108,8 +109,7 @@ TEST_F(MqttSourceTest, WildcardFiltersSelectTopicsAndJsonIsDetected) {
   EXPECT_EQ(records[0].record.content_type, ContentType::kText);
 }
 
-// Sinks inline kJson payloads without parsing them again, so a source that declares
-// its payloads JSON must not let anything else through as kJson.
+// A source that declares its payloads JSON must not let anything else through as kJson.
 TEST_F(MqttSourceTest, DeclaredJsonThatIsNotJsonIsDeadLettered) {
   auto c = Config({{"json/#", 1}});
   c.content_type = ContentType::kJson;
@@ -127,6 +127,54 @@ TEST_F(MqttSourceTest, DeclaredJsonThatIsNotJsonIsDeadLettered) {
   ASSERT_EQ(dl->size(), 1u);
   EXPECT_EQ((*dl)[0].record.payload, "{\"truncated\":");
   EXPECT_NE((*dl)[0].reason.find("not valid JSON"), std::string::npos);
+}
+
+// Issue 12 items 6 and 7, as published: printf '{"a":1}\0,"injected":true,"x":"' > f;
+// mosquitto_pub -f f. An auto-detecting source carries it (and JSON nested past the
+// bound) as text; a source that declares JSON dead-letters both with the reason.
+TEST_F(MqttSourceTest, NulAfterJsonAndTooDeepJsonAreTextWhenDetectedAndDeadLetteredWhenDeclared) {
+  EDGEFERRY_REQUIRE_TOOL("printf");
+  EDGEFERRY_REQUIRE_TOOL("python3");
+  const std::string file = dir_ / "injected.bin";
+  ASSERT_EQ(std::system(("printf '{\"a\":1}\\0,\"injected\":true,\"x\":\"' > " + file).c_str()), 0);
+  const std::string injected = edgeferry::testing::ReadFile(file);
+  ASSERT_EQ(injected.size(), 30u);
+  ASSERT_EQ(injected[7], '\0');
+  const std::string deep = std::string(100'000, '[') + std::string(100'000, ']');
+
+  auto declared = Config({{"declared/#", 1}});
+  declared.client_id += "-declared";
+  declared.content_type = ContentType::kJson;
+  MqttSource detect(Config({{"auto/#", 1}}), *ingest_), strict(declared, *ingest_);
+  ASSERT_TRUE(detect.Start().ok());
+  ASSERT_TRUE(strict.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return detect.Stats().connected && strict.Stats().connected; }, 5s));
+  for (const std::string topic : {"auto/a", "declared/a"}) {
+    const int rc = std::system(("mosquitto_pub -h 127.0.0.1 -p " + std::to_string(broker_.port()) + " -q 1 -t " +
+                                topic + " -f " + file).c_str());
+    ASSERT_EQ(rc, 0);
+    PublishOne(topic, 1, deep);
+  }
+  ASSERT_TRUE(WaitUntil([&] { return detect.Stats().stored == 2 && strict.Stats().dead_lettered == 2; }, 10s));
+
+  const auto records = Stored();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].record.payload, injected) << "every byte kept, the NUL too";
+  EXPECT_EQ(records[0].record.content_type, ContentType::kText);
+  EXPECT_EQ(records[1].record.content_type, ContentType::kText);
+  std::string line;
+  AppendEnvelope("gw", records[0], &line);
+  const std::string checked = edgeferry::testing::PythonEnvelopeCheck(line, injected);
+  EXPECT_NE(checked.find("\"parses\": true"), std::string::npos) << checked;
+  EXPECT_NE(checked.find("\"encoding\": \"text\""), std::string::npos) << checked;
+  EXPECT_NE(checked.find("\"payload_matches\": true"), std::string::npos) << checked;
+
+  const auto dl = store_->ListDeadLetters(0, 10);
+  ASSERT_TRUE(dl.ok());
+  ASSERT_EQ(dl->size(), 2u);
+  EXPECT_EQ((*dl)[0].record.payload, injected);
+  EXPECT_EQ((*dl)[0].reason, "not valid JSON (the source declares content_type = \"json\"): NUL byte at 7");
+  EXPECT_EQ((*dl)[1].reason, "not valid JSON (the source declares content_type = \"json\"): nesting depth > 64");
 }
 
 TEST_F(MqttSourceTest, OversizePayloadIsDeadLetteredWithTheReason) {

@@ -111,7 +111,11 @@ TEST(JsonLinesParser, ValidatesEachLine) {
   EXPECT_TRUE(parser->Parse(R"({"a":1})").error.ok());
   const auto bad = parser->Parse(R"({"a":1)");
   EXPECT_FALSE(bad.error.ok());
-  EXPECT_TRUE(bad.error.message().starts_with("invalid JSON: ")) << bad.error.message();
+  // The input ends where '}' was expected: offset 6, one past the last byte.
+  EXPECT_TRUE(bad.error.message().starts_with("invalid JSON at byte 6: ")) << bad.error.message();
+  using namespace std::string_literals;
+  EXPECT_EQ(parser->Parse("{\"a\":1}\0{\"b\":2}"s).error.message(), "NUL byte at 7");
+  EXPECT_EQ(parser->Parse("{\"a\":1} ]"s).error.message().substr(0, 24), "invalid JSON at byte 8: ");
 }
 
 }  // namespace

@@ -186,6 +186,29 @@ TEST_F(SerialSourceTest, CsvRowsBecomeTypedJsonObjects) {
   EXPECT_EQ(Dead()[0].reason, "row has 3 fields, expected 6 (reading,mote_id,indoor,humidity,temperature,label)");
 }
 
+// Issue 12 item 8: a cell that is not UTF-8 dead-letters its row (bytes kept), it does
+// not become the string "<invalid utf-8>".
+TEST_F(SerialSourceTest, CsvRowsWithInvalidUtf8AreDeadLetteredWithTheReason) {
+  Pty pty(dir_ / "dev/motes");
+  auto c = Config(pty.path(), Format::kCsv);
+  SerialSource source(c, *ingest_);
+  ASSERT_TRUE(source.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s));
+  const std::string bad_row = "2,caf\xe9,1";  // Latin-1 e-acute
+  ASSERT_TRUE(pty.Write("id,name,n\n1,caf\xc3\xa9,1\n" + bad_row + "\n3,\xff\xfe,\n4,ok,\x80\n5,ok,5\n"));
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().stored == 2 && source.Stats().dead_lettered == 3; }, 10s));
+  const auto stored = Stored();
+  EXPECT_EQ(stored[0].record.payload, "{\"id\":1,\"name\":\"caf\xc3\xa9\",\"n\":1}");
+  EXPECT_EQ(stored[1].record.payload, "{\"id\":5,\"name\":\"ok\",\"n\":5}");
+  const auto dead = Dead();
+  ASSERT_EQ(dead.size(), 3u);
+  EXPECT_EQ(dead[0].record.payload, bad_row);
+  EXPECT_EQ(dead[0].reason, "field 2 (name) is not valid UTF-8");
+  EXPECT_EQ(dead[1].reason, "field 2 (name) is not valid UTF-8");
+  EXPECT_EQ(dead[2].reason, "field 3 (n) is not valid UTF-8");
+  for (const auto& r : stored) EXPECT_EQ(r.record.payload.find("<invalid utf-8>"), std::string::npos);
+}
+
 TEST_F(SerialSourceTest, JsonLinesAreValidated) {
   auto lines = edgeferry::testing::ReadGzipLines(edgeferry::testing::SourceDir() +
                                                  "/examples/data/lorawan-tourperret-2000.ndjson.gz");
@@ -204,6 +227,22 @@ TEST_F(SerialSourceTest, JsonLinesAreValidated) {
   const auto stored = Stored();
   for (size_t i = 0; i < 300; ++i) ASSERT_EQ(stored[i].record.payload, lines[i]);
   EXPECT_TRUE(Dead()[0].reason.starts_with("invalid JSON")) << Dead()[0].reason;
+}
+
+// Issue 12 item 6 on the serial json format: a NUL after the value is not the end.
+TEST_F(SerialSourceTest, JsonLinesWithANulOrTooDeepAreDeadLettered) {
+  Pty pty(dir_ / "dev/lora");
+  SerialSource source(Config(pty.path(), Format::kJson), *ingest_);
+  ASSERT_TRUE(source.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s));
+  const std::string injected("{\"a\":1}\0,\"injected\":true,\"x\":\"", 30);
+  ASSERT_TRUE(pty.Write("{\"ok\":1}\n" + injected + "\n" + std::string(100, '[') + std::string(100, ']') + "\n"));
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().stored == 1 && source.Stats().dead_lettered == 2; }, 10s));
+  const auto dead = Dead();
+  ASSERT_EQ(dead.size(), 2u);
+  EXPECT_EQ(dead[0].record.payload, injected);
+  EXPECT_EQ(dead[0].reason, "NUL byte at 7");
+  EXPECT_EQ(dead[1].reason, "nesting depth > 64");
 }
 
 TEST_F(SerialSourceTest, UnplugAndReplugBehindTheSameSymlinkResumesWithoutLoss) {

@@ -116,5 +116,60 @@ linger = "300ms"
   EXPECT_EQ(stats["cursors"][0]["backlog_records"], 0);
 }
 
+// Issue 12 items 6 and 7 end to end: the NUL-injection payload (printf + mosquitto_pub -f)
+// and a 100,000-deep array through mosquitto -> edgeferry -> outbox. Each outbox line
+// must parse with Python's json module and carry the payload's exact bytes as text,
+// the deep one with payload_note (docs/envelope.md).
+TEST(EndToEnd, NulInjectionAndHundredThousandLevelsArriveAsValidLinesCarryingTheBytes) {
+  EDGEFERRY_REQUIRE_TOOL("mosquitto");
+  EDGEFERRY_REQUIRE_TOOL("mosquitto_pub");
+  EDGEFERRY_REQUIRE_TOOL("python3");
+  MosquittoBroker broker;
+  ASSERT_TRUE(broker.Start());
+  TempDir dir;
+  AgentProcess agent(dir, R"(
+[gateway]
+id = "gw-e2e"
+data_dir = "@DATA@"
+[sources.plant]
+type = "mqtt"
+uri = ")" + broker.uri() + R"("
+topics = ["plant/#"]
+[sinks.outbox]
+type = "outbox"
+linger = "100ms"
+)");
+  ASSERT_TRUE(agent.Start(1));
+  const std::string injected_file = dir / "injected.bin", deep_file = dir / "deep.json";
+  ASSERT_EQ(std::system(("printf '{\"a\":1}\\0,\"injected\":true,\"x\":\"' > " + injected_file).c_str()), 0);
+  const std::string deep = std::string(100'000, '[') + std::string(100'000, ']');
+  WriteFile(deep_file, deep);
+  std::string out;
+  for (const auto& f : {injected_file, deep_file}) {
+    ASSERT_EQ(RunCommand({FindTool("mosquitto_pub"), "-h", "127.0.0.1", "-p", std::to_string(broker.port()), "-q", "1", "-t",
+                          "plant/x", "-f", f},
+                         &out),
+              0)
+        << out;
+  }
+  ASSERT_TRUE(WaitUntil([&] { return ReadOutboxLines(agent.outbox()).size() >= 2; }, std::chrono::seconds(20)))
+      << agent.Log();
+  EXPECT_EQ(agent.Terminate(), 0);
+  const auto lines = ReadOutboxLines(agent.outbox());
+  ASSERT_EQ(lines.size(), 2u);
+  const std::string injected = ReadFile(injected_file);
+  ASSERT_EQ(injected.size(), 30u);
+  const auto a = nlohmann::json::parse(PythonEnvelopeCheck(lines[0] + "\n", injected));
+  EXPECT_EQ(a["parses"], true) << lines[0];
+  EXPECT_EQ(a["raw_controls"], false);
+  EXPECT_EQ(a["encoding"], "text");
+  EXPECT_EQ(a["payload_matches"], true);
+  const auto b = nlohmann::json::parse(PythonEnvelopeCheck(lines[1] + "\n", deep));
+  EXPECT_EQ(b["parses"], true) << lines[1].substr(0, 300);
+  EXPECT_EQ(b["encoding"], "text");
+  EXPECT_EQ(b["note"], "nesting depth > 64");
+  EXPECT_EQ(b["payload_matches"], true);
+}
+
 }  // namespace
 }  // namespace edgeferry::testing

@@ -228,3 +228,26 @@ std::vector<std::string> ReadOutboxLines(const std::string& dir) {
 }
 
 }  // namespace edgeferry::testing
+
+namespace edgeferry::testing {
+
+std::string PythonEnvelopeCheck(const std::string& lines, const std::optional<std::string>& payload) {
+  TempDir dir;
+  const std::string lines_file = dir / "lines", payload_file = dir / "payload";
+  WriteFile(lines_file, lines);
+  std::string cmd = "python3 " + SourceDir() + "/tests/support/check_envelope.py " + lines_file;
+  if (payload) {
+    WriteFile(payload_file, *payload);
+    cmd += " " + payload_file;
+  }
+  std::string out;
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+    pclose(p);
+  }
+  return out;
+}
+
+}  // namespace edgeferry::testing

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -103,6 +104,10 @@ void WriteFile(const std::string& path, const std::string& content);
 std::vector<std::string> ReadGzipLines(const std::string& path);
 // The lines of a text file, without line ends.
 std::vector<std::string> ReadLines(const std::string& path);
+// Runs tests/support/check_envelope.py (Python's json module, an independent parser) on
+// the envelope lines in `lines`, comparing each line's payload with `payload` when given.
+// Returns its stdout: one JSON summary per line (see the script). Needs python3.
+std::string PythonEnvelopeCheck(const std::string& lines, const std::optional<std::string>& payload = std::nullopt);
 // Decompresses every *.ndjson.zst file in `dir` (sorted by name) and returns the lines.
 std::vector<std::string> ReadOutboxLines(const std::string& dir);
 

@@ -4,8 +4,12 @@
 //   edgeferry-replay --broker tcp://127.0.0.1:1883 --topic lora/uplink data.ndjson.gz
 //   edgeferry-replay --topic air/quality --rate 200 AirQualityUCI.csv
 //
-// Input: NDJSON (each line published as it is) or CSV (header line, then each row
-// published as a JSON object keyed by the header, numbers typed), plain or gzip.
+// Input: NDJSON (each line published as it is) or CSV (RFC 4180: header line, then each
+// row published as a JSON object keyed by the header, numbers typed), plain or gzip.
+// --separator sets the CSV field separator (default ','; "tab" for TSV). A row whose
+// field count differs from the header's, that is not UTF-8 or has text after a closing
+// quote is skipped with a message on stderr, never shifted or merged; the skipped rows
+// are counted in the summary and the exit status is then 3. --dry-run prints payloads.
 //
 // Serial mode plays a serial device instead: it creates a pseudo-terminal, points
 // LINK at it (as udev's /dev/serial/by-id links do), waits for a reader, and writes
@@ -62,30 +66,54 @@ class LineReader {
   gzFile f_;
 };
 
-std::vector<std::string> SplitCsv(const std::string& line, char sep) {
-  std::vector<std::string> out(1);
-  bool quoted = false;
-  for (char c : line) {
-    if (c == '"') {
-      quoted = !quoted;
-    } else if (c == sep && !quoted) {
-      out.emplace_back();
+// One CSV record (RFC 4180): fields separated by `sep`; a field in double quotes may hold
+// the separator, line breaks and "" for one quote. Unquoted fields are taken as they are
+// (a stray quote inside one is kept). Returns false with *error set when a quoted field
+// is followed by anything but the separator; sets *open_quote when the line ends inside a
+// quoted field (the caller appends the next line and calls again).
+bool ParseCsvRecord(const std::string& text, char sep, std::vector<std::string>* fields, bool* open_quote,
+                    std::string* error) {
+  fields->assign(1, std::string());
+  *open_quote = false;
+  size_t i = 0;
+  while (true) {
+    std::string& f = fields->back();
+    if (i < text.size() && text[i] == '"') {
+      ++i;
+      while (true) {
+        if (i >= text.size()) {
+          *open_quote = true;
+          return true;
+        }
+        if (text[i] == '"') {
+          if (i + 1 < text.size() && text[i + 1] == '"') {
+            f.push_back('"');
+            i += 2;
+            continue;
+          }
+          ++i;
+          break;
+        }
+        f.push_back(text[i++]);
+      }
+      if (i < text.size() && text[i] != sep) {
+        *error = "text after the closing quote of field " + std::to_string(fields->size());
+        return false;
+      }
     } else {
-      out.back().push_back(c);
+      while (i < text.size() && text[i] != sep) f.push_back(text[i++]);
     }
+    if (i >= text.size()) return true;
+    ++i;  // the separator
+    fields->emplace_back();
   }
-  return out;
 }
 
+// A cell is a JSON number only when it is one by RFC 8259's grammar ("007", "nan",
+// "0x1A" stay strings); everything else is a string.
 nlohmann::ordered_json Typed(const std::string& v) {
-  if (!v.empty()) {
-    char* end = nullptr;
-    const double d = std::strtod(v.c_str(), &end);
-    if (end && *end == '\0') {
-      if (v.find_first_of(".eE") == std::string::npos) return static_cast<int64_t>(d);
-      return d;
-    }
-  }
+  const bool numeric_start = !v.empty() && (v[0] == '-' || (v[0] >= '0' && v[0] <= '9'));
+  if (numeric_start && nlohmann::json::accept(v)) return nlohmann::ordered_json::parse(v);
   return v;
 }
 
@@ -195,6 +223,10 @@ int main(int argc, char** argv) {
   app.add_option("--rate", rate, "Messages per second; 0 = as fast as the broker acks")->capture_default_str();
   app.add_option("--limit", limit, "Stop after this many messages per file; 0 = all");
   app.add_option("--format", format, "ndjson, csv or auto (by file name)")->check(CLI::IsMember({"auto", "ndjson", "csv"}));
+  std::string separator = ",";
+  app.add_option("--separator", separator, "CSV field separator: one character, or \"tab\"")->capture_default_str();
+  bool dry_run = false;
+  app.add_flag("--dry-run", dry_run, "Print each message payload on stdout, one per line, instead of publishing");
   app.add_option("--client-id", client_id, "MQTT client id (default: edgeferry-replay-<pid>)");
   app.add_flag("-q,--quiet", quiet, "Print only the summary");
   std::string serial_link;
@@ -207,18 +239,31 @@ int main(int argc, char** argv) {
   app.add_option("files", files, "Input files (.ndjson, .csv, optionally .gz)")->required()->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
   if (!serial_link.empty()) return ReplaySerial(serial_link, baud, strip_comments, hold, files);
+  if (separator == "tab" || separator == "\\t") separator = "\t";
+  if (separator.size() != 1 || separator[0] == '"' || separator[0] == '\n' || separator[0] == '\r') {
+    std::fprintf(stderr, "edgeferry-replay: --separator must be one character other than a quote or line end\n");
+    return 2;
+  }
+  const char sep = separator[0];
   if (client_id.empty()) client_id = "edgeferry-replay-" + std::to_string(getpid());
 
   // Paho queues publishes in a bounded command queue; keep our window below it.
   mqtt::async_client client(broker, client_id, mqtt::create_options(MQTTVERSION_3_1_1, 1000));
   try {
-    client.connect(mqtt::connect_options_builder().clean_session(true).max_inflight(1000).finalize())->wait();
+    if (!dry_run) {
+      client.connect(mqtt::connect_options_builder().clean_session(true).max_inflight(1000).finalize())->wait();
+    }
   } catch (const mqtt::exception& e) {
     std::fprintf(stderr, "edgeferry-replay: cannot connect to %s: %s\n", broker.c_str(), e.what());
     return 1;
   }
   const auto start = Clock::now();
-  long long total = 0, bytes = 0;
+  long long total = 0, bytes = 0, skipped = 0;
+  // A CSV row that cannot become an object keyed by the header is skipped, never shifted.
+  auto skip = [&](const std::string& path, long long line_no, const std::string& why) {
+    std::fflush(stdout);  // --dry-run: keep whole payload lines apart from the messages
+    if (++skipped <= 20) std::fprintf(stderr, "edgeferry-replay: %s:%lld: row skipped: %s\n", path.c_str(), line_no, why.c_str());
+  };
   std::deque<mqtt::delivery_token_ptr> inflight;
   for (const auto& path : files) {
     LineReader in(path);
@@ -227,18 +272,63 @@ int main(int argc, char** argv) {
       return 1;
     }
     const bool csv = format == "csv" || (format == "auto" && path.find(".csv") != std::string::npos);
-    std::vector<std::string> header;
-    std::string line;
-    long long n = 0;
-    if (csv && in.Next(&line)) header = SplitCsv(line, ',');
-    while ((limit == 0 || n < limit) && in.Next(&line)) {
+    std::vector<std::string> header, cells;
+    std::string line, error;
+    long long n = 0, line_no = 0;
+    bool open_quote = false;
+    // Reads one CSV record (it may span lines inside quotes); false at the end of the file.
+    auto next_record = [&](std::string* record, long long* first_line) {
+      if (!in.Next(record)) return false;
+      *first_line = ++line_no;
+      error.clear();
+      while (ParseCsvRecord(*record, sep, &cells, &open_quote, &error) && open_quote) {
+        std::string more;
+        if (record->size() > (1 << 20) || !in.Next(&more)) {
+          error = "quoted field not closed";
+          return true;
+        }
+        ++line_no;
+        *record += "\n" + more;
+      }
+      return true;
+    };
+    long long record_line = 0;
+    if (csv) {
+      if (!next_record(&line, &record_line)) continue;
+      if (!error.empty()) {
+        std::fprintf(stderr, "edgeferry-replay: %s: header: %s\n", path.c_str(), error.c_str());
+        return 1;
+      }
+      header = cells;
+    }
+    while (limit == 0 || n < limit) {
+      if (csv ? !next_record(&line, &record_line) : !in.Next(&line)) break;
       if (line.empty()) continue;
       std::string payload = line;
       if (csv) {
+        if (!error.empty()) {
+          skip(path, record_line, error);
+          continue;
+        }
+        if (cells.size() != header.size()) {
+          skip(path, record_line, std::to_string(cells.size()) + " fields, the header has " + std::to_string(header.size()));
+          continue;
+        }
         nlohmann::ordered_json obj;
-        const auto cells = SplitCsv(line, ',');
-        for (size_t i = 0; i < header.size() && i < cells.size(); ++i) obj[header[i]] = Typed(cells[i]);
-        payload = obj.dump();
+        for (size_t i = 0; i < header.size(); ++i) obj[header[i]] = Typed(cells[i]);
+        try {
+          payload = obj.dump();
+        } catch (const nlohmann::json::exception&) {  // a cell or name that is not UTF-8
+          skip(path, record_line, "not valid UTF-8");
+          continue;
+        }
+      }
+      if (dry_run) {
+        std::printf("%s\n", payload.c_str());
+        ++n;
+        ++total;
+        bytes += static_cast<long long>(payload.size());
+        continue;
       }
       if (rate > 0) {
         std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(
@@ -263,10 +353,17 @@ int main(int argc, char** argv) {
     }
   }
   for (auto& t : inflight) t->wait();
-  client.disconnect()->wait();
+  if (!dry_run) client.disconnect()->wait();
+  std::fflush(stdout);
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
   if (!quiet && total >= 1000) std::fprintf(stderr, "\n");
-  std::printf("published %lld messages, %lld payload bytes, in %.2f s (%.0f msg/s) to %s %s\n", total, bytes, secs,
-              secs > 0 ? static_cast<double>(total) / secs : 0.0, broker.c_str(), topic.c_str());
+  std::fprintf(dry_run ? stderr : stdout,
+               "%s %lld messages, %lld payload bytes, in %.2f s (%.0f msg/s) to %s %s\n",
+               dry_run ? "printed" : "published", total, bytes, secs,
+               secs > 0 ? static_cast<double>(total) / secs : 0.0, broker.c_str(), topic.c_str());
+  if (skipped > 0) {
+    std::fprintf(stderr, "edgeferry-replay: %lld CSV row%s skipped (see above)\n", skipped, skipped == 1 ? "" : "s");
+    return 3;
+  }
   return 0;
 }

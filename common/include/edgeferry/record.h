@@ -12,7 +12,7 @@ namespace edgeferry {
 // detection; the buffer stores it; sinks use it to encode the envelope.
 enum class ContentType : uint8_t {
   kBinary = 0,
-  kJson = 1,   // one valid JSON text (RFC 8259), checked where the record entered: sinks trust it
+  kJson = 1,   // one JSON text (RFC 8259) by ValidateJson where the record entered; the envelope checks again
   kNmea = 2,   // NMEA 0183 sentence, without the trailing CR LF
   kCsv = 3,
   kText = 4,

@@ -9,10 +9,9 @@
 #include <random>
 #include <thread>
 
-#include <nlohmann/json.hpp>
-
 #include "edgeferry/clock.h"
 #include "edgeferry/drivers/envelope.h"
+#include "edgeferry/drivers/json_check.h"
 #include "paho_tls.h"
 
 namespace edgeferry::drivers {
@@ -109,11 +108,14 @@ void MqttSource::Impl::OnMessage(const mqtt::const_message_ptr& msg) {
   }
   if (!cfg_.content_type) {
     r.content_type = DetectContentType(r.payload);
-  } else if (r.content_type == ContentType::kJson && !(IsValidUtf8(r.payload) && nlohmann::json::accept(r.payload))) {
-    // Declared JSON must be JSON: sinks inline kJson payloads without checking again.
-    ingest_.DeadLetter(r, "not valid JSON (the source declares content_type = \"json\")");
-    counters_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
-    return;
+  } else if (r.content_type == ContentType::kJson) {
+    // Declared JSON must be JSON, every byte of it and within the depth bound: a payload
+    // that is not is dead-lettered with the validator's reason (docs/envelope.md).
+    if (const JsonCheck check = ValidateJson(r.payload); !check.ok()) {
+      ingest_.DeadLetter(r, "not valid JSON (the source declares content_type = \"json\"): " + check.reason);
+      counters_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
   }
   counters_.CountAppend(ingest_.Append(std::move(r)));
 }

@@ -2,9 +2,8 @@
 
 #include <fmt/format.h>
 
-#include <nlohmann/json.hpp>
-
 #include "edgeferry/drivers/envelope.h"
+#include "edgeferry/drivers/json_check.h"
 #include "edgeferry/drivers/serial/nmea.h"
 
 namespace edgeferry::drivers::serial {
@@ -64,6 +63,14 @@ class CsvParser final : public FrameParser {
       return Fail(fmt::format("row has {} fields, expected {} ({})", cells.size(), columns_.size(),
                               fmt::join(columns_, std::string(1, opt_.separator))));
     }
+    // A name or cell that is not UTF-8 cannot become a JSON string without losing bytes:
+    // the row is dead-lettered whole (its bytes kept), never patched.
+    for (size_t i = 0; i < cells.size(); ++i) {
+      if (!IsValidUtf8(columns_[i])) return Fail(fmt::format("column {} name is not valid UTF-8", i + 1));
+      if (!IsValidUtf8(cells[i])) {
+        return Fail(fmt::format("field {} ({}) is not valid UTF-8", i + 1, columns_[i]));
+      }
+    }
     std::string json = "{";
     for (size_t i = 0; i < cells.size(); ++i) {
       if (i) json.push_back(',');
@@ -109,13 +116,12 @@ class CsvParser final : public FrameParser {
       }
     }
     // A JSON number (RFC 8259 grammar) stays a number, written as the device wrote it.
+    // Valid JSON that starts with '-' or a digit is a number (depth 0 suffices).
     const bool numeric_start = cell[0] == '-' || (cell[0] >= '0' && cell[0] <= '9');
-    if (numeric_start && nlohmann::json::accept(cell)) {
+    if (numeric_start && ValidateJson(cell, 0).ok()) {
       out->append(cell);
-    } else if (IsValidUtf8(cell)) {
-      AppendJsonString(cell, out);
     } else {
-      AppendJsonString("<invalid utf-8>", out);
+      AppendJsonString(cell, out);  // UTF-8: checked by Parse
     }
   }
 
@@ -127,15 +133,7 @@ class CsvParser final : public FrameParser {
 class JsonLinesParser final : public FrameParser {
  public:
   ParsedFrame Parse(std::string_view frame) override {
-    if (!nlohmann::json::accept(frame)) {
-      std::string why = "invalid JSON";
-      try {
-        const auto discarded = nlohmann::json::parse(frame);
-      } catch (const nlohmann::json::exception& e) {
-        why += std::string(": ") + e.what();
-      }
-      return Fail(why);
-    }
+    if (const JsonCheck check = ValidateJson(frame); !check.ok()) return Fail(check.reason);
     ParsedFrame p;
     p.content_type = ContentType::kJson;
     p.payload = std::string(frame);

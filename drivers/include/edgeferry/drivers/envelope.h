@@ -7,29 +7,42 @@
 // payload is always the last member. When it is inline JSON (no payload_encoding
 // member) the text between "payload": and the final } is the original bytes,
 // verbatim. Otherwise payload_encoding is "text" (payload is a JSON string of the
-// UTF-8 text) or "base64" (RFC 4648 base64 of the bytes).
+// UTF-8 text) or "base64" (RFC 4648 base64 of the bytes), and payload_note says why
+// a JSON payload was not inlined when the reason is its nesting depth.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
+#include "edgeferry/drivers/json_check.h"
 #include "edgeferry/record.h"
 
 namespace edgeferry::drivers {
 
 enum class PayloadEncoding { kInlineJson, kText, kBase64 };
 
-// How a payload will be encoded: inline when it is one valid JSON text (RFC 8259)
-// without CR or LF bytes, text when it is valid UTF-8, base64 otherwise.
-PayloadEncoding ChoosePayloadEncoding(std::string_view payload);
+// How a payload will be encoded: inline when ValidateJson(payload, max_json_depth)
+// accepts it and it has no byte below 0x20 (JSON whitespace tab/CR/LF would break the
+// line rule), text when it is valid UTF-8, base64 otherwise. *check (optional) receives
+// the validator's verdict. Pure, thread-safe.
+PayloadEncoding ChoosePayloadEncoding(std::string_view payload, JsonCheck* check = nullptr,
+                                      size_t max_json_depth = kMaxJsonDepth);
 
 // True when `bytes` is well-formed UTF-8 (RFC 3629: no overlongs, no surrogates).
 bool IsValidUtf8(std::string_view bytes);
 
-// Appends one envelope line, ending in '\n', to *out. Thread-safe.
-void AppendEnvelope(std::string_view gateway_id, const StoredRecord& record, std::string* out);
+// Appends one envelope line to *out: whatever the bytes of gateway_id, record (any
+// content_type, payload, source, channel) and max_json_depth, the appended text is one
+// valid JSON object (RFC 8259, UTF-8) followed by '\n', with no other byte below 0x20.
+// The record's payload is validated again here (content_type kJson is not trusted).
+// Pure, thread-safe, never throws except std::bad_alloc.
+void AppendEnvelope(std::string_view gateway_id, const StoredRecord& record, std::string* out,
+                    size_t max_json_depth = kMaxJsonDepth);
 
-// Appends `text` as a JSON string literal (with quotes) to *out. `text` must be UTF-8.
+// Appends `text` as a JSON string literal (with quotes, control bytes escaped) to *out.
+// Ill-formed UTF-8 bytes become U+FFFD (escaped as \ufffd), so the result is always
+// valid JSON; callers that must not lose bytes check IsValidUtf8 first.
 void AppendJsonString(std::string_view text, std::string* out);
 
 }  // namespace edgeferry::drivers

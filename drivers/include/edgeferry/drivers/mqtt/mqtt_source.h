@@ -71,7 +71,9 @@ class MqttSource final : public Source {
   std::unique_ptr<Impl> impl_;
 };
 
-// The content type a payload looks like: json (one valid JSON text), text (UTF-8), or binary.
+// The content type a payload looks like: json when ValidateJson accepts every byte
+// (depth <= kMaxJsonDepth) and it fits one line, else text (UTF-8: JSON with a NUL,
+// trailing bytes or too deep lands here), else binary. Pure, thread-safe.
 ContentType DetectContentType(std::string_view payload);
 
 }  // namespace edgeferry::drivers

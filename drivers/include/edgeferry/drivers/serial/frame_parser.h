@@ -45,8 +45,11 @@ struct CsvOptions {
 std::unique_ptr<FrameParser> MakeNmeaParser();
 // CSV row -> JSON object keyed by column name; numbers typed, empty cells null. With no
 // configured columns the first line after each open (and any repeat of it) is the header.
+// Errors (the row is dead-lettered): a field count other than the header's, a field or
+// column name that is not valid UTF-8 (RFC 3629).
 std::unique_ptr<FrameParser> MakeCsvParser(CsvOptions options);
-// One JSON text (RFC 8259) per frame, validated.
+// One JSON text (RFC 8259) per frame, validated by ValidateJson (every byte, depth <=
+// kMaxJsonDepth); otherwise an error with the validator's reason.
 std::unique_ptr<FrameParser> MakeJsonLinesParser();
 // The frame bytes as they are (content type binary).
 std::unique_ptr<FrameParser> MakeRawParser();
