@@ -115,7 +115,10 @@ linger = "50ms"
       },
       5s))
       << out;
-  EXPECT_EQ(RunCommand({EdgeferryBinary(), "dlq", "move", "--config", cfg, "--sink", "local", "--seq", "99"}, &out), 1);
+  EXPECT_EQ(RunCommand({EdgeferryBinary(), "dlq", "move", "--config", cfg, "--sink", "local", "--seq",
+                        "9000000000000000000"},
+                       &out),
+            1);
   EXPECT_NE(out.find("not in the store"), std::string::npos) << out;
   EXPECT_NE(RunCommand({EdgeferryBinary(), "dlq", "move", "--config", cfg, "--sink", "local"}, &out), 0) << "--seq is required";
   EXPECT_EQ(agent.Terminate(), 0);

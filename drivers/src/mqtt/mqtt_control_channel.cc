@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "edgeferry/redact.h"
 #include "paho_tls.h"
 
 namespace edgeferry::drivers {
@@ -62,7 +63,7 @@ class MqttControlChannel::Impl final : public mqtt::callback {
   // Paho callbacks (Paho's thread).
   void connection_lost(const std::string& cause) override {
     connected_ = false;
-    spdlog::warn("fleet: management connection to {} lost{}", cfg_.uri, cause.empty() ? "" : ": " + cause);
+    spdlog::warn("fleet: management connection to {} lost{}", RedactUrl(cfg_.uri), cause.empty() ? "" : ": " + cause);
     cv_.notify_all();
   }
   void message_arrived(mqtt::const_message_ptr msg) override {
@@ -105,10 +106,10 @@ class MqttControlChannel::Impl final : public mqtt::callback {
       client_->connect(opts_)->wait();
       client_->subscribe(subscribe_, 1)->wait();
       connected_ = true;
-      spdlog::info("fleet: connected to {}, subscribed to {}", cfg_.uri, subscribe_);
+      spdlog::info("fleet: connected to {}, subscribed to {}", RedactUrl(cfg_.uri), subscribe_);
       return true;
     } catch (const mqtt::exception& e) {
-      spdlog::warn("fleet: cannot connect to {}: {}", cfg_.uri, e.what());
+      spdlog::warn("fleet: cannot connect to {}: {}", RedactUrl(cfg_.uri), e.what());
       try {
         if (client_->is_connected()) client_->disconnect()->wait_for(std::chrono::seconds(1));
       } catch (const mqtt::exception&) {

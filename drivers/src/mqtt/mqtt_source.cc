@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "edgeferry/clock.h"
+#include "edgeferry/redact.h"
 #include "edgeferry/drivers/envelope.h"
 #include "edgeferry/drivers/json_check.h"
 #include "paho_tls.h"
@@ -175,7 +176,7 @@ void MqttSource::Impl::Run() {
       if (stop_) break;
       spdlog::warn("source {}: {}; reconnecting", cfg_.name, counters_.last_error());
     } else {
-      spdlog::warn("source {}: cannot connect to {}: {}; retrying in {} ms", cfg_.name, cfg_.uri,
+      spdlog::warn("source {}: cannot connect to {}: {}; retrying in {} ms", cfg_.name, RedactUrl(cfg_.uri),
                    counters_.last_error(), delay / 1'000'000);
     }
     // Full jitter around the current delay: a fleet does not reconnect in lockstep.
