@@ -52,8 +52,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   if (const auto ts = serial::NmeaEventTimeNs(s)) {
     // Dates a device can carry: two-digit RMC years 1980-2079, four-digit ZDA years
-    // 0000-9999. Whatever they say, the time must be a real instant, not an overflow.
-    FUZZ_CHECK(*ts > -2000 * kNsPerYear && *ts < 300 * kNsPerYear, "event time %lld ns is not a plausible date",
+    // 0000-9999 (int64 ns cover 1678-2262). Only plausible years may date a record.
+    FUZZ_CHECK(*ts >= -70 * kNsPerYear && *ts < 230 * kNsPerYear, "event time %lld ns is not a plausible date",
                static_cast<long long>(*ts));
   }
   if (const auto fix = serial::DecodeRmc(s)) {
