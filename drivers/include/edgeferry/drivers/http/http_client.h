@@ -32,8 +32,10 @@ struct HttpResponse {
   std::string error;                           // transport error (curl), empty otherwise
   std::map<std::string, std::string> headers;  // names lowercased
   std::string body;
-  // Seconds from a Retry-After header (delta-seconds or HTTP-date), 0 if none.
+  // Seconds from a Retry-After header (delta-seconds or HTTP-date), 0 if none, at most
+  // kMaxRetryAfterSeconds: a server cannot park a sink for longer (or overflow its delay).
   long RetryAfterSeconds() const;
+  static constexpr long kMaxRetryAfterSeconds = 86'400;
 };
 
 class HttpClient {
