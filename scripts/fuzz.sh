@@ -22,7 +22,9 @@ passed=0
 failed=0
 lines=()
 for t in $targets; do
-  mkdir -p "$OUT/corpus/$t" "$OUT/seeds/$t" fuzz/corpus/"$t" 2>/dev/null || true
+  mkdir -p "$OUT/corpus/$t" "$OUT/seeds/$t"
+  dirs=("$OUT/corpus/$t" "$OUT/seeds/$t")
+  [ -d "fuzz/corpus/$t" ] && dirs+=("$PWD/fuzz/corpus/$t")
   log="$OUT/$t.log"
   start=$SECONDS
   # New inputs go to the first (scratch) directory; the seeds and fuzz/corpus are read.
@@ -31,7 +33,7 @@ for t in $targets; do
       UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       "$OLDPWD/build/fuzz/fuzz/$t" -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -timeout=10 \
       -print_final_stats=1 -error_exitcode=77 -timeout_exitcode=78 -artifact_prefix="$OUT/artifacts/$t-" \
-      "$OUT/corpus/$t" "$OLDPWD/fuzz/corpus/$t" "$OUT/seeds/$t") >"$log" 2>&1; then
+      "${dirs[@]}") >"$log" 2>&1; then
     status=ok
     passed=$((passed + 1))
   else
