@@ -15,6 +15,9 @@ PKGS=(
   libsqlite3-dev libzstd-dev libcurl4-openssl-dev libboost-dev zlib1g-dev
   # well-kept helpers instead of our own code: TOML config, JSON, CLI, logging
   libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libsystemd-dev
+  # clang 14 with its sanitizer and libFuzzer runtimes: the clang (-Wthread-safety)
+  # and fuzz presets (scripts/fuzz.sh)
+  clang libclang-rt-14-dev
   # tests and benchmarks: real brokers and servers, and botocore (in awscli) to check SigV4
   libgtest-dev libgmock-dev libbenchmark-dev mosquitto mosquitto-clients
   sqlite3 zstd python3 openssl awscli nodejs

@@ -110,8 +110,9 @@ bool JsonToToml(const nlohmann::json& j, toml::table* out, const std::string& pa
       } else if (auto* a = n->as_array()) {
         out->insert_or_assign(k, std::move(*a));
       } else {
-        n->visit([&](auto&& val) {
-          if constexpr (toml::is_value<decltype(val)>) out->insert_or_assign(k, *val);
+        // key = k: clang 14 cannot capture a structured binding (C++20 P1091).
+        n->visit([&, &key = k](auto&& val) {
+          if constexpr (toml::is_value<decltype(val)>) out->insert_or_assign(key, *val);
         });
       }
     }

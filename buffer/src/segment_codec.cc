@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <memory>
 
 namespace edgeferry::buffer {
@@ -59,7 +60,9 @@ struct ZstdDCtxFree {
 }  // namespace
 
 void EncodeRecord(const Record& record, int64_t* prev_ts_ns, std::string* out) {
-  PutVarint(ZigZag(record.ts_ns - *prev_ts_ns), out);
+  // Modulo 2^64, as the decoder adds it back: extreme times (a device's clock) cannot overflow.
+  PutVarint(ZigZag(static_cast<int64_t>(static_cast<uint64_t>(record.ts_ns) - static_cast<uint64_t>(*prev_ts_ns))),
+            out);
   *prev_ts_ns = record.ts_ns;
   PutBytes(record.source, out);
   PutBytes(record.channel, out);
@@ -150,21 +153,36 @@ Status DecodeSegment(Codec codec, std::string_view blob, uint64_t first_seq, uin
       return Status::Corruption("segment: bad zstd frame header");
     }
     thread_local std::unique_ptr<ZSTD_DCtx, ZstdDCtxFree> dctx(ZSTD_createDCtx());
-    decompressed.resize(size);
-    const size_t n = codec == Codec::kZstdDict
-                         ? ZSTD_decompress_usingDDict(dctx.get(), decompressed.data(), decompressed.size(), blob.data(),
-                                                      blob.size(), static_cast<const ZSTD_DDict*>(dict->ddict_))
-                         : ZSTD_decompressDCtx(dctx.get(), decompressed.data(), decompressed.size(), blob.data(),
-                                               blob.size());
-    if (ZSTD_isError(n) || n != size) {
-      return Status::Corruption(fmt::format("segment: zstd: {}",
-                                            ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short frame"));
+    ZSTD_DCtx_reset(dctx.get(), ZSTD_reset_session_and_parameters);
+    if (codec == Codec::kZstdDict) ZSTD_DCtx_refDDict(dctx.get(), static_cast<const ZSTD_DDict*>(dict->ddict_));
+    // Streamed into a buffer that grows with what actually decodes: a damaged header
+    // claiming 4 GiB must not allocate 4 GiB before the first byte fails.
+    decompressed.resize(std::min<unsigned long long>(size, 1 << 20));
+    ZSTD_inBuffer src{blob.data(), blob.size(), 0};
+    size_t produced = 0;
+    while (true) {
+      ZSTD_outBuffer dst{decompressed.data(), decompressed.size(), produced};
+      const size_t r = ZSTD_decompressStream(dctx.get(), &dst, &src);
+      if (ZSTD_isError(r)) return Status::Corruption(fmt::format("segment: zstd: {}", ZSTD_getErrorName(r)));
+      produced = dst.pos;
+      if (r == 0) break;  // frame complete, checksum verified
+      if (produced == decompressed.size()) {
+        if (produced >= size) return Status::Corruption("segment: zstd: more data than the frame header says");
+        decompressed.resize(std::min<unsigned long long>(size, 2 * decompressed.size()));
+      } else if (src.pos == src.size) {
+        return Status::Corruption("segment: zstd: short frame");
+      }
+    }
+    if (produced != size || src.pos != src.size) {
+      return Status::Corruption(src.pos != src.size ? "segment: zstd: trailing bytes after the frame"
+                                                    : "segment: zstd: short frame");
     }
     in = decompressed;
   } else if (codec != Codec::kRaw) {
     return Status::Corruption(fmt::format("segment: unknown codec {}", static_cast<int>(codec)));
   }
-  out->reserve(out->size() + count);
+  // A record takes at least 5 bytes: a damaged count cannot reserve more than the blob holds.
+  out->reserve(out->size() + std::min<size_t>(count, in.size() / 5));
   int64_t ts = 0;
   for (uint32_t i = 0; i < count; ++i) {
     StoredRecord r;
@@ -174,7 +192,7 @@ Status DecodeSegment(Codec codec, std::string_view blob, uint64_t first_seq, uin
         !GetBytes(&in, &r.record.channel) || in.empty()) {
       return Status::Corruption(fmt::format("segment {}: record {} truncated", first_seq, i));
     }
-    ts += UnZigZag(zz);
+    ts = static_cast<int64_t>(static_cast<uint64_t>(ts) + static_cast<uint64_t>(UnZigZag(zz)));
     r.record.ts_ns = ts;
     const auto ct = static_cast<uint8_t>(in.front());
     in.remove_prefix(1);

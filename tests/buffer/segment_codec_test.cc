@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace edgeferry::buffer {
 namespace {
 
@@ -141,6 +143,38 @@ TEST(SegmentCodec, ADictionarySegmentNeedsItsOwnDictionary) {
   out.clear();
   EXPECT_TRUE(DecodeSegment(dict_codec, blob, 1, 3, &out, loaded->get()).ok());
   EXPECT_TRUE(SegmentDictionary::Load("not a dictionary", 3).status().IsCorruption());
+}
+
+// Found by fuzz/segment_codec_fuzz: the ts delta overflowed int64 (undefined behaviour).
+TEST(SegmentCodec, ExtremeTimestampsRoundTrip) {
+  const int64_t kMin = std::numeric_limits<int64_t>::min(), kMax = std::numeric_limits<int64_t>::max();
+  std::vector<Record> records;
+  for (int64_t ts : {kMax, kMin, int64_t{0}, kMax, int64_t{-1}, kMin}) {
+    records.push_back(Record{ts, "s", "c", ContentType::kText, "x"});
+  }
+  std::string encoded;
+  int64_t prev = 0;
+  for (const auto& r : records) EncodeRecord(r, &prev, &encoded);
+  std::vector<StoredRecord> out;
+  ASSERT_TRUE(DecodeSegment(Codec::kRaw, encoded, 1, static_cast<uint32_t>(records.size()), &out).ok());
+  ASSERT_EQ(out.size(), records.size());
+  for (size_t i = 0; i < records.size(); ++i) EXPECT_EQ(out[i].record.ts_ns, records[i].ts_ns) << i;
+}
+
+// A damaged row: a zstd frame header that claims 4 GiB but holds one byte, and a record
+// count of 4 billion. Both fail as Corruption without allocating what they claim.
+TEST(SegmentCodec, DamagedSizesFailAsCorruptionWithoutAllocatingWhatTheyClaim) {
+  // RFC 8878: magic, descriptor (8-byte content size), window byte, size 2^32, one raw last block of 1 byte.
+  const std::string blob("\x28\xb5\x2f\xfd\xc0\x00\x00\x00\x00\x00\x01\x00\x00\x00\x09\x00\x00x", 18);
+  std::vector<StoredRecord> out;
+  const Status st = DecodeSegment(Codec::kZstd, blob, 1, 1, &out);
+  EXPECT_TRUE(st.IsCorruption()) << st.ToString();
+  std::string one;
+  int64_t prev = 0;
+  EncodeRecord(Record{1, "s", "c", ContentType::kText, "x"}, &prev, &one);
+  out.clear();
+  EXPECT_TRUE(DecodeSegment(Codec::kRaw, one, 1, 4'000'000'000u, &out).IsCorruption());
+  EXPECT_LT(out.capacity(), 100u) << "reserved for the claimed count, not for what the blob holds";
 }
 
 }  // namespace

@@ -726,5 +726,20 @@ TEST_F(MqttUplinkTest, ABrokerCertificateFromAnotherCaIsRefused) {
   EXPECT_NE(f.Stats().state, agent::SinkState::kOnline);
 }
 
+// Found by fuzz/http_response_fuzz: "Retry-After: 99999999999999999999" gave LONG_MAX
+// seconds, and the HTTP sink's delay in ns overflowed.
+TEST(HttpResponse, RetryAfterIsCappedAtADayAndNeverNegative) {
+  http::HttpResponse r;
+  EXPECT_EQ(r.RetryAfterSeconds(), 0);
+  r.headers["retry-after"] = "120";
+  EXPECT_EQ(r.RetryAfterSeconds(), 120);
+  r.headers["retry-after"] = "99999999999999999999";
+  EXPECT_EQ(r.RetryAfterSeconds(), 86'400);
+  r.headers["retry-after"] = "-5";
+  EXPECT_EQ(r.RetryAfterSeconds(), 0);
+  r.headers["retry-after"] = "Sun, 06 Nov 2094 08:49:37 GMT";
+  EXPECT_EQ(r.RetryAfterSeconds(), 86'400);
+}
+
 }  // namespace
 }  // namespace edgeferry::drivers

@@ -1,5 +1,6 @@
 #include "edgeferry/drivers/serial/nmea.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -25,6 +26,14 @@ TEST(Nmea, ChecksumIsValidatedAndProblemsAreNamed) {
   EXPECT_FALSE(ValidateNmeaSentence("GPGGA*00").ok());
 }
 
+// Found by fuzz/nmea_fuzz: a sentence glued into another passed with the outer checksum.
+TEST(Nmea, TwoChecksumDelimitersAreRejected) {
+  uint8_t sum = 0;
+  for (char c : std::string("GPRMC,094738,A,5C*12,N")) sum ^= static_cast<uint8_t>(c);
+  const std::string glued = "$GPRMC,094738,A,5C*12,N*" + fmt::format("{:02X}", sum);
+  EXPECT_FALSE(ValidateNmeaSentence(glued).ok()) << glued;
+}
+
 TEST(Nmea, AddressAndEventTime) {
   EXPECT_EQ(NmeaAddress("$GPRMC,1,2*00"), "GPRMC");
   EXPECT_EQ(NmeaAddress("$PGRME,15.0,M*1C"), "PGRME");
@@ -39,6 +48,14 @@ TEST(Nmea, AddressAndEventTime) {
   EXPECT_FALSE(NmeaEventTimeNs("$GPGGA,030719.000,3747.0873,S*00").has_value());
   EXPECT_FALSE(NmeaEventTimeNs("$GPRMC,250000,A,,,,,,,311214,,*00").has_value()) << "hour 25";
   EXPECT_FALSE(NmeaEventTimeNs("$GPRMC,030719,A,,,,,,,310214,,*00").has_value()) << "31 February";
+  // Found by fuzz/nmea_fuzz: a year outside int64 ns (1678-2262) overflowed; a receiver
+  // without a fix says 0000. Only 1900-2199 date a sentence.
+  EXPECT_FALSE(NmeaEventTimeNs("$GPZDA,094737,20,08,0000,,*00").has_value());
+  EXPECT_FALSE(NmeaEventTimeNs("$GPZDA,094737,20,08,9999,,*00").has_value());
+  // ... and a latitude past 90 or a longitude past 180 is no position.
+  EXPECT_FALSE(DecodeRmc("$GPRMC,030719,A,9530.0,N,17518.8938,E,0.69,181.39,311214,,,A*00").has_value());
+  EXPECT_FALSE(DecodeRmc("$GPRMC,030719,A,3747.0873,S,18118.8938,E,0.69,181.39,311214,,,A*00").has_value());
+  EXPECT_TRUE(DecodeRmc("$GPRMC,030719,A,3747.0873,S,17518.8938,E,0.69,181.39,311214,,,A*00").has_value());
 }
 
 // edgeferry's decoding of every RMC sentence against gpsd's TPV report that follows it.

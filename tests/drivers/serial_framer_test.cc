@@ -65,6 +65,21 @@ TEST(Framer, CustomDelimiter) {
   EXPECT_EQ(c.discarded.size(), 1u);
 }
 
+TEST(Framer, ADelimitedFrameUpToMaxFrameBytesIsKeptWhateverTheDelimitersLength) {
+  // Found by fuzz/serial_framer_fuzz: the delimiter's bytes counted against the frame,
+  // so "abc" (3 of 4 bytes) was discarded and "xyz" after it was skipped with it.
+  Collected c;
+  FramingConfig cfg;
+  cfg.mode = FramingConfig::Mode::kDelimiter;
+  cfg.delimiter = "\r\n";
+  cfg.max_frame_bytes = 4;
+  auto f = Make(cfg, &c);
+  f.Feed("abc\r\nxyz\r\nabcd\r\nabcde\r\nq\r\n");
+  EXPECT_EQ(c.frames, (std::vector<std::string>{"abc", "xyz", "abcd", "q"}));
+  ASSERT_EQ(c.discarded.size(), 1u);
+  EXPECT_EQ(c.discarded[0].first, "abcd");
+}
+
 TEST(Framer, FixedFramesAfterAStartMarkerSkipJunk) {
   Collected c;
   FramingConfig cfg;

@@ -9,6 +9,8 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -20,6 +22,13 @@
 namespace edgeferry::testing {
 
 namespace fs = std::filesystem;
+
+namespace {
+// spdlog's default logger exists before any test starts a thread. It is created on first
+// use inside a function-local static of the (uninstrumented) spdlog library, so two
+// threads' first log lines would look like a race to ThreadSanitizer.
+[[maybe_unused]] const bool kDefaultLoggerCreated = [] { return spdlog::default_logger_raw() != nullptr; }();
+}  // namespace
 
 std::string SourceDir() { return EDGEFERRY_SOURCE_DIR; }
 std::string BinaryDir() { return EDGEFERRY_BINARY_DIR; }

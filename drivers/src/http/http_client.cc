@@ -62,9 +62,9 @@ long HttpResponse::RetryAfterSeconds() const {
   if (it == headers.end()) return 0;
   char* end = nullptr;
   const long secs = std::strtol(it->second.c_str(), &end, 10);
-  if (end && *end == '\0') return std::max(0L, secs);
+  if (end && *end == '\0') return std::clamp(secs, 0L, kMaxRetryAfterSeconds);
   const time_t when = curl_getdate(it->second.c_str(), nullptr);  // HTTP-date
-  return when > 0 ? std::max<long>(0, static_cast<long>(when - time(nullptr))) : 0;
+  return when > 0 ? std::clamp(static_cast<long>(when - time(nullptr)), 0L, kMaxRetryAfterSeconds) : 0;
 }
 
 struct HttpClient::Impl {

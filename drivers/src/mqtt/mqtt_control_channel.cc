@@ -4,12 +4,12 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
-#include <condition_variable>
+#include <chrono>
 #include <mqtt/async_client.h>
-#include <mutex>
 #include <thread>
 
 #include "edgeferry/redact.h"
+#include "edgeferry/thread_annotations.h"
 #include "paho_tls.h"
 
 namespace edgeferry::drivers {
@@ -32,11 +32,11 @@ class MqttControlChannel::Impl final : public mqtt::callback {
 
   void Stop() {
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(mu_);
       if (stop_) return;
       stop_ = true;
     }
-    cv_.notify_all();
+    cv_.NotifyAll();
     if (thread_.joinable()) thread_.join();
     try {
       if (client_->is_connected()) client_->disconnect()->wait_for(std::chrono::seconds(2));
@@ -44,7 +44,8 @@ class MqttControlChannel::Impl final : public mqtt::callback {
     }
   }
 
-  bool connected() const { return connected_; }
+  // Not connected(): that would hide mqtt::callback::connected(cause) (clang -Woverloaded-virtual).
+  bool link_up() const { return connected_; }
 
   Status Publish(const std::string& topic, const std::string& payload, bool retained, int timeout_ms) {
     if (!connected_) return Status::Unavailable(fmt::format("control channel to {} is not connected", cfg_.uri));
@@ -62,9 +63,14 @@ class MqttControlChannel::Impl final : public mqtt::callback {
  private:
   // Paho callbacks (Paho's thread).
   void connection_lost(const std::string& cause) override {
-    connected_ = false;
+    {
+      // Under the lock: Run() checks connected_ and then waits; set between the two,
+      // the notification would be lost and the channel would never reconnect.
+      MutexLock l(mu_);
+      connected_ = false;
+    }
     spdlog::warn("fleet: management connection to {} lost{}", RedactUrl(cfg_.uri), cause.empty() ? "" : ": " + cause);
-    cv_.notify_all();
+    cv_.NotifyAll();
   }
   void message_arrived(mqtt::const_message_ptr msg) override {
     const size_t size = msg->get_payload_ref().size();
@@ -81,23 +87,26 @@ class MqttControlChannel::Impl final : public mqtt::callback {
 
  private:
 
-  void Run() {
+  void Run() EXCLUDES(mu_) {
     int64_t backoff_ms = 1000;
-    std::unique_lock<std::mutex> l(mu_);
+    MutexLock l(mu_);
     while (!stop_) {
       if (!connected_) {
-        l.unlock();
+        l.Unlock();
         const bool ok = ConnectAndSubscribe();
-        l.lock();
+        l.Lock();
         if (ok) {
           backoff_ms = 1000;
         } else {
-          cv_.wait_for(l, std::chrono::milliseconds(backoff_ms), [&] { return stop_; });
+          const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(backoff_ms);
+          while (!stop_ && std::chrono::steady_clock::now() < deadline) {
+            cv_.WaitFor(l, deadline - std::chrono::steady_clock::now());
+          }
           backoff_ms = std::min<int64_t>(backoff_ms * 2, 30'000);
           continue;
         }
       }
-      cv_.wait(l, [&] { return stop_ || !connected_; });
+      while (!stop_ && connected_) cv_.Wait(l);
     }
   }
 
@@ -124,9 +133,9 @@ class MqttControlChannel::Impl final : public mqtt::callback {
   std::unique_ptr<mqtt::async_client> client_;
   mqtt::connect_options opts_;
   std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
+  Mutex mu_;
+  CondVar cv_;
+  bool stop_ GUARDED_BY(mu_) = false;
   std::atomic<bool> connected_{false};
 };
 
@@ -139,7 +148,7 @@ void MqttControlChannel::LimitPayload(size_t max_bytes, OnOversize on_oversize) 
   impl_->on_oversize_ = std::move(on_oversize);
 }
 void MqttControlChannel::Stop() { impl_->Stop(); }
-bool MqttControlChannel::connected() const { return impl_->connected(); }
+bool MqttControlChannel::connected() const { return impl_->link_up(); }
 Status MqttControlChannel::Publish(const std::string& topic, const std::string& payload, bool retained,
                                    int timeout_ms) {
   return impl_->Publish(topic, payload, retained, timeout_ms);

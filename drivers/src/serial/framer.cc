@@ -65,19 +65,29 @@ void Framer::FeedLines(std::string_view bytes) {
 void Framer::FeedDelimited(std::string_view bytes) {
   const std::string& d = cfg_.delimiter;
   for (char c : bytes) {
-    Append(c);
-    if (!skipping_ && frame_.size() >= d.size() && frame_.compare(frame_.size() - d.size(), d.size(), d) == 0) {
-      frame_.resize(frame_.size() - d.size());
-      EndFrame();
-    } else if (skipping_) {
-      // Track the delimiter's tail while skipping, in the (cleared) frame buffer.
-      frame_.push_back(c);
+    frame_.push_back(c);
+    if (skipping_) {
+      // Only the delimiter's length of tail is kept while skipping.
+      ++skipped_;
       if (frame_.size() > d.size()) frame_.erase(0, frame_.size() - d.size());
       if (frame_ == d) {
         frame_.clear();
         skipping_ = false;
         skipped_ = 0;
       }
+    } else if (frame_.size() >= d.size() && frame_.compare(frame_.size() - d.size(), d.size(), d) == 0) {
+      frame_.resize(frame_.size() - d.size());
+      EndFrame();
+    } else if (frame_.size() >= cfg_.max_frame_bytes + d.size()) {
+      // Past max_frame_bytes even if a delimiter completes now: overlong. (Counting the
+      // delimiter's bytes against the frame lost a frame of max_frame_bytes - 1 and the
+      // one after it.) Keep the tail a delimiter may have started in.
+      on_discard_(std::string_view(frame_).substr(0, cfg_.max_frame_bytes),
+                  fmt::format("frame longer than max_frame_bytes {}; skipped to the next delimiter",
+                              cfg_.max_frame_bytes));
+      frame_.erase(0, frame_.size() - (d.size() - 1));
+      skipping_ = true;
+      skipped_ = 1;
     }
   }
 }

@@ -64,6 +64,9 @@ std::optional<int64_t> TimeOfDayNs(std::string_view t) {
 
 std::optional<int64_t> DateTimeNs(int year, int month, int day, std::string_view time) {
   using namespace std::chrono;
+  // ns since 1970 in int64 cover 1678-2262; a ZDA year such as 0000 (a receiver
+  // without a fix) would overflow, so only plausible years date a sentence.
+  if (year < 1900 || year > 2199) return std::nullopt;
   const year_month_day ymd{std::chrono::year(year), std::chrono::month(static_cast<unsigned>(month)),
                            std::chrono::day(static_cast<unsigned>(day))};
   if (!ymd.ok()) return std::nullopt;
@@ -86,6 +89,7 @@ std::optional<double> Coordinate(std::string_view value, std::string_view hemisp
   auto [p, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), minutes);
   if (ec != std::errc() || p != rest.data() + rest.size() || minutes >= 60) return std::nullopt;
   double v = deg + minutes / 60.0;
+  if (v > (degree_digits == 2 ? 90.0 : 180.0)) return std::nullopt;  // e.g. "9530.0" N
   if (hemisphere == "S" || hemisphere == "W") v = -v;
   else if (hemisphere != "N" && hemisphere != "E") return std::nullopt;
   return v;
@@ -101,6 +105,8 @@ Status ValidateNmeaSentence(std::string_view s) {
   }
   const auto star = s.rfind('*');
   if (star == std::string_view::npos) return Status::InvalidArgument("no checksum (missing *hh): truncated?");
+  // '*' is reserved for the checksum delimiter (5.1.3): two are two sentences glued.
+  if (s.find('*') != star) return Status::InvalidArgument("more than one * (sentences run together?)");
   if (s.size() != star + 3 || HexDigit(s[star + 1]) < 0 || HexDigit(s[star + 2]) < 0) {
     return Status::InvalidArgument(fmt::format("checksum field \"{}\" is not two hex digits", s.substr(star + 1)));
   }

@@ -6,12 +6,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/serial_port.hpp>
-#include <condition_variable>
 #include <filesystem>
-#include <mutex>
 #include <thread>
 
 #include "edgeferry/clock.h"
+#include "edgeferry/thread_annotations.h"
 
 namespace edgeferry::drivers::serial {
 
@@ -51,11 +50,11 @@ class SerialSource::Impl {
 
   void Stop() {
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(mu_);
       if (stop_) return;
       stop_ = true;
     }
-    cv_.notify_all();
+    cv_.NotifyAll();
     asio::post(io_, [this] {
       boost::system::error_code ec;
       port_.close(ec);
@@ -67,8 +66,8 @@ class SerialSource::Impl {
   SourceStats Stats() const { return counters_.Snapshot(); }
 
  private:
-  bool Stopping() {
-    std::lock_guard<std::mutex> l(mu_);
+  bool Stopping() EXCLUDES(mu_) {
+    MutexLock l(mu_);
     return stop_;
   }
 
@@ -139,8 +138,13 @@ class SerialSource::Impl {
         spdlog::warn("source {}: waiting for {} ({})", cfg_.name, cfg_.device, counters_.last_error());
         waiting_logged = true;
       }
-      std::unique_lock<std::mutex> l(mu_);
-      cv_.wait_for(l, std::chrono::nanoseconds(delay), [&] { return stop_; });
+      {
+        MutexLock l(mu_);
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(delay);
+        while (!stop_ && std::chrono::steady_clock::now() < deadline) {
+          cv_.WaitFor(l, deadline - std::chrono::steady_clock::now());
+        }
+      }
       delay = std::min(delay * 2, cfg_.reopen_max_ns);
     }
   }
@@ -208,9 +212,9 @@ class SerialSource::Impl {
   int64_t receive_ns_ = 0;
   std::thread thread_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
+  mutable Mutex mu_;
+  CondVar cv_;
+  bool stop_ GUARDED_BY(mu_) = false;
   SourceCounters counters_;
 };
 

@@ -6,12 +6,12 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 
 #include "edgeferry/record.h"
 #include "edgeferry/status.h"
+#include "edgeferry/thread_annotations.h"
 
 namespace edgeferry::drivers {
 
@@ -45,12 +45,12 @@ class SourceCounters {
  public:
   std::atomic<bool> connected{false};
   std::atomic<uint64_t> received{0}, stored{0}, dead_lettered{0}, rejected{0}, reconnects{0};
-  void SetError(std::string error) {
-    std::lock_guard<std::mutex> l(mu_);
+  void SetError(std::string error) EXCLUDES(mu_) {
+    MutexLock l(mu_);
     last_error_ = std::move(error);
   }
-  std::string last_error() const {
-    std::lock_guard<std::mutex> l(mu_);
+  std::string last_error() const EXCLUDES(mu_) {
+    MutexLock l(mu_);
     return last_error_;
   }
   SourceStats Snapshot() const {
@@ -67,8 +67,8 @@ class SourceCounters {
   }
 
  private:
-  mutable std::mutex mu_;
-  std::string last_error_;
+  mutable Mutex mu_;
+  std::string last_error_ GUARDED_BY(mu_);
 };
 
 class Source {

@@ -42,8 +42,10 @@ struct HttpResponse {
   std::map<std::string, std::string> headers;  // names lowercased
   std::string body;                            // at most the request's limit
   bool body_truncated = false;                 // the server sent more; transfer aborted
-  // Seconds from a Retry-After header (delta-seconds or HTTP-date), 0 if none.
+  // Seconds from a Retry-After header (delta-seconds or HTTP-date), 0 if none, at most
+  // kMaxRetryAfterSeconds: a server cannot park a sink for longer (or overflow its delay).
   long RetryAfterSeconds() const;
+  static constexpr long kMaxRetryAfterSeconds = 86'400;
 };
 
 class HttpClient {
