@@ -293,6 +293,12 @@ Forwarder::Outcome Forwarder::Deliver(std::vector<StoredRecord>& batch) {
   auto size_of = [&](const StoredRecord& r) -> uint64_t {
     if (lim.max_record_bytes == 0 && lim.max_batch_bytes == 0) return 0;
     if (lim.payload_only) return r.record.payload.size();
+    // Most records are far below every limit: their bound decides without encoding them
+    // (a batch may then be cut a little early, never too late).
+    const uint64_t bound = drivers::EnvelopeSizeBound(lim.gateway_id, r);
+    const bool record_fits = lim.max_record_bytes == 0 || bound <= lim.max_record_bytes;
+    const bool batch_fits = lim.max_batch_bytes == 0 || batch_bytes + bound <= lim.max_batch_bytes;
+    if (record_fits && batch_fits) return bound;
     line.clear();
     drivers::AppendEnvelope(lim.gateway_id, r, &line);
     return line.size() - 1;

@@ -114,6 +114,14 @@ void AppendJsonString(std::string_view text, std::string* out) {
   out->push_back('"');
 }
 
+uint64_t EnvelopeSizeBound(std::string_view gateway_id, const StoredRecord& r) {
+  // Member names, seq, ts, content type, payload_encoding and payload_note: < 320 bytes.
+  constexpr uint64_t kFixed = 512;
+  const uint64_t escaped = gateway_id.size() + r.record.source.size() + r.record.channel.size() +
+                           r.record.payload.size();
+  return kFixed + 6 * escaped;
+}
+
 void AppendEnvelope(std::string_view gateway_id, const StoredRecord& r, std::string* out, size_t max_json_depth) {
   out->append("{\"gateway_id\":");
   AppendJsonString(gateway_id, out);

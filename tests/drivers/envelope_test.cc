@@ -189,5 +189,26 @@ TEST(Envelope, AnyBytesGiveOneValidJsonLine) {
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 3000);
 }
 
+// Sinks compare the bound with their limits instead of encoding: it must never be
+// below the real line, whatever the bytes (worst cases: control bytes, invalid UTF-8,
+// base64, a long seq and ts, a too-deep payload's note).
+TEST(Envelope, SizeBoundIsNeverBelowTheLine) {
+  std::mt19937 rng(34);
+  for (int i = 0; i < 3000; ++i) {
+    std::string payload;
+    const int n = static_cast<int>(rng() % 64);
+    for (int k = 0; k < n; ++k) payload.push_back(static_cast<char>(i % 2 ? rng() % 0x20 : rng() % 256));
+    if (i % 7 == 0) payload = std::string(70, '[') + std::string(70, ']');
+    StoredRecord r = Rec(payload, static_cast<ContentType>(rng() % 5));
+    r.seq = UINT64_MAX - static_cast<uint64_t>(i);
+    r.record.ts_ns = i % 2 ? INT64_MAX : INT64_MIN;
+    r.record.channel = std::string(static_cast<size_t>(rng() % 8), '\x01');
+    const std::string gateway(static_cast<size_t>(rng() % 4), '\xff');
+    std::string line;
+    AppendEnvelope(gateway, r, &line);
+    ASSERT_GE(EnvelopeSizeBound(gateway, r), line.size() - 1) << line;
+  }
+}
+
 }  // namespace
 }  // namespace edgeferry::drivers

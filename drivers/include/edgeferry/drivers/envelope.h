@@ -32,6 +32,12 @@ PayloadEncoding ChoosePayloadEncoding(std::string_view payload, JsonCheck* check
 // True when `bytes` is well-formed UTF-8 (RFC 3629: no overlongs, no surrogates).
 bool IsValidUtf8(std::string_view bytes);
 
+// An upper bound, in bytes, of the line AppendEnvelope writes for `record` (without the
+// '\n'), computed without encoding: every input byte becomes at most 6 output bytes
+// (\u00XX), plus the fixed members. Lets a sink's size limit skip the encoding for
+// records far below it. Pure, thread-safe, O(1).
+uint64_t EnvelopeSizeBound(std::string_view gateway_id, const StoredRecord& record);
+
 // Appends one envelope line to *out: whatever the bytes of gateway_id, record (any
 // content_type, payload, source, channel) and max_json_depth, the appended text is one
 // valid JSON object (RFC 8259, UTF-8) followed by '\n', with no other byte below 0x20.
