@@ -78,14 +78,23 @@ std::string FormatBytes(uint64_t bytes) {
 
 void AppendRfc3339Ns(int64_t ts_ns, std::string* out) {
   using namespace std::chrono;
-  const sys_time<nanoseconds> tp{nanoseconds(ts_ns)};
-  const auto day = floor<days>(tp);
-  const year_month_day ymd{day};
-  const hh_mm_ss<nanoseconds> hms{tp - day};
+  // Integer floor division, not floor<days> on nanoseconds: the whole int64 range (a
+  // device's clock can say anything) must not overflow on the way back to nanoseconds.
+  constexpr int64_t kNsPerSec = 1'000'000'000, kSecPerDay = 86'400;
+  int64_t secs = ts_ns / kNsPerSec, ns = ts_ns % kNsPerSec;
+  if (ns < 0) {
+    ns += kNsPerSec;
+    secs -= 1;
+  }
+  int64_t day = secs / kSecPerDay, sod = secs % kSecPerDay;
+  if (sod < 0) {
+    sod += kSecPerDay;
+    day -= 1;
+  }
+  const year_month_day ymd{sys_days{days{day}}};
   fmt::format_to(std::back_inserter(*out), "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
                  static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                 static_cast<unsigned>(ymd.day()), hms.hours().count(), hms.minutes().count(),
-                 hms.seconds().count(), hms.subseconds().count());
+                 static_cast<unsigned>(ymd.day()), sod / 3600, sod / 60 % 60, sod % 60, ns);
 }
 
 }  // namespace edgeferry

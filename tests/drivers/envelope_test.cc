@@ -6,6 +6,7 @@
 
 #include <random>
 
+#include "edgeferry/units.h"
 #include "test_support.h"
 
 namespace edgeferry::drivers {
@@ -187,6 +188,21 @@ TEST(Envelope, AnyBytesGiveOneValidJsonLine) {
   const std::string out = edgeferry::testing::PythonEnvelopeCheck(all_lines);
   EXPECT_EQ(out.find("\"parses\": false"), std::string::npos) << out.substr(0, 2000);
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 3000);
+}
+
+// A record's time is whatever a device said: the whole int64 range prints without
+// overflow. Expected strings are the well-known limits of int64 nanoseconds.
+TEST(Envelope, TimesAtTheEdgesOfInt64PrintAsRfc3339) {
+  const auto text = [](int64_t ns) {
+    std::string s;
+    AppendRfc3339Ns(ns, &s);
+    return s;
+  };
+  EXPECT_EQ(text(0), "1970-01-01T00:00:00.000000000Z");
+  EXPECT_EQ(text(-1), "1969-12-31T23:59:59.999999999Z");
+  EXPECT_EQ(text(1'700'000'000'000'000'000), "2023-11-14T22:13:20.000000000Z");
+  EXPECT_EQ(text(INT64_MAX), "2262-04-11T23:47:16.854775807Z");
+  EXPECT_EQ(text(INT64_MIN), "1677-09-21T00:12:43.145224192Z");
 }
 
 // Sinks compare the bound with their limits instead of encoding: it must never be

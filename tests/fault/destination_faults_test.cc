@@ -245,7 +245,9 @@ TEST(SlowSink, AStalledSinkSlowsNeitherIngestNorTheOtherSink) {
   TempDir dir;
   ScriptedHttpServer slow(dir);
   ASSERT_TRUE(slow.Start());
-  slow.Script(json::array({{{"sleep", 6}, {"status", 200}}}));
+  // The stall outlasts ingest by far on any build (ASan included), so the oracle is
+  // causal (the outbox is complete while the cloud cursor is still behind), not a clock.
+  slow.Script(json::array({{{"sleep", 20}, {"status", 200}}}));
   AgentProcess agent(dir, R"(
 [gateway]
 id = "gw-slow"
@@ -270,9 +272,8 @@ linger = "0"
                         SourceDir() + "/examples/data/uci-airquality-2000.csv"},
                        &out),
             0);
-  ASSERT_TRUE(WaitUntil([&] { return ReadOutboxLines(agent.outbox()).size() == 2000; }, 5s));
+  ASSERT_TRUE(WaitUntil([&] { return ReadOutboxLines(agent.outbox()).size() == 2000; }, 12s));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  EXPECT_LT(secs, 5.0);
   // `buffer stats` shows committed state: the last records land within a commit interval.
   EXPECT_TRUE(WaitUntil([&] { return agent.BufferStats()["appended_total"] == 2000; }, 5s));
   const auto stats = agent.BufferStats();
@@ -281,9 +282,9 @@ linger = "0"
     if (c["sink"] == "cloud") cloud_backlog = c["backlog_records"];
   }
   EXPECT_GT(cloud_backlog, 0u) << "the stalled sink is still behind";
-  ASSERT_TRUE(WaitUntil([&] { return HttpEnvelopes(slow).size() >= 2000; }, 30s)) << "and catches up later";
+  ASSERT_TRUE(WaitUntil([&] { return HttpEnvelopes(slow).size() >= 2000; }, 45s)) << "and catches up later";
   EXPECT_EQ(agent.Terminate(), 0);
-  std::printf("[ slow sink ] 2000 records: ingest and outbox done in %.2f s while the HTTP sink stalled 6 s\n", secs);
+  std::printf("[ slow sink ] 2000 records: ingest and outbox done in %.2f s while the HTTP sink stalled 20 s\n", secs);
 }
 
 // ---------------------------------------------------------------- poison records (issue 12, item 9)
