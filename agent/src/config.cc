@@ -283,7 +283,7 @@ void CheckMqttUri(TableReader& r, const std::string& uri) {
   for (const char* scheme : kMqttSchemes) {
     if (uri.starts_with(scheme)) return;
   }
-  r.Error("uri", fmt::format("must start with tcp://, ssl://, mqtt://, mqtts://, ws:// or wss:// (got \"{}\")", uri));
+  r.Error("uri", fmt::format("must start with tcp://, ssl://, mqtt://, mqtts://, ws:// or wss:// (got \"{}\")", RedactUrl(uri)));
 }
 
 // ca_file, cert_file, key_file, verify: the same keys for every TLS client.
@@ -520,8 +520,15 @@ void ReadHttpSink(TableReader& r, const AgentConfig& cfg, SinkConfig* s) {
   }
   if (const toml::table* headers = r.Table("headers")) {
     for (const auto& [k, v] : *headers) {
+      const auto control = [](std::string_view t) {
+        return std::any_of(t.begin(), t.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+      };
       if (!v.is_string()) {
         r.Error("headers." + std::string(k.str()), "must be a string");
+      } else if (k.str().empty() || control(k.str()) || k.str().find(':') != std::string_view::npos ||
+                 control(*v.value<std::string>())) {
+        // A CR or LF would add headers (or a request) of the writer's choosing (RFC 9110).
+        r.Error("headers." + std::string(k.str()), "names and values may not contain control characters or ':' in the name");
       } else {
         h.headers[std::string(k.str())] = *v.value<std::string>();
       }
@@ -540,6 +547,10 @@ void ReadHttpSink(TableReader& r, const AgentConfig& cfg, SinkConfig* s) {
 void ReadAwsCommon(TableReader& r, std::string* region, std::string* endpoint, std::string* file, std::string* profile) {
   const char* env_region = std::getenv("AWS_REGION");
   *region = r.String("region", env_region && *env_region ? env_region : "us-east-1");
+  // The region becomes part of a host name (kinesis.{region}.amazonaws.com).
+  if (region->empty() || region->find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos) {
+    r.Error("region", fmt::format("must be an AWS region name such as eu-central-1 (lowercase letters, digits, -)"));
+  }
   *endpoint = r.String("endpoint", "");
   if (!endpoint->empty() && !endpoint->starts_with("http://") && !endpoint->starts_with("https://")) {
     r.Error("endpoint", "must start with http:// or https://");
@@ -568,6 +579,11 @@ void ReadS3Sink(TableReader& r, const AgentConfig& cfg, SinkConfig* s) {
   o.name = s->name;
   o.gateway_id = cfg.gateway_id;
   o.bucket = r.String("bucket", "", /*required=*/true);
+  // S3 bucket naming rules; the name can become part of the host (virtual-hosted style).
+  if (!o.bucket.empty() && (o.bucket.size() < 3 || o.bucket.size() > 63 ||
+                            o.bucket.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-") != std::string::npos)) {
+    r.Error("bucket", "must be an S3 bucket name: 3-63 lowercase letters, digits, '.' and '-'");
+  }
   ReadAwsCommon(r, &o.region, &o.endpoint, &o.credentials_file, &o.profile);
   o.path_style = r.Bool("path_style", false);
   o.prefix = r.String("prefix", o.prefix);

@@ -152,7 +152,10 @@ Status CheckJsonDepth(std::string_view s, int limit) {
 }
 
 // Skips a TOML string starting at s[i] (a quote); returns the index after it (or the
-// end). Basic strings honour backslash escapes; triple-quoted ones span lines.
+// end). Basic strings honour backslash escapes; triple-quoted ones span lines and may
+// end in up to two more quotes ("""a"""" is the string a"). A single-line string stops
+// before a line break and never swallows one: the depth scan must see every line start,
+// or a [a.a.a...] header behind a malformed string would go uncounted.
 size_t SkipTomlString(std::string_view s, size_t i) {
   const char q = s[i];
   const bool basic = q == '"';
@@ -162,15 +165,18 @@ size_t SkipTomlString(std::string_view s, size_t i) {
       if (basic && s[j] == '\\') {
         ++j;
       } else if (s.substr(j, 3) == triple) {
-        return j + 3;
+        j += 3;
+        for (int extra = 0; extra < 2 && j < s.size() && s[j] == q; ++extra) ++j;
+        return j;
       }
     }
     return s.size();
   }
   for (size_t j = i + 1; j < s.size(); ++j) {
-    if (basic && s[j] == '\\') {
+    if (s[j] == '\n') return j;
+    if (basic && s[j] == '\\' && j + 1 < s.size() && s[j + 1] != '\n') {
       ++j;
-    } else if (s[j] == q || s[j] == '\n') {
+    } else if (s[j] == q) {
       return j + 1;
     }
   }
@@ -397,13 +403,21 @@ void CheckPathKeys(const toml::table& pushed, const toml::table& local, std::vec
 // point the secret at another server.
 void CheckSecretDestinations(const toml::table& pushed, const toml::table& local, std::vector<std::string>* errors) {
   static const char* kSecrets[] = {"password_file", "bearer_token_file", "credentials_file"};
-  static const char* kDestination[] = {"uri", "url", "endpoint", "tls.verify", "tls.ca_file"};
+  // region and bucket name the AWS host too (kinesis.{region}.amazonaws.com); profile
+  // picks which credentials sign.
+  static const char* kDestination[] = {"uri",    "url",    "endpoint", "tls.verify", "tls.ca_file",
+                                       "region", "bucket", "profile",  "path_style"};
   ForEachTable(pushed, [&](const std::vector<std::string>& parts, const toml::table& t) {
     std::string secret;
     for (const char* s : kSecrets) {
       if (t.contains(s)) secret = s;
     }
     if (const toml::table* tls = t.get_as<toml::table>("tls"); tls && tls->contains("key_file")) secret = "tls.key_file";
+    // An AWS sink always signs, with a credentials file or the process's own (environment,
+    // ~/.aws): a push must not point those signatures, or the session token, elsewhere.
+    if (const auto type = t["type"].value<std::string>(); type && (*type == "kinesis" || *type == "s3")) {
+      secret = "AWS credentials (type = " + *type + ")";
+    }
     if (secret.empty()) return;
     for (const char* d : kDestination) {
       auto path = parts;
@@ -521,9 +535,14 @@ Result<std::string> EffectiveConfig(const FleetDocument& doc, std::string_view l
 
 const std::vector<std::string>& DefaultPins() {
   // metrics: where the status endpoint listens (0.0.0.0 would expose it);
-  // buffer.path: moving the store restarts seq and strands the backlog. Other [buffer]
-  // keys reopen the same file and keep every record and seq; pin "buffer" to fix them.
-  static const std::vector<std::string> pins = {"fleet", "gateway.id", "gateway.data_dir", "metrics", "buffer.path"};
+  // buffer.path: moving the store restarts seq and strands the backlog;
+  // buffer.ttl, max_bytes, min_free_bytes, when_full, dlq_max_records: a push could set
+  // them to delete the undelivered backlog (ttl = "1ms") or the dead letters. The other
+  // [buffer] keys reopen the same file and keep every record; pin "buffer" to fix them.
+  static const std::vector<std::string> pins = {
+      "fleet",          "gateway.id",            "gateway.data_dir", "metrics",          "buffer.path",
+      "buffer.ttl",     "buffer.max_bytes",      "buffer.min_free_bytes", "buffer.when_full",
+      "buffer.dlq_max_records"};
   return pins;
 }
 

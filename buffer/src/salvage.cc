@@ -51,7 +51,8 @@ SegmentScan ScanSegments(sql::Db& db) {
       if (!down->Bind(1, static_cast<int64_t>(below)).Bind(2, static_cast<int64_t>(floor)).Step(&st)) return;
       const SegmentMeta m = RowToMeta(*down);
       down->Reset();
-      if (!found.emplace(m.first_seq, m).second) return;
+      // A hostile or damaged schema (first_seq not an integer key) must not loop.
+      if (m.first_seq >= below || !found.emplace(m.first_seq, m).second) return;
       below = m.first_seq;
     }
   };
@@ -61,6 +62,11 @@ SegmentScan ScanSegments(sql::Db& db) {
     if (up->Bind(1, static_cast<int64_t>(after)).Step(&st)) {
       const SegmentMeta m = RowToMeta(*up);
       up->Reset();
+      if (m.first_seq <= after) {  // 1.5 > 1 to SQLite, 1 as an integer: the scan would spin
+        ++scan.damaged_regions;
+        note_error(Status::Corruption("segments: first_seq is not an increasing integer key"));
+        break;
+      }
       found.emplace(m.first_seq, m);
       after = m.first_seq;
       continue;
@@ -75,6 +81,7 @@ SegmentScan ScanSegments(sql::Db& db) {
       if (up->Bind(1, static_cast<int64_t>(after + step)).Step(&ps)) {
         const SegmentMeta m = RowToMeta(*up);
         up->Reset();
+        if (m.first_seq <= after) break;
         read_down(m.first_seq, after);
         found.emplace(m.first_seq, m);
         after = m.first_seq;

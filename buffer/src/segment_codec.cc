@@ -149,7 +149,11 @@ Status DecodeSegment(Codec codec, std::string_view blob, uint64_t first_seq, uin
   }
   if (codec == Codec::kZstd || codec == Codec::kZstdDict) {
     const unsigned long long size = ZSTD_getFrameContentSize(blob.data(), blob.size());
-    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > (1ull << 32)) {
+    // The largest segment edgeferry writes is one record at the largest max_record_bytes
+    // (256 MiB) plus its framing: a frame claiming more is damaged or crafted (a zstd
+    // bomb in a hostile buffer.db), and is refused before it decodes.
+    constexpr unsigned long long kMaxSegmentRawBytes = 272ull << 20;
+    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > kMaxSegmentRawBytes) {
       return Status::Corruption("segment: bad zstd frame header");
     }
     thread_local std::unique_ptr<ZSTD_DCtx, ZstdDCtxFree> dctx(ZSTD_createDCtx());

@@ -84,6 +84,13 @@ JsonCheck ValidateJson(std::string_view bytes, size_t max_depth) {
     check.reason = fmt::format("NUL byte at {}", check.offset);
     return check;
   }
+  // nlohmann skips a leading UTF-8 byte order mark; RFC 8259 §8.1 lets a parser ignore
+  // it, but an inlined payload must be a JSON text that any consumer reads, so it is not.
+  if (bytes.starts_with("\xEF\xBB\xBF")) {
+    check.verdict = JsonVerdict::kInvalid;
+    check.reason = "byte order mark at 0";
+    return check;
+  }
   DepthBoundSax sax(max_depth, &check);
   try {
     const bool ok = nlohmann::json::sax_parse(bytes.begin(), bytes.end(), &sax, nlohmann::json::input_format_t::json,

@@ -522,3 +522,37 @@ TEST(Config, MissingFileIsAnError) {
 
 }  // namespace
 }  // namespace edgeferry::agent
+
+namespace edgeferry::agent {
+namespace {
+
+std::string ConfigErrorsOf(const std::string& text) {
+  ConfigErrors errors;
+  auto cfg = ParseConfig(text, "test.toml", &errors);
+  return cfg.ok() ? "" : errors.Join();
+}
+
+const std::string kGateway = "[gateway]\nid = \"gw-1\"\ndata_dir = \"/tmp/ef-config-unit\"\n";
+
+// Found by a review: values that end up in a host name or an HTTP header, and a
+// password in an MQTT URI quoted back by an error.
+TEST(Config, HostNamePartsHeadersAndQuotedUrisAreCheckedAndRedacted) {
+  EXPECT_NE(ConfigErrorsOf(kGateway + "[sinks.k]\ntype = \"kinesis\"\nstream = \"s\"\nregion = \"x@127.0.0.1:9/#\"\n")
+                .find("sinks.k.region: must be an AWS region name"),
+            std::string::npos);
+  EXPECT_NE(ConfigErrorsOf(kGateway + "[sinks.o]\ntype = \"s3\"\nbucket = \"Evil/Bucket\"\nregion = \"eu-west-1\"\n")
+                .find("sinks.o.bucket: must be an S3 bucket name"),
+            std::string::npos);
+  const std::string http = kGateway + "[sinks.h]\ntype = \"http\"\nurl = \"https://a.example/in\"\n[sinks.h.headers]\n";
+  EXPECT_NE(ConfigErrorsOf(http + "X-A = \"1\\r\\nX-Injected: 1\"\n").find("sinks.h.headers.X-A: names and values"),
+            std::string::npos);
+  EXPECT_NE(ConfigErrorsOf(http + "\"X-B:\" = \"1\"\n").find("names and values"), std::string::npos);
+  EXPECT_EQ(ConfigErrorsOf(http + "X-C = \"ok\"\n"), "");
+  const std::string bad_uri = ConfigErrorsOf(kGateway + "[sources.m]\ntype = \"mqtt\"\nuri = \"tls://alice:S3cretPw@b.example:8883\"\n"
+                                             "topics = [\"a\"]\n");
+  EXPECT_NE(bad_uri.find("sources.m.uri: must start with"), std::string::npos) << bad_uri;
+  EXPECT_EQ(bad_uri.find("S3cretPw"), std::string::npos) << bad_uri;
+}
+
+}  // namespace
+}  // namespace edgeferry::agent

@@ -82,6 +82,22 @@ TEST(FleetPushBounds, DepthIsCountedOnRawBytesForJsonAndEveryTomlForm) {
   EXPECT_FALSE(CheckPushBounds(std::string((1 << 20) + 1, ' '), false, limits).ok());
 }
 
+// Found by a review: a string the scan ended early (a multi-line string closed by four
+// quotes, a single-line one cut by a line break, a backslash before the break) must not
+// hide the next line's table header from the depth count.
+TEST(FleetPushBounds, AStringThatEndsOddlyDoesNotHideTheNextHeader) {
+  const PushLimits limits;
+  const std::string header = "[" + Repeat("a.", 300) + "a]\nb = 1\n";
+  for (const std::string prefix : {"x = \"\"\"a\"\"\"\"\n", "x = \"\"\"a\"\"\"\"\"\n", "x = \"a\n",
+                                    "x = \"a\\\n", "x = 'a\n", "x = \'\'\'a\'\'\'\'\n"}) {
+    const Status st = CheckPushBounds("version = 6\n" + prefix + header, false, limits);
+    EXPECT_FALSE(st.ok()) << prefix;
+    EXPECT_NE(st.message().find("nested deeper than 64"), std::string::npos) << prefix << st.ToString();
+  }
+  // Quotes that legitimately end a multi-line string do not reject a shallow document.
+  EXPECT_TRUE(CheckPushBounds("version = 6\nx = \"\"\"a\"\"\"\"\n[a.b]\nc = 1\n", false, limits).ok());
+}
+
 TEST(FleetPushBounds, DecodePushRejectsDeepDocumentsInsideASignedEnvelopeAndBareOnesAlike) {
   const std::string deep = "version = 1\na = " + Repeat("[", 100'000) + Repeat("]", 100'000) + "\n";
   auto bare = DecodePush(deep, "");
@@ -143,6 +159,37 @@ TEST(FleetPushPins, MetricsAndTheDestinationOfALocalSecretArePinned) {
   // Unchanged, it passes; leaving the sink out passes too.
   EXPECT_EQ(PushErrors("version = 1\n" + kBase + cloud + "url = \"https://cloud.example/in\"\n"), "");
   EXPECT_EQ(PushErrors("version = 1\n" + kBase), "");
+}
+
+// Found by a review. An AWS sink signs with the process's own credentials when it has no
+// credentials_file (environment, ~/.aws): a push may not choose where those signatures
+// and the session token go, by endpoint, region (part of the host) or bucket.
+TEST(FleetPushPins, AnAwsSinkCannotBePointedAnywhereByAPush) {
+  const std::string kinesis = "[sinks.k]\ntype = \"kinesis\"\nstream = \"s\"\n";
+  EXPECT_NE(PushErrors("version = 1\n" + kBase + kinesis + "endpoint = \"http://127.0.0.1:9\"\n").find("sinks.k.endpoint: pinned"),
+            std::string::npos);
+  EXPECT_NE(PushErrors("version = 1\n" + kBase + kinesis + "region = \"x@127.0.0.1:9/#\"\n").find("sinks.k.region: pinned"),
+            std::string::npos);
+  EXPECT_NE(PushErrors("version = 1\n" + kBase + kinesis + "profile = \"other\"\n").find("sinks.k.profile: pinned"),
+            std::string::npos);
+  const std::string s3 = "[sinks.o]\ntype = \"s3\"\nbucket = \"evil.example\"\n";
+  EXPECT_NE(PushErrors("version = 1\n" + kBase + s3).find("sinks.o.bucket: pinned"), std::string::npos);
+  EXPECT_NE(PushErrors("{\"version\":1,\"gateway\":{\"id\":\"gw-1\",\"data_dir\":\"/tmp/ef-fleet-unit\"},"
+                       "\"sinks\":{\"k\":{\"type\":\"kinesis\",\"stream\":\"s\",\"endpoint\":\"http://127.0.0.1:9\"}}}")
+                .find("sinks.k.endpoint: pinned"),
+            std::string::npos);
+}
+
+// Found by a review: ttl = "1ms" in a push deleted the undelivered backlog. What can
+// drop buffered records or dead letters is pinned with the buffer's path.
+TEST(FleetPushPins, BufferKeysThatDropRecordsArePinned) {
+  for (const std::string kv : {"ttl = \"1ms\"", "max_bytes = \"1MiB\"", "when_full = \"reject_new\"",
+                               "min_free_bytes = \"100GiB\"", "dlq_max_records = 1", "path = \"/tmp/x.db\""}) {
+    const std::string key = "buffer." + kv.substr(0, kv.find(' '));
+    EXPECT_NE(PushErrors("version = 1\n" + kBase + "[buffer]\n" + kv + "\n").find(key + ": pinned"), std::string::npos)
+        << kv;
+  }
+  EXPECT_EQ(PushErrors("version = 1\n" + kBase + "[buffer]\ncommit_interval = \"500ms\"\n"), "");
 }
 
 TEST(FleetPushPolicy, UnsignedPushesAreRefusedBeforeParsingUnlessAllowed) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
 #include <limits>
 
 namespace edgeferry::buffer {
@@ -175,6 +177,30 @@ TEST(SegmentCodec, DamagedSizesFailAsCorruptionWithoutAllocatingWhatTheyClaim) {
   out.clear();
   EXPECT_TRUE(DecodeSegment(Codec::kRaw, one, 1, 4'000'000'000u, &out).IsCorruption());
   EXPECT_LT(out.capacity(), 100u) << "reserved for the claimed count, not for what the blob holds";
+}
+
+// Found by a review: a crafted buffer.db row, 16 KiB of zstd RLE blocks that decode to
+// 512 MiB, took `buffer check` (and salvage, and a sink's read) to 540 MB of RSS. A frame
+// that claims more than any segment edgeferry writes is refused before it decodes.
+TEST(SegmentCodec, AZstdBombIsRefusedBeforeItDecodes) {
+  // RFC 8878: magic; descriptor 0xC0 (8-byte content size); window 128 KiB; 512 MiB;
+  // then 4096 RLE blocks of 128 KiB of zeros (3-byte header + 1 byte each).
+  std::string blob("\x28\xb5\x2f\xfd\xc0\x38", 6);
+  const uint64_t claimed = 512ull << 20;
+  for (int i = 0; i < 8; ++i) blob.push_back(static_cast<char>((claimed >> (8 * i)) & 0xff));
+  for (int b = 0; b < 4096; ++b) {
+    const uint32_t header = (131072u << 3) | (1u << 1) | (b == 4095 ? 1u : 0u);
+    for (int i = 0; i < 3; ++i) blob.push_back(static_cast<char>((header >> (8 * i)) & 0xff));
+    blob.push_back('\0');
+  }
+  struct rusage before {}, after {};
+  getrusage(RUSAGE_SELF, &before);
+  std::vector<StoredRecord> out;
+  const Status st = DecodeSegment(Codec::kZstd, blob, 1, 1, &out);
+  getrusage(RUSAGE_SELF, &after);
+  EXPECT_TRUE(st.IsCorruption()) << st.ToString();
+  EXPECT_NE(st.message().find("bad zstd frame header"), std::string::npos) << st.ToString();
+  EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 64 * 1024) << "KiB of peak RSS the decode added";
 }
 
 }  // namespace

@@ -163,8 +163,12 @@ TEST_F(HttpSinkTest, SendsTheBearerTokenFromItsFile) {
   EXPECT_EQ(server_->Requests().at(0)["headers"]["authorization"], "Bearer s3cr3t-token");
 }
 
-TEST_F(HttpSinkTest, A400RefusesTheBatchForGoodAndDeliveryGoesOn) {
-  server_->Script(json::array({{{"status", 400}, {"body", "{\"error\":\"schema mismatch\"}"}}}));
+// A 4xx other than 401/403/404/408/429 refuses content: the batch is split until the
+// refusal is pinned on a record. Here the server refuses 4 requests in a row: 1-10, 1-5,
+// 1-2 and 1 (halves, first half first), then accepts everything.
+TEST_F(HttpSinkTest, A400IsSplitDownToTheRecordItRefusesWhichIsDeadLetteredAndDeliveryGoesOn) {
+  const json refuse = {{"status", 400}, {"body", "{\"error\":\"schema mismatch\"}"}};
+  server_->Script(json::array({refuse, refuse, refuse, refuse}));
   Append(30);
   auto cfg = Config();
   cfg.batch.max_records = 10;
@@ -172,13 +176,28 @@ TEST_F(HttpSinkTest, A400RefusesTheBatchForGoodAndDeliveryGoesOn) {
   agent::Forwarder f(*store_, sink, FastRetry());
   ASSERT_TRUE(f.Start().ok());
   ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 30; }, 10s));
-  EXPECT_EQ(f.Stats().dead_lettered, 10u);
-  EXPECT_EQ(f.Stats().delivered_records, 20u);
+  EXPECT_EQ(f.Stats().dead_lettered, 1u);
+  EXPECT_EQ(f.Stats().delivered_records, 29u);
   const auto dlq = store_->ListDeadLetters(0, 100).value();
-  ASSERT_EQ(dlq.size(), 10u);
-  EXPECT_EQ(dlq[0].reason, "HTTP 400: {\"error\":\"schema mismatch\"}");
+  ASSERT_EQ(dlq.size(), 1u);
+  EXPECT_NE(dlq[0].reason.find("HTTP 400: {\"error\":\"schema mismatch\"}"), std::string::npos) << dlq[0].reason;
   EXPECT_EQ(dlq[0].stage, "sink:api");
-  EXPECT_EQ(*dlq[9].seq, 10u);
+  EXPECT_EQ(*dlq[0].seq, 1u);
+}
+
+// An expired token or a wrong URL is about the link: the backlog is retried, never
+// dead-lettered (found by a review: a 401 used to empty the buffer into the DLQ).
+TEST_F(HttpSinkTest, A401403Or404IsRetriedAndNothingIsDeadLettered) {
+  server_->Script(json::array({{{"status", 401}}, {{"status", 403}}, {{"status", 404}}}));
+  Append(10);
+  http::HttpSink sink(Config());
+  agent::Forwarder f(*store_, sink, FastRetry());
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 10; }, 10s));
+  EXPECT_EQ(f.Stats().dead_lettered, 0u);
+  EXPECT_EQ(f.Stats().delivered_records, 10u);
+  EXPECT_EQ(store_->ListDeadLetters(0, 100)->size(), 0u);
+  EXPECT_GE(server_->Requests().size(), 4u) << "three refusals, then the delivery";
 }
 
 TEST_F(HttpSinkTest, ServerDownThenUpDeliversTheBacklog) {

@@ -1,7 +1,9 @@
 // ValidateJson: the one validator for JSON from outside (issue 12, "JSON means JSON").
 #include "edgeferry/drivers/json_check.h"
+#include "edgeferry/drivers/envelope.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <string>
@@ -78,6 +80,18 @@ TEST(JsonCheck, ReasonsArePrintableAndShort) {
   ASSERT_FALSE(c.ok());
   EXPECT_LT(c.reason.size(), 300u);
   for (const char ch : c.reason) EXPECT_TRUE(ch >= 0x20 && ch < 0x7f) << c.reason;
+}
+
+// Found by a review: nlohmann skips a UTF-8 BOM, so a BOM-prefixed object was inlined
+// and the envelope line was not JSON to Python's json module.
+TEST(JsonCheck, ALeadingByteOrderMarkIsNotJson) {
+  const JsonCheck c = ValidateJson("\xEF\xBB\xBF{\"a\":1}");
+  EXPECT_FALSE(c.ok());
+  EXPECT_NE(c.reason.find("byte order mark"), std::string::npos) << c.reason;
+  std::string line;
+  AppendEnvelope("gw", StoredRecord{1, Record{0, "s", "t", ContentType::kJson, "\xEF\xBB\xBF{\"a\":1}"}}, &line);
+  const auto j = nlohmann::json::parse(line);
+  EXPECT_EQ(j.value("payload_encoding", ""), "text");
 }
 
 }  // namespace

@@ -360,6 +360,37 @@ TEST(BufferCheck, ReportsACleanStoreAndADamagedOneWithoutWritingEither) {
               static_cast<unsigned long long>(j["records_lost"].get<uint64_t>()));
 }
 
+// Found by a review: a hand-made buffer.db whose segments key is not an integer (rows
+// 1 and 1.5) made `buffer check` (and salvage at start) read row 1 again for ever.
+TEST(BufferCheck, AHostileSchemaEndsWithAReportNotALoop) {
+  TempDir dir;
+  fs::create_directories(dir / "data");
+  const std::string db = dir / "data/buffer.db";
+  sqlite3* h = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(h,
+                         "CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+                         "INSERT INTO meta VALUES('schema_version', 2);"
+                         "CREATE TABLE segments(first_seq NUMERIC PRIMARY KEY, last_seq INTEGER NOT NULL,"
+                         " count INTEGER NOT NULL, ts_min INTEGER NOT NULL, ts_max INTEGER NOT NULL,"
+                         " payload_bytes INTEGER NOT NULL, encoded_bytes INTEGER NOT NULL,"
+                         " sealed_ns INTEGER NOT NULL, codec INTEGER NOT NULL, blob BLOB NOT NULL);"
+                         "INSERT INTO segments VALUES(1, 1, 1, 0, 0, 1, 1, 0, 0, x'00');"
+                         "INSERT INTO segments VALUES(1.5, 2, 1, 0, 0, 1, 1, 0, 0, x'00');",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(h);
+  const std::string config = dir / "edgeferry.toml";
+  WriteFile(config, "[gateway]\nid = \"gw-check\"\ndata_dir = \"" + (dir / "data") +
+                        "\"\n[sinks.local]\ntype = \"outbox\"\n");
+  std::string out;
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(RunCommand({"/usr/bin/timeout", "-s", "KILL", "20", EdgeferryBinary(), "buffer", "check", "--config", config}, &out), 1)
+      << out;
+  EXPECT_NE(out.find("DAMAGED"), std::string::npos) << out;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20)) << "killed: it looped";
+}
+
 TEST(CorruptWal, GarbageFramesAreDiscardedAndTheStoreKeepsTheCommitsBefore) {
   TempDir dir;
   buffer::StoreOptions o;

@@ -63,8 +63,14 @@ Delivery HttpSink::Deliver(std::span<const StoredRecord> batch) {
   } else if (resp.status == 408 || resp.status == 429 || resp.status >= 500) {
     d.error = Status::Unavailable(fmt::format("HTTP {}: {}", resp.status, excerpt));
     d.retry_after_ns = resp.RetryAfterSeconds() * 1'000'000'000LL;
+  } else if (resp.status == 401 || resp.status == 403 || resp.status == 404) {
+    // Credentials, permissions or the URL: about the link, not the records (an expired
+    // token must not dead-letter the backlog). Retried, and the sink shows failing.
+    d.error = Status::Unavailable(fmt::format("HTTP {}: {}", resp.status, excerpt));
   } else {
+    // Other 4xx refuse content: bisected down to the records refused (sink.h).
     d.error = Status::Permanent(fmt::format("HTTP {}: {}", resp.status, excerpt));
+    d.refused = true;
   }
   return d;
 }

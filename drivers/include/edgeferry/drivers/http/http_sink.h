@@ -1,9 +1,9 @@
 // HTTP sink: POSTs each batch as NDJSON envelopes (envelope.h), optionally
 // compressed (Content-Encoding: gzip or zstd), to one URL. Ack = any 2xx.
-// 408, 429 and 5xx, and transport errors, are retried (honouring Retry-After); any
-// other 4xx refuses the batch for good: it goes to the dead letter queue with the
-// status and the start of the response body; 413 (Payload Too Large) is a refusal that
-// the forwarder bisects down to the record (sink.h). Response bodies are read up to
+// 408, 429 and 5xx, and transport errors, are retried (honouring Retry-After); so are
+// 401, 403 and 404 (credentials, permissions, URL: the link, not the records). Any other
+// 4xx (413 included) is a refusal the forwarder bisects down to the records refused,
+// which go to the dead letter queue with the status and the start of the body (sink.h). Response bodies are read up to
 // 64 KiB (http_client.h); the URL is printed redacted (edgeferry/redact.h).
 #pragma once
 
