@@ -260,8 +260,16 @@ TEST_F(SerialSourceTest, UnplugAndReplugBehindTheSameSymlinkResumesWithoutLoss) 
   pty->Close();  // the link goes, then the device
   ASSERT_TRUE(WaitUntil([&] { return !source.Stats().connected; }, 5s));
   std::this_thread::sleep_for(300ms);  // it stays away a while: several reopen attempts fail
-  Pty other(dir_ / "dev/placeholder");  // takes the old node number, if it is free
-  pty = std::make_unique<Pty>(link);    // comes back as another device node
+  // It comes back as another device node: placeholders take the old number first (other
+  // tests open ptys too, so the number may be briefly taken elsewhere: try again).
+  std::vector<std::unique_ptr<Pty>> placeholders;
+  placeholders.push_back(std::make_unique<Pty>(dir_ / "dev/placeholder-0"));
+  pty = std::make_unique<Pty>(link);
+  for (int i = 1; i < 8 && pty->slave_path() == first_node; ++i) {
+    pty.reset();
+    placeholders.push_back(std::make_unique<Pty>(dir_ / ("dev/placeholder-" + std::to_string(i))));
+    pty = std::make_unique<Pty>(link);
+  }
   EXPECT_NE(pty->slave_path(), first_node);
   ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s));
   ASSERT_TRUE(pty->Write(stream.substr(half)));
