@@ -104,6 +104,10 @@ print(f"\nzstd dictionary (16 KiB, trained on 1,000 earlier real rows): 512 B se
       f"4 KiB {z40['ratio']:.2f}x -> {z41['ratio']:.2f}x, 64 KiB {micro['BM_ZstdRaw/65536/0']['ratio']:.2f}x -> {micro['BM_ZstdRaw/65536/1']['ratio']:.2f}x")
 print(f"envelope encode {1e9/micro['BM_EnvelopeEncode']['items_per_second']:.0f} ns/rec; NMEA parse {1e9/micro['BM_ParseNmea']['items_per_second']:.0f} ns, "
       f"CSV {1e9/micro['BM_ParseCsv']['items_per_second']:.0f} ns, JSON lines {1e9/micro['BM_ParseJsonLines']['items_per_second']:.0f} ns per frame")
+ns = lambda name: 1e9 / micro[name]['items_per_second']
+print(f"processors per record: deadband {ns('BM_ProcessorDeadband'):.0f} ns, filter {ns('BM_ProcessorFilter'):.0f} ns, "
+      f"select {ns('BM_ProcessorSelect'):.0f} ns (parse + re-serialise), sample {ns('BM_ProcessorSample'):.0f} ns; "
+      f"parsing the payload as JSON alone {ns('BM_JsonParseAlone'):.0f} ns")
 missed = sum(1 for r in rows if r[3] == "MISSED")
 print(f"\n{len(rows) - missed} of {len(rows)} targets met; docs/performance.md explains each miss. Raw output: {out}")
 PY

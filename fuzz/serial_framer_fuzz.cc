@@ -43,16 +43,18 @@ Run Feed(const serial::FramingConfig& cfg, std::string_view stream, const std::v
   return run;
 }
 
-// What the stream should give: pieces between terminators, an overlong piece reported
-// by its first max_frame_bytes. `is_end(stream, i)` returns the terminator's length at i.
+// What the stream should give: the non-empty pieces between terminators (adjacent
+// terminators make no frame, in line and delimiter mode alike), an overlong piece
+// reported by its first max_frame_bytes. `is_end(stream, i)` returns the terminator's
+// length at i.
 template <class IsEnd>
-std::vector<Event> Expected(std::string_view stream, size_t max, bool keep_empty, IsEnd is_end) {
+std::vector<Event> Expected(std::string_view stream, size_t max, IsEnd is_end) {
   std::vector<Event> out;
   std::string piece;
   for (size_t i = 0; i < stream.size();) {
     if (const size_t n = is_end(stream, i)) {
       if (piece.size() > max) out.push_back({false, piece.substr(0, max)});
-      else if (!piece.empty() || keep_empty) out.push_back({true, piece});
+      else if (!piece.empty()) out.push_back({true, piece});
       piece.clear();
       i += n;
     } else {
@@ -120,12 +122,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (cfg.mode == serial::FramingConfig::Mode::kLine) {
     end = stream.find_last_of("\r\n");
     end = end == std::string_view::npos ? 0 : end + 1;
-    expected = Expected(stream.substr(0, end), cfg.max_frame_bytes, false,
+    expected = Expected(stream.substr(0, end), cfg.max_frame_bytes,
                         [](std::string_view s, size_t i) -> size_t { return s[i] == '\r' || s[i] == '\n'; });
   } else {
     const std::string& d = cfg.delimiter;
     for (size_t at = 0; (at = stream.find(d, at)) != std::string_view::npos; at += d.size()) end = at + d.size();
-    expected = Expected(stream.substr(0, end), cfg.max_frame_bytes, true,
+    expected = Expected(stream.substr(0, end), cfg.max_frame_bytes,
                         [&](std::string_view s, size_t i) -> size_t { return s.substr(i).starts_with(d) ? d.size() : 0; });
   }
   const Run upto = Feed(cfg, stream.substr(0, end), cuts);

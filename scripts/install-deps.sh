@@ -21,6 +21,11 @@ PKGS=(
   # tests and benchmarks: real brokers and servers, and botocore (in awscli) to check SigV4
   libgtest-dev libgmock-dev libbenchmark-dev mosquitto mosquitto-clients
   sqlite3 zstd python3 openssl awscli nodejs
+  # the package: man pages from --help, its lint, and bash-completion for the test of
+  # the completion script (scripts/test-package.sh)
+  help2man lintian bash-completion
+  # promtool checks the /metrics exposition (tests/integration/systemd_test.cc)
+  prometheus
 )
 
 export DEBIAN_FRONTEND=noninteractive

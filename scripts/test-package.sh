@@ -2,8 +2,9 @@
 # Installs a built edgeferry .deb with dpkg on this machine and checks what an operator
 # relies on: the user and directories, the default config passes `edgeferry check`, the
 # agent runs as its user, a local config edit survives a reinstall, and remove / purge
-# leave the system clean. Changes the machine: CI, or a throwaway VM.
-#   scripts/test-package.sh build/packages/edgeferry_0.1.0_amd64.deb
+# leave the system clean; first scripts/check-deb.sh (lintian, hardening) on the file.
+# Changes the machine: CI, or a throwaway VM.
+#   scripts/test-package.sh build/packages/edgeferry_0.1.0-1_amd64.deb
 set -euo pipefail
 DEB=${1:?usage: scripts/test-package.sh PACKAGE.deb}
 SUDO=""
@@ -11,6 +12,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 CONF=/etc/edgeferry/edgeferry.toml
 fail() { echo "test-package: FAIL: $*" >&2; exit 1; }
 ok() { echo "test-package: ok: $*"; }
+
+"$(dirname "$0")"/check-deb.sh "$DEB" || fail "check-deb.sh $DEB"
 
 if dpkg-query -W -f='${Status}' edgeferry 2>/dev/null | grep -q installed; then
   fail "edgeferry is already installed here; this test needs a machine without it"
@@ -31,6 +34,39 @@ $SUDO runuser -u edgeferry -- /usr/bin/edgeferry check --config $CONF >/dev/null
 out=$(systemd-analyze verify /usr/lib/systemd/system/edgeferry.service 2>&1) || true
 [ -z "$out" ] || fail "systemd-analyze verify: $out"
 ok "edgeferry check passes (as root and as edgeferry); the installed unit verifies"
+
+# What an operator reads: man pages, documents, the copyright file; tab completion.
+DOC=/usr/share/doc/edgeferry
+for f in /usr/share/man/man1/edgeferry.1.gz /usr/share/man/man1/edgeferry-replay.1.gz $DOC/copyright \
+  $DOC/changelog.Debian.gz $DOC/README.md $DOC/docs/operations.md $DOC/docs/configuration.md $DOC/docs/fleet.md \
+  $DOC/docs/architecture.md $DOC/buffer/FORMAT.md; do
+  [ -s "$f" ] || fail "missing $f"
+done
+# The man page documents every subcommand, not only the top-level --help.
+page=$(zcat /usr/share/man/man1/edgeferry.1.gz)
+for cmd in "edgeferry run" "edgeferry dlq replay" "edgeferry buffer check"; do
+  grep -qF ".SS \"$cmd\"" <<<"$page" || fail "edgeferry(1) has no section for $cmd"
+done
+zcat $DOC/changelog.Debian.gz | head -1 | grep -qF "($(dpkg-query -W -f='${Version}' edgeferry))" ||
+  fail "changelog.Debian.gz does not start with the package's version"
+# Completion as bash does it: COMP_WORDS/COMP_CWORD in, COMPREPLY out.
+complete_words() {
+  bash -c 'source /usr/share/bash-completion/bash_completion
+    source /usr/share/bash-completion/completions/edgeferry
+    COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+    _edgeferry edgeferry "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+    printf "%s\n" "${COMPREPLY[@]}" | sort | tr "\n" " "' _ "$@"
+}
+[ -r /usr/share/bash-completion/bash_completion ] || fail "bash-completion is not installed (scripts/install-deps.sh)"
+got=$(complete_words edgeferry "")
+for cmd in run check status buffer dlq version; do
+  [[ " $got" == *" $cmd "* ]] || fail "completion of 'edgeferry ' lacks $cmd: $got"
+done
+got=$(complete_words edgeferry dlq "")
+[ "$got" = "list move purge replay show " ] || fail "completion of 'edgeferry dlq ': $got"
+got=$(complete_words edgeferry dlq replay --s)
+[ "$got" = "--sink " ] || fail "completion of 'edgeferry dlq replay --s': $got"
+ok "man pages (every subcommand), docs, copyright, changelog $(dpkg-query -W -f='${Version}' edgeferry), bash completion"
 
 # The agent as its user for a few seconds: it creates its buffer and stops cleanly on SIGTERM.
 rc=0

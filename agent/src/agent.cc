@@ -3,12 +3,19 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include <nlohmann/json.hpp>
 
 #include "edgeferry/drivers/mqtt/mqtt_source.h"
 #include "edgeferry/drivers/outbox/outbox_sink.h"
 #include "edgeferry/drivers/serial/serial_source.h"
 #include "edgeferry/clock.h"
+#include "edgeferry/redact.h"
+#include "edgeferry/repeat_limiter.h"
 
 namespace edgeferry::agent {
 
@@ -16,19 +23,132 @@ namespace edgeferry::agent {
 // dead-letter stage.
 class Agent::StoreIngest final : public drivers::Ingest {
  public:
-  StoreIngest(buffer::Store& store, const std::string& source) : store_(store), stage_("source:" + source) {}
-  Result<uint64_t> Append(Record record) override { return store_.Append(std::move(record)); }
-  void DeadLetter(const Record& record, std::string_view reason) override {
-    spdlog::warn("{}: dead-lettered a record on {}: {}", stage_, record.channel, reason);
-    if (Status st = store_.AddDeadLetter(record, stage_, reason); !st.ok()) {
-      spdlog::error("{}: dead letter queue write failed: {}", stage_, st.ToString());
+  StoreIngest(buffer::Store& store, const RouteTable& routes, const std::string& source, int64_t health_window_ns,
+              const std::vector<pipeline::ProcessorConfig>& processors)
+      : store_(store),
+        routes_(routes),
+        pipeline_(processors),
+        has_processors_(!processors.empty()),
+        name_(source),
+        stage_("source:" + source),
+        repeat_key_("source " + source + ": dead-lettered records"),
+        window_(health_window_ns) {}
+  Result<uint64_t> Append(Record record) override {
+    if (has_processors_) {
+      Result<bool> keep = false;
+      {
+        MutexLock l(pipeline_mu_);
+        keep = pipeline_.Run(record, SystemClock().MonoNs());
+      }
+      if (!keep.ok()) {
+        DeadLetter(record, keep.status().message());
+        return kDeadLettered;
+      }
+      if (!*keep) {
+        window_.Add(SystemClock().MonoNs(), /*dead_lettered=*/false);
+        return kDropped;
+      }
     }
+    // Stored all the same (a route added later, a replay), but an operator must see it.
+    if (!routes_.AnySelects(record)) {
+      unrouted_.fetch_add(1, std::memory_order_relaxed);
+      if (LogRepeats().Allow(unrouted_key_)) {
+        spdlog::warn("source {}: no sink's route selects records on channel \"{}\"", name_, record.channel);
+      }
+    }
+    auto seq = store_.Append(std::move(record));
+    window_.Add(SystemClock().MonoNs(), /*dead_lettered=*/false);
+    return seq;
+  }
+  void DeadLetter(const Record& record, std::string_view reason) override {
+    const std::string printable = EscapeControlChars(reason);  // may quote the payload
+    reason = printable;
+    window_.Add(SystemClock().MonoNs(), /*dead_lettered=*/true);
+    {
+      MutexLock l(mu_);
+      last_dead_ns_ = SystemClock().NowNs();
+      last_dead_reason_ = std::string(reason);
+    }
+    if (LogRepeats().Allow(repeat_key_)) {
+      spdlog::warn("source {}: dead-lettered a record on {}: {}", name_, record.channel, reason);
+    }
+    if (Status st = store_.AddDeadLetter(record, stage_, reason); !st.ok()) {
+      spdlog::error("source {}: dead letter queue write failed: {}", name_, st.ToString());
+    }
+  }
+
+  uint64_t unrouted() const { return unrouted_.load(std::memory_order_relaxed); }
+  std::vector<pipeline::ProcessorStats> ProcessorStats() const EXCLUDES(pipeline_mu_) {
+    MutexLock l(pipeline_mu_);
+    return pipeline_.Stats();
+  }
+  // Processor state (deadband's last values) across a restart: a small JSON file,
+  // written whole and renamed into place. Call with the source stopped.
+  void SaveState(const std::string& path) const EXCLUDES(pipeline_mu_) {
+    nlohmann::json state;
+    {
+      MutexLock l(pipeline_mu_);
+      state = pipeline_.SaveState();
+    }
+    if (state.is_null()) return;
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+    const std::string tmp = path + ".tmp";
+    std::ofstream(tmp, std::ios::trunc) << state.dump();
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) spdlog::warn("source {}: processor state not saved to {}: {}", name_, path, ec.message());
+  }
+  void LoadState(const std::string& path) EXCLUDES(pipeline_mu_) {
+    std::ifstream in(path);
+    if (!in) return;
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (text.size() > (64u << 20)) return;  // ours, but bounded like any file read
+    const auto state = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    MutexLock l(pipeline_mu_);
+    pipeline_.LoadState(state, SystemClock().MonoNs());
+  }
+  // Inputs and dead letters in the [health] window, for the dead-letter rule.
+  SourceWindowCounts Window() const { return window_.Sum(SystemClock().MonoNs()); }
+  // The source's stats with its newest dead letter as last_error when that is newer than
+  // the source's own last error.
+  drivers::SourceStats WithLastDeadLetter(drivers::SourceStats s) const EXCLUDES(mu_) {
+    MutexLock l(mu_);
+    if (last_dead_ns_ > s.last_error_ns) {
+      s.last_error = "dead-lettered: " + last_dead_reason_;
+      s.last_error_ns = last_dead_ns_;
+    }
+    return s;
   }
 
  private:
   buffer::Store& store_;
-  const std::string stage_;
+  const RouteTable& routes_;
+  mutable Mutex pipeline_mu_;  // a source may call Append from more than one thread
+  pipeline::Pipeline pipeline_ GUARDED_BY(pipeline_mu_);
+  const bool has_processors_;  // fixed at construction: no lock to skip an empty pipeline
+  std::atomic<uint64_t> unrouted_{0};
+  const std::string name_;
+  const std::string stage_;       // "source:<name>", as the dead letter queue records it
+  const std::string repeat_key_;  // the log lines it limits
+  const std::string unrouted_key_ = "source " + name_ + ": records no sink selects";
+  SlidingWindowCounter window_;
+  mutable Mutex mu_;
+  int64_t last_dead_ns_ GUARDED_BY(mu_) = 0;  // wall clock of the newest dead letter
+  std::string last_dead_reason_ GUARDED_BY(mu_);
 };
+
+namespace {
+// "... and 8,142 more like this in the last 10 s", for what LogRepeats() held back.
+void LogHeldBack(const std::vector<RepeatLimiter::Summary>& held) {
+  for (const auto& h : held) {
+    // Buffer drops are not dead letters: their totals are in status and /metrics.
+    const std::string_view where = h.key.starts_with("buffer:") ? "edgeferry status shows the totals"
+                                                                : "edgeferry dlq list shows them";
+    spdlog::warn("{}: {} more like this in the last {} s not logged ({})", h.key, h.held_back,
+                 h.window_ns / 1'000'000'000, where);
+  }
+}
+}  // namespace
 
 namespace {
 // The source or sink configured under `name`, or null.
@@ -39,7 +159,28 @@ const T* FindByName(const std::vector<T>& configs, const std::string& name) {
   }
   return nullptr;
 }
+
+std::vector<Route> RoutesOf(const std::vector<SinkConfig>& sinks) {
+  std::vector<Route> routes;
+  for (const auto& s : sinks) routes.push_back(s.route);
+  return routes;
+}
 }  // namespace
+
+drivers::SinkPtr MakeSink(const SinkConfig& sc) {
+  if (sc.type == "outbox") return std::make_unique<drivers::OutboxSink>(sc.outbox);
+  if (sc.type == "mqtt") return std::make_unique<drivers::MqttUplinkSink>(sc.mqtt);
+  if (sc.type == "http") return std::make_unique<drivers::http::HttpSink>(sc.http);
+  if (sc.type == "kinesis") return std::make_unique<drivers::aws::KinesisSink>(sc.kinesis);
+  if (sc.type == "s3") return std::make_unique<drivers::aws::S3Sink>(sc.s3);
+  return nullptr;
+}
+
+drivers::SourcePtr MakeSource(const SourceConfig& sc, drivers::Ingest& ingest) {
+  if (sc.type == "mqtt") return std::make_unique<drivers::MqttSource>(sc.mqtt, ingest);
+  if (sc.type == "serial") return std::make_unique<drivers::serial::SerialSource>(sc.serial, ingest);
+  return nullptr;
+}
 
 Agent::Agent(AgentConfig config) : config_(std::move(config)) {}
 
@@ -64,11 +205,16 @@ Status Agent::Start() {
   for (const auto& sc : config_.sinks) {
     if (Status st = StartSink(sc); !st.ok()) return st;
   }
+  routes_.Set(RoutesOf(config_.sinks));
   for (const auto& sc : config_.sources) {
     if (Status st = StartSource(sc); !st.ok()) return st;
   }
   if (config_.sinks.empty()) spdlog::warn("no sinks configured: records are only buffered");
   return Status::Ok();
+}
+
+std::string Agent::StatePath(const std::string& source) const {
+  return config_.data_dir + "/state/processors-" + source + ".json";
 }
 
 void Agent::ScheduleCursorDrop(const std::string& sink) {
@@ -86,12 +232,8 @@ Status Agent::StartSink(const SinkConfig& sc) {
   cursor_drops_.erase(sc.name);  // back within its grace period: the cursor is still there
   SinkSlot slot;
   slot.fingerprint = sc.fingerprint;
-  if (sc.type == "outbox") slot.sink = std::make_unique<drivers::OutboxSink>(sc.outbox);
-  if (sc.type == "mqtt") slot.sink = std::make_unique<drivers::MqttUplinkSink>(sc.mqtt);
-  if (sc.type == "http") slot.sink = std::make_unique<drivers::http::HttpSink>(sc.http);
-  if (sc.type == "kinesis") slot.sink = std::make_unique<drivers::aws::KinesisSink>(sc.kinesis);
-  if (sc.type == "s3") slot.sink = std::make_unique<drivers::aws::S3Sink>(sc.s3);
-  slot.forwarder = std::make_unique<Forwarder>(*store_, *slot.sink, sc.retry, sc.drain);
+  slot.sink = MakeSink(sc);
+  slot.forwarder = std::make_unique<Forwarder>(*store_, *slot.sink, sc.retry, sc.drain, sc.route);
   Status st = slot.forwarder->Start();
   std::lock_guard<std::mutex> l(mu_);
   sinks_[sc.name] = std::move(slot);
@@ -101,9 +243,9 @@ Status Agent::StartSink(const SinkConfig& sc) {
 Status Agent::StartSource(const SourceConfig& sc) {
   SourceSlot slot;
   slot.fingerprint = sc.fingerprint;
-  slot.ingest = std::make_unique<StoreIngest>(*store_, sc.name);
-  if (sc.type == "mqtt") slot.source = std::make_unique<drivers::MqttSource>(sc.mqtt, *slot.ingest);
-  if (sc.type == "serial") slot.source = std::make_unique<drivers::serial::SerialSource>(sc.serial, *slot.ingest);
+  slot.ingest = std::make_unique<StoreIngest>(*store_, routes_, sc.name, config_.health.window_ns, sc.processors);
+  slot.ingest->LoadState(StatePath(sc.name));
+  slot.source = MakeSource(sc, *slot.ingest);
   Status st = slot.source->Start();
   std::lock_guard<std::mutex> l(mu_);
   sources_[sc.name] = std::move(slot);
@@ -124,6 +266,7 @@ Status Agent::Apply(const AgentConfig& next) {
     if (!n || n->fingerprint != slot.fingerprint) {
       spdlog::info("apply: source {} {}", name, n ? "changed: restarting it" : "removed");
       slot.source->Stop();
+      slot.ingest->SaveState(StatePath(name));
       gone.push_back(name);
     }
   }
@@ -146,12 +289,14 @@ Status Agent::Apply(const AgentConfig& next) {
     for (const auto& name : gone) sinks_.erase(name);
   }
   config_.removed_sink_grace_ns = next.removed_sink_grace_ns;
+  config_.health = next.health;  // sources started below count over the new window
   Status result = Status::Ok();
   for (const auto& sc : next.sinks) {
     if (sinks_.count(sc.name)) continue;
     spdlog::info("apply: starting sink {}", sc.name);
     if (Status st = StartSink(sc); !st.ok() && result.ok()) result = st;
   }
+  routes_.Set(RoutesOf(next.sinks));
   for (const auto& sc : next.sources) {
     if (sources_.count(sc.name)) continue;
     spdlog::info("apply: starting source {}", sc.name);
@@ -164,15 +309,20 @@ Status Agent::Apply(const AgentConfig& next) {
 Status Agent::Stop() {
   if (!started_) return Status::Ok();
   started_ = false;
-  for (auto& [name, slot] : sources_) slot.source->Stop();
+  for (auto& [name, slot] : sources_) {
+    slot.source->Stop();
+    slot.ingest->SaveState(StatePath(name));
+  }
   Status flushed = store_->Flush();
   if (!flushed.ok()) spdlog::error("buffer: final commit failed: {}", flushed.ToString());
   for (auto& [name, slot] : sinks_) slot.forwarder->Stop();
+  LogHeldBack(LogRepeats().TakeAll());
   Status closed = store_->Close();
   return flushed.ok() ? closed : flushed;
 }
 
 void Agent::Tick() {
+  LogHeldBack(LogRepeats().TakeEnded());
   if (!store_) return;
   if (auto n = store_->AppendReplayedToAll(1000); n.ok() && *n > 0) {
     spdlog::info("buffer: {} replayed dead letters appended again for every sink", *n);
@@ -195,7 +345,25 @@ AgentStats Agent::Stats() {
   s.config_version = config_.version;
   s.buffer = store_->Stats();
   std::lock_guard<std::mutex> l(mu_);
-  for (const auto& [name, slot] : sources_) s.sources[name] = slot.source->Stats();
+  const int64_t mono = SystemClock().MonoNs();
+  cover_.Sample(mono, s.buffer.appended_payload_bytes);
+  drop_samples_.emplace_back(mono, s.buffer.dropped);
+  while (drop_samples_.size() > 2 && drop_samples_[1].first <= mono - config_.health.window_ns) drop_samples_.pop_front();
+  for (const auto& [reason, n] : s.buffer.dropped) {
+    const auto it = drop_samples_.front().second.find(reason);
+    const uint64_t before = it == drop_samples_.front().second.end() ? 0 : it->second;
+    if (n > before) s.dropped_in_window[reason] = n - before;
+  }
+  s.ingest_payload_bytes_per_second = cover_.PayloadBytesPerSecond();
+  s.offline_cover_seconds = cover_.CoverSeconds(
+      s.buffer.room_bytes, OfflineCover::DiskBytesPerPayloadByte(s.buffer.compression_ratio, s.buffer.used_bytes,
+                                                                 s.buffer.compressed_bytes));
+  for (const auto& [name, slot] : sources_) {
+    s.sources[name] = slot.ingest->WithLastDeadLetter(slot.source->Stats());
+    s.sources[name].unrouted = slot.ingest->unrouted();
+    s.processors[name] = slot.ingest->ProcessorStats();
+    s.source_windows[name] = slot.ingest->Window();
+  }
   for (const auto& [name, slot] : sinks_) s.sinks[name] = slot.forwarder->Stats();
   return s;
 }

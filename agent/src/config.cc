@@ -1,17 +1,26 @@
 #include "edgeferry/agent/config.h"
 
 #include "config_table.h"
+#include "nesting_depth.h"
 
 #include <fmt/format.h>
+#include <glob.h>
+#include <openssl/evp.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <cmath>
 #include <type_traits>
 #include <utility>
 
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
 #include <sstream>
+#include <nlohmann/json.hpp>
 #include <toml++/toml.h>
 
 #include "edgeferry/drivers/batch_encoding.h"
@@ -231,6 +240,14 @@ std::optional<std::string> ReadSecretFile(const std::string& path) {
   return s;
 }
 
+// The parsers recurse per level of nesting: a file or string nested deeper is refused
+// before parsing (a 60 KB file of dotted keys overflowed the stack).
+constexpr int kMaxConfigDepth = 64;
+std::string TooDeepMessage(std::string_view origin) {
+  return fmt::format("{}: nested deeper than {} levels (tables, dotted keys, arrays); not parsed", origin,
+                     kMaxConfigDepth);
+}
+
 constexpr int64_t kMs = 1'000'000;
 constexpr int64_t kSec = 1000 * kMs;
 constexpr int64_t kDay = 86400 * kSec;
@@ -261,6 +278,9 @@ void ReadBuffer(TableReader& r, const std::string& data_dir, buffer::StoreOption
                            ? buffer::IntegrityCheck::kNone
                            : buffer::IntegrityCheck::kQuick;
   b->dlq_max_records = r.Int<uint64_t>("dlq_max_records", 100'000, 1, 100'000'000);
+  // An eighth of the cap by default (at most 64 MiB): junk a source refuses cannot take
+  // the room of records still to deliver.
+  b->dlq_max_bytes = r.Bytes("dlq_max_bytes", std::min<uint64_t>(64ull << 20, b->max_bytes / 8), 64 << 10, 1ull << 40);
   b->max_pending_bytes = r.Bytes("max_pending_bytes", b->max_pending_bytes, 1 << 20, 1ull << 30);
 }
 
@@ -320,6 +340,178 @@ std::optional<drivers::MqttUplinkTls> ReadMqttTls(TableReader& r, const std::str
     }
   }
   return tls;
+}
+
+// A non-empty list of strings at `key`; false when absent (or not such a list).
+bool StringList(TableReader& r, const char* key, std::vector<std::string>* out, std::string_view hint = "") {
+  const toml::node* n = r.Node(key);
+  if (!n) return false;
+  if (!n->is_array() || n->as_array()->empty()) {
+    r.Error(key, fmt::format("must be a non-empty list of strings{}", hint));
+    return false;
+  }
+  size_t i = 0;
+  for (const auto& v : *n->as_array()) {
+    if (!v.is_string()) {
+      r.Error(fmt::format("{}[{}]", key, i), "must be a string");
+    } else {
+      out->push_back(*v.value<std::string>());
+    }
+    ++i;
+  }
+  return true;
+}
+
+// MQTT topic filters at `key`, each checked.
+void TopicFilters(TableReader& r, const char* key, std::vector<std::string>* out) {
+  if (!StringList(r, key, out, " (leave it out to select everything)")) return;
+  for (size_t i = 0; i < out->size(); ++i) {
+    if (!pipeline::TopicFilterValid((*out)[i])) {
+      r.Error(fmt::format("{}[{}]", key, i),
+              fmt::format("\"{}\" is not a valid topic filter ('+' and '#' only as whole levels, '#' last)", (*out)[i]));
+    }
+  }
+}
+
+// `sources` and `channels` of a sink: names of configured sources, MQTT topic filters.
+void ReadRoute(TableReader& r, const std::vector<SourceConfig>& configured, Route* route) {
+  if (StringList(r, "sources", &route->sources, " (leave it out to select everything)")) {
+    for (size_t i = 0; i < route->sources.size(); ++i) {
+      const auto& name = route->sources[i];
+      const bool known = std::any_of(configured.begin(), configured.end(),
+                                     [&](const SourceConfig& s) { return s.name == name; });
+      if (!known) {
+        std::string names;
+        for (const auto& s : configured) names += (names.empty() ? "" : ", ") + s.name;
+        r.Error(fmt::format("sources[{}]", i),
+                fmt::format("no source named \"{}\" (configured: {})", name, names.empty() ? "none" : names));
+      }
+    }
+  }
+  TopicFilters(r, "channels", &route->channels);
+}
+
+// A JSON field path at `key` ("sensor.temp").
+std::optional<pipeline::FieldPath> FieldAt(TableReader& r, const char* key, bool required) {
+  const std::string text = r.String(key, "", required);
+  if (text.empty()) return std::nullopt;
+  auto path = pipeline::ParseFieldPath(text);
+  if (!path) r.Error(key, fmt::format("\"{}\" is not a field path (names joined by '.', at most 16 levels)", text));
+  return path;
+}
+
+// A number (integer or float) at `key`, at least `min`.
+double Number(TableReader& r, const char* key, double fallback, double min) {
+  const toml::node* n = r.Node(key);
+  if (!n) return fallback;
+  if (!n->is_number()) {
+    r.Error(key, "must be a number");
+    return fallback;
+  }
+  const double v = n->is_integer() ? static_cast<double>(*n->value<int64_t>()) : *n->value<double>();
+  if (!(v >= min) || !std::isfinite(v)) {
+    r.Error(key, fmt::format("must be a finite number of at least {}", min));
+    return fallback;
+  }
+  return v;
+}
+
+// A scalar TOML value as JSON (string, integer, float, bool), or null.
+nlohmann::json Scalar(const toml::node& n) {
+  if (n.is_string()) return *n.value<std::string>();
+  if (n.is_integer()) return *n.value<int64_t>();
+  if (n.is_floating_point()) return *n.value<double>();
+  if (n.is_boolean()) return *n.value<bool>();
+  return nullptr;
+}
+
+pipeline::ProcessorConfig ReadProcessor(TableReader& r, const std::string& type) {
+  using pipeline::FieldsConfig;
+  if (type == "filter") {
+    pipeline::FilterConfig f;
+    f.drop = r.Enum("action", "keep", {"keep", "drop"}) == "drop";
+    TopicFilters(r, "channels", &f.channels);
+    if (r.Has("content_type")) {
+      const std::string ct = r.Enum("content_type", "json", {"json", "nmea", "csv", "text", "binary"});
+      f.content_type = ParseContentType(ct);
+    }
+    f.field = FieldAt(r, "field", false);
+    const std::string op = r.Enum("op", "exists", {"exists", "==", "!=", "<", "<=", ">", ">="});
+    using Op = pipeline::FilterConfig::Op;
+    f.op = op == "==" ? Op::kEq : op == "!=" ? Op::kNe : op == "<" ? Op::kLt : op == "<=" ? Op::kLe
+         : op == ">" ? Op::kGt : op == ">=" ? Op::kGe : Op::kExists;
+    if (const toml::node* v = r.Node("value")) {
+      f.value = Scalar(*v);
+      if (f.value.is_null()) r.Error("value", "must be a string, number or boolean");
+    } else if (f.op != Op::kExists) {
+      r.Error("value", fmt::format("is required with op = \"{}\"", op));
+    }
+    if (r.Has("op") && !f.field) r.Error("op", "needs a field");
+    return f;
+  }
+  if (type == "deadband") {
+    pipeline::DeadbandConfig d;
+    if (auto f = FieldAt(r, "field", true)) d.field = *f;
+    d.absolute = Number(r, "absolute", 0, 0);
+    d.percent = Number(r, "percent", 0, 0);
+    d.heartbeat_ns = r.Duration("heartbeat", 0, 0, 30 * kDay);
+    return d;
+  }
+  if (type == "sample") {
+    pipeline::SampleConfig s;
+    s.every = r.Int<uint64_t>("every", 0, 1, 1'000'000'000);
+    s.interval_ns = r.Duration("interval", 0, kMs, 30 * kDay);
+    if ((s.every > 0) == (s.interval_ns > 0)) r.Error("every", "set exactly one of every (1 in N) or interval");
+    return s;
+  }
+  FieldsConfig c;
+  if (type == "set") {
+    c.kind = FieldsConfig::Kind::kSet;
+    if (const toml::table* t = r.Table("fields")) {
+      for (const auto& [k, v] : *t) {
+        c.set[std::string(k.str())] = Scalar(v);
+        if (c.set[std::string(k.str())].is_null()) r.Error(fmt::format("fields.{}", k.str()), "must be a string, number or boolean");
+      }
+    }
+    if (c.set.empty()) r.Error("fields", "is required: a table of name = value");
+  } else if (type == "rename") {
+    c.kind = FieldsConfig::Kind::kRename;
+    if (const toml::table* t = r.Table("fields")) {
+      for (const auto& [k, v] : *t) {
+        if (!v.is_string() || v.value<std::string>()->empty()) {
+          r.Error(fmt::format("fields.{}", k.str()), "must be the new name (a string)");
+        } else {
+          c.rename[std::string(k.str())] = *v.value<std::string>();
+        }
+      }
+    }
+    if (c.rename.empty()) r.Error("fields", "is required: a table of old = \"new\"");
+  } else {
+    c.kind = type == "select" ? FieldsConfig::Kind::kSelect : FieldsConfig::Kind::kDrop;
+    if (!StringList(r, "fields", &c.names) && !r.Has("fields")) r.Error("fields", "is required: a list of member names");
+  }
+  return c;
+}
+
+// [[sources.<name>.processors]]: applied in order before the buffer.
+void ReadProcessors(TableReader& r, std::vector<pipeline::ProcessorConfig>* out) {
+  const toml::node* n = r.Node("processors");
+  if (!n) return;
+  if (!n->is_array_of_tables()) {
+    r.Error("processors", "must be an array of tables ([[sources.<name>.processors]])");
+    return;
+  }
+  size_t i = 0;
+  for (const auto& t : *n->as_array()) {
+    TableReader tr(t.as_table(), r.Key(fmt::format("processors[{}]", i++)), r.errors());
+    const std::string type = tr.Enum("type", "", {"filter", "set", "rename", "drop_fields", "select", "deadband", "sample"});
+    if (type.empty()) {
+      if (!tr.Has("type")) tr.Error("type", "is required");
+      continue;
+    }
+    out->push_back(ReadProcessor(tr, type));
+  }
+  if (out->size() > 32) r.Error("processors", "at most 32 per source");
 }
 
 void ReadMqttSource(TableReader& r, const std::string& gateway_id, SourceConfig* s) {
@@ -695,6 +887,10 @@ void ForEachNamed(TableReader& top, const char* section, const char* what, Confi
 
 Result<AgentConfig> ParseConfig(std::string_view toml_text, std::string_view origin, ConfigErrors* errors) {
   errors->errors.clear();
+  if (!TomlWithinDepth(toml_text, kMaxConfigDepth)) {
+    errors->errors.push_back(TooDeepMessage(origin));
+    return Status::InvalidArgument(errors->Join());
+  }
   toml::table root;
   try {
     root = toml::parse(toml_text, origin);
@@ -707,6 +903,14 @@ Result<AgentConfig> ParseConfig(std::string_view toml_text, std::string_view ori
   return ParseConfigTable(root, errors);
 }
 
+// [health]: the status rules (health.h). The sinks' max_lag overrides are read with the sinks.
+static void ReadHealth(TableReader& r, HealthRules* h) {
+  h->window_ns = r.Duration("window", h->window_ns, 1 * kSec, 1 * kDay);
+  h->dead_letter_percent = r.Int<int>("dead_letter_percent", h->dead_letter_percent, 1, 100);
+  h->min_inputs = r.Int<uint64_t>("min_inputs", h->min_inputs, 1, 1'000'000'000);
+  h->max_lag_ns = r.Duration("max_lag", h->max_lag_ns, 0, 365 * kDay);
+}
+
 Result<AgentConfig> ParseConfigTable(const toml::table& root, ConfigErrors* errors) {
   errors->errors.clear();
   AgentConfig cfg;
@@ -716,8 +920,13 @@ Result<AgentConfig> ParseConfigTable(const toml::table& root, ConfigErrors* erro
     TableReader g(top.Table("gateway"), "gateway", errors);
     if (!top.Has("gateway")) errors->errors.push_back("gateway: is required (with at least id = \"...\")");
     cfg.gateway_id = g.String("id", "", /*required=*/top.Has("gateway"));
-    if (!cfg.gateway_id.empty() && !ValidName(cfg.gateway_id, true)) {
+    if (g.Has("id") && !ValidName(cfg.gateway_id, true)) {  // an empty id too
       g.Error("id", "must be 1 to 64 of A-Z a-z 0-9 . _ -");
+    }
+    if (cfg.gateway_id == kExampleGatewayId) {
+      g.Error("id", fmt::format("\"{}\" is the documentation's example: every gateway imaged with it would share one "
+                                "dedup key; set a unique id, or remove the line to use the host name",
+                                kExampleGatewayId));
     }
     cfg.data_dir = g.String("data_dir", "/var/lib/edgeferry");
     if (cfg.data_dir.empty()) g.Error("data_dir", "must not be empty");
@@ -725,6 +934,7 @@ Result<AgentConfig> ParseConfigTable(const toml::table& root, ConfigErrors* erro
   {
     TableReader l(top.Table("log"), "log", errors);
     cfg.log_level = l.Enum("level", "info", {"trace", "debug", "info", "warn", "error"});
+    cfg.log_format = l.Enum("format", "text", {"text", "json"});
     cfg.stats_interval_ns = l.Duration("stats_interval", cfg.stats_interval_ns, 0, 86400 * kSec);
   }
   {
@@ -751,6 +961,7 @@ Result<AgentConfig> ParseConfigTable(const toml::table& root, ConfigErrors* erro
       r.Error("type", fmt::format("unknown source type \"{}\" (known: mqtt, serial)", s.type));
       return;
     }
+    ReadProcessors(r, &s.processors);
     s.fingerprint = Fingerprint(r.table(), cfg);
     cfg.sources.push_back(std::move(s));
   });
@@ -774,6 +985,8 @@ Result<AgentConfig> ParseConfigTable(const toml::table& root, ConfigErrors* erro
     s.drain.bytes_per_s = static_cast<double>(r.Bytes("drain_bytes_rate", 0, 0, 1ull << 40));
     s.drain.start_jitter_ns = r.Duration("start_jitter", 0, 0, 3600 * kSec);
     s.drain.live_first = r.Enum("order", "oldest_first", {"oldest_first", "live_first"}) == "live_first";
+    if (r.Has("max_lag")) cfg.health.sink_max_lag_ns[name] = r.Duration("max_lag", 0, 0, 365 * kDay);
+    ReadRoute(r, cfg.sources, &s.route);
     if (s.type == "outbox") {
       auto& o = s.outbox;
       o.name = name;
@@ -805,20 +1018,287 @@ Result<AgentConfig> ParseConfigTable(const toml::table& root, ConfigErrors* erro
     TableReader f(top.Table("fleet"), "fleet", errors);
     ReadFleet(f, top.Has("fleet"), &cfg);
   }
+  {
+    TableReader h(top.Table("health"), "health", errors);
+    ReadHealth(h, &cfg.health);
+  }
   top.Finish();
   if (!errors->errors.empty()) return Status::InvalidArgument(errors->Join());
   return cfg;
 }
 
-Result<AgentConfig> LoadConfigFile(const std::string& path, ConfigErrors* errors) {
+namespace {
+
+std::string JoinKey(const std::string& prefix, std::string_view key) {
+  return prefix.empty() ? std::string(key) : prefix + "." + std::string(key);
+}
+
+// The whole file, or an error naming it; bounded so an include of a huge file (or a
+// device) cannot exhaust memory.
+std::optional<std::string> ReadBounded(const std::string& path, std::vector<std::string>* errors) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    errors->errors = {fmt::format("{}: cannot read the configuration file", path)};
-    return Status::InvalidArgument(errors->Join());
+    errors->push_back(fmt::format("{}: cannot read the configuration file", path));
+    return std::nullopt;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ParseConfig(ss.str(), path, errors);
+  std::string text(kMaxConfigFileBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > kMaxConfigFileBytes) {
+    errors->push_back(fmt::format("{}: larger than {} (a configuration file is at most that)", path,
+                                  FormatBytes(kMaxConfigFileBytes)));
+    return std::nullopt;
+  }
+  if (in.bad()) {
+    errors->push_back(fmt::format("{}: cannot read the configuration file", path));
+    return std::nullopt;
+  }
+  return text;
+}
+
+std::optional<toml::table> ParseFile(const std::string& path, std::vector<std::string>* errors) {
+  auto text = ReadBounded(path, errors);
+  if (!text) return std::nullopt;
+  if (!TomlWithinDepth(*text, kMaxConfigDepth)) {
+    errors->push_back(TooDeepMessage(path));
+    return std::nullopt;
+  }
+  try {
+    return toml::parse(*text, path);
+  } catch (const toml::parse_error& e) {
+    errors->push_back(fmt::format("{}:{}:{}: TOML syntax: {}", path, e.source().begin.line, e.source().begin.column,
+                                  e.description()));
+    return std::nullopt;
+  }
+}
+
+// Records the file that defined each key path under `t`, tables included.
+void Own(const toml::table& t, const std::string& prefix, const std::string& file,
+         std::map<std::string, std::string>* owner) {
+  for (const auto& [k, v] : t) {
+    const std::string path = JoinKey(prefix, k.str());
+    owner->emplace(path, file);
+    if (const toml::table* sub = v.as_table()) Own(*sub, path, file, owner);
+  }
+}
+
+// Adds `src` (from `file`) to `dst`. Tables merge key by key; any other key present in
+// both is a conflict, whatever the values: the order of files must not decide.
+void Merge(toml::table& dst, const toml::table& src, const std::string& prefix, const std::string& file,
+           std::map<std::string, std::string>* owner, std::vector<std::string>* errors) {
+  for (const auto& [k, v] : src) {
+    const std::string path = JoinKey(prefix, k.str());
+    const std::string key(k.str());  // clang 14 cannot capture a structured binding
+    toml::node* mine = dst.get(key);
+    if (!mine) {
+      v.visit([&](auto&& value) { dst.insert_or_assign(key, value); });
+      owner->emplace(path, file);
+      if (const toml::table* sub = v.as_table()) Own(*sub, path, file, owner);
+    } else if (mine->is_table() && v.is_table()) {
+      Merge(*mine->as_table(), *v.as_table(), path, file, owner, errors);
+    } else {
+      errors->push_back(fmt::format("{}: defined in {} and in {}", path, (*owner)[path], file));
+    }
+  }
+}
+
+// The file `path` resolves to (symbolic links, ".", ".." and repeated "/" resolved), or
+// `path` itself when it cannot be resolved (reading it then says why).
+std::string RealPath(const std::string& path) {
+  char* real = ::realpath(path.c_str(), nullptr);
+  if (!real) return path;
+  std::string out(real);
+  std::free(real);
+  return out;
+}
+
+// The files `include` names, in order: each pattern's matches sorted (glob(3), C
+// locale: byte order), a file reached twice (by two patterns, two spellings or a
+// symbolic link: the same real path) merged once, under the first name it was found by.
+// A pattern with glob characters (* ? [) may match nothing (an empty conf.d); a plain
+// file name must name a file, so a typo cannot silently drop what the file configures.
+// The main file never includes itself: named plainly it is an error, matched by a glob
+// it is skipped.
+std::vector<std::string> IncludedFiles(const toml::node& include, const std::string& main_path,
+                                       std::vector<std::string>* errors) {
+  std::vector<std::string> files;
+  const toml::array* patterns = include.as_array();
+  if (!patterns) {
+    errors->push_back("include: must be an array of file patterns such as [\"conf.d/*.toml\"]");
+    return files;
+  }
+  const std::string dir = main_path.find('/') == std::string::npos ? "." : main_path.substr(0, main_path.rfind('/'));
+  const std::string main_real = RealPath(main_path);
+  std::set<std::string> seen = {main_real};  // real paths
+  for (size_t i = 0; i < patterns->size(); ++i) {
+    const auto* p = (*patterns)[i].as_string();
+    if (!p || p->get().empty()) {
+      errors->push_back(fmt::format("include[{}]: must be a non-empty string (a file or a glob pattern)", i));
+      continue;
+    }
+    const std::string pattern = p->get()[0] == '/' ? p->get() : (dir.empty() ? "" : dir) + "/" + p->get();
+    const bool plain = p->get().find_first_of("*?[") == std::string::npos;
+    glob_t g{};
+    const int rc = ::glob(pattern.c_str(), 0, nullptr, &g);
+    if (rc == 0) {
+      for (size_t m = 0; m < g.gl_pathc; ++m) {
+        const std::string real = RealPath(g.gl_pathv[m]);
+        if (plain && real == main_real) {
+          errors->push_back(fmt::format("include[{}]: \"{}\" is this file itself ({}): a file cannot include itself", i,
+                                        p->get(), main_path));
+        } else if (seen.insert(real).second) {
+          files.emplace_back(g.gl_pathv[m]);
+        }
+      }
+    } else if (rc == GLOB_NOMATCH) {
+      if (plain) {
+        errors->push_back(fmt::format("include[{}]: \"{}\": no such file ({}); a pattern without * ? [ must name a file",
+                                      i, p->get(), pattern));
+      }
+    } else {
+      errors->push_back(fmt::format("include[{}]: cannot list \"{}\"", i, pattern));
+    }
+    ::globfree(&g);
+  }
+  if (files.size() > kMaxIncludedFiles) {
+    errors->push_back(fmt::format("include: the patterns match {} files (at most {})", files.size(), kMaxIncludedFiles));
+    files.clear();
+  }
+  return files;
+}
+
+// ${NAME}, ${NAME:-default} (default when NAME is unset or empty), $$ for "$"; any
+// other "$" stays as it is. The default is literal text up to the first "}".
+std::optional<std::string> Expand(std::string_view in, const ConfigHost& host, std::string* problem) {
+  std::string out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '$' || i + 1 == in.size() || (in[i + 1] != '$' && in[i + 1] != '{')) {
+      out += in[i];
+      continue;
+    }
+    if (in[i + 1] == '$') {
+      out += '$';
+      ++i;
+      continue;
+    }
+    const size_t close = in.find('}', i + 2);
+    if (close == std::string_view::npos) {
+      *problem = "\"${\" without a closing \"}\" (write $$ for a literal $)";
+      return std::nullopt;
+    }
+    const std::string_view inner = in.substr(i + 2, close - i - 2);
+    const size_t colon = inner.find(":-");
+    const std::string name(inner.substr(0, colon));
+    const bool valid = !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0])) &&
+                       std::all_of(name.begin(), name.end(),
+                                   [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+    if (!valid) {
+      *problem = fmt::format("\"${{{}}}\": a variable name is letters, digits and _ (write $$ for a literal $)", inner);
+      return std::nullopt;
+    }
+    const std::optional<std::string> value = host.getenv ? host.getenv(name) : std::nullopt;
+    if (colon != std::string_view::npos) {
+      out += value && !value->empty() ? *value : std::string(inner.substr(colon + 2));
+    } else if (value) {
+      out += *value;
+    } else {
+      *problem = fmt::format("the environment variable {0} is not set (write ${{{0}:-default}} for a default, $$ for "
+                             "a literal $)", name);
+      return std::nullopt;
+    }
+    i = close;
+  }
+  return out;
+}
+
+// Expands every string value under `node`; keys are never touched, so a variable can
+// only ever become a string, never TOML structure.
+void ExpandStrings(toml::node& node, const std::string& path, const ConfigHost& host,
+                   std::vector<std::string>* errors) {
+  if (toml::table* t = node.as_table()) {
+    for (auto&& [k, v] : *t) ExpandStrings(v, JoinKey(path, k.str()), host, errors);
+  } else if (toml::array* a = node.as_array()) {
+    for (size_t i = 0; i < a->size(); ++i) ExpandStrings((*a)[i], fmt::format("{}[{}]", path, i), host, errors);
+  } else if (toml::value<std::string>* s = node.as_string()) {
+    std::string problem;
+    if (auto expanded = Expand(s->get(), host, &problem)) {
+      s->get() = std::move(*expanded);
+    } else {
+      errors->push_back(fmt::format("{}: {}", path, problem));
+    }
+  }
+}
+
+}  // namespace
+
+ConfigHost SystemConfigHost() {
+  ConfigHost h;
+  h.getenv = [](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());
+    return v ? std::optional<std::string>(v) : std::nullopt;
+  };
+  h.hostname = [] {
+    char name[256] = {};
+    if (::gethostname(name, sizeof name - 1) != 0) return std::string();
+    return std::string(name);
+  };
+  return h;
+}
+
+std::string DefaultGatewayId(const ConfigHost& host) {
+  const std::string name = host.hostname ? host.hostname() : "";
+  if (ValidName(name, true) && name != "localhost" && name != "localhost.localdomain") return name;
+  std::ifstream in(host.machine_id_path, std::ios::binary);
+  std::string id;
+  std::getline(in, id);
+  while (!id.empty() && std::isspace(static_cast<unsigned char>(id.back()))) id.pop_back();
+  if (id.empty()) return "";
+  // Hashed: the machine id itself should not leave the host (machine-id(5)).
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (EVP_Digest(id.data(), id.size(), md, &n, EVP_sha256(), nullptr) != 1) return "";
+  std::string hex;
+  for (unsigned int i = 0; i < 6 && i < n; ++i) hex += fmt::format("{:02x}", md[i]);
+  return "gw-" + hex;
+}
+
+Result<std::string> ReadConfigFile(const std::string& path, ConfigErrors* errors, const ConfigHost& host) {
+  errors->errors.clear();
+  auto& e = errors->errors;
+  auto root = ParseFile(path, &e);
+  if (!root) return Status::InvalidArgument(errors->Join());
+  if (const toml::node* include = root->get("include")) {
+    const std::vector<std::string> files = IncludedFiles(*include, path, &e);
+    root->erase("include");
+    std::map<std::string, std::string> owner;
+    Own(*root, "", path, &owner);
+    for (const auto& file : files) {
+      auto part = ParseFile(file, &e);
+      if (!part) continue;
+      // One level only: a chain of includes would hide where a key comes from.
+      if (part->contains("include")) {
+        e.push_back(fmt::format("include: {} includes other files; only the main configuration file may", file));
+        continue;
+      }
+      Merge(*root, *part, "", file, &owner, &e);
+    }
+  }
+  if (!e.empty()) return Status::InvalidArgument(errors->Join());
+  for (auto&& [k, v] : *root) ExpandStrings(v, std::string(k.str()), host, &e);
+  if (!e.empty()) return Status::InvalidArgument(errors->Join());
+  if (!root->contains("gateway")) root->insert("gateway", toml::table{});
+  if (toml::table* g = root->get("gateway")->as_table(); g && !g->contains("id")) {
+    if (std::string id = DefaultGatewayId(host); !id.empty()) g->insert("id", id);
+  }
+  std::ostringstream text;
+  text << toml::toml_formatter(*root);
+  return text.str() + "\n";
+}
+
+Result<AgentConfig> LoadConfigFile(const std::string& path, ConfigErrors* errors, const ConfigHost& host) {
+  auto text = ReadConfigFile(path, errors, host);
+  if (!text.ok()) return text.status();
+  return ParseConfig(*text, path, errors);
 }
 
 }  // namespace edgeferry::agent

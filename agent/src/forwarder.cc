@@ -10,6 +10,7 @@
 #include "edgeferry/clock.h"
 #include "edgeferry/drivers/envelope.h"
 #include "edgeferry/redact.h"
+#include "edgeferry/repeat_limiter.h"
 
 namespace edgeferry::agent {
 
@@ -48,8 +49,9 @@ std::string_view SinkStateName(SinkState s) {
   return "unknown";
 }
 
-Forwarder::Forwarder(buffer::Store& store, drivers::Sink& sink, RetryPolicy retry, DrainPolicy drain)
-    : store_(store), sink_(sink), retry_(retry), drain_(drain), stage_("sink:" + sink.name()) {}
+Forwarder::Forwarder(buffer::Store& store, drivers::Sink& sink, RetryPolicy retry, DrainPolicy drain, Route route)
+    : store_(store), sink_(sink), retry_(retry), drain_(drain), route_(std::move(route)), stage_("sink:" + sink.name()),
+      repeat_key_("sink " + sink.name() + ": dead-lettered records") {}
 
 Forwarder::~Forwarder() { Stop(); }
 
@@ -176,15 +178,26 @@ void Forwarder::Run() {
     }
     while (!batch.empty() && batch.back().seq > upto) batch.pop_back();
     uint64_t through = last_before_read;  // when empty: all up to here was dropped (cap, TTL)
+    // Records the route does not select are passed over: delivered or not, the cursor
+    // moves past them with the selected ones around them.
+    const uint64_t read_through = batch.empty() ? 0 : batch.back().seq;
+    if (!route_.SelectsAll() && !batch.empty()) {
+      const size_t read = batch.size();
+      std::erase_if(batch, [&](const StoredRecord& r) { return !route_.Selects(r.record); });
+      std::lock_guard<std::mutex> l(mu_);
+      stats_.skipped_records += read - batch.size();
+      if (batch.empty()) through = read_through;
+    }
     std::optional<int64_t> retry_after;
     if (!batch.empty()) {
+      const uint64_t last_selected = batch.back().seq;
       uint64_t bytes = 0;
       for (const auto& r : batch) bytes += r.record.payload.size();
       const int64_t wait = std::max(records_budget.Take(static_cast<double>(batch.size())),
                                     bytes_budget.Take(static_cast<double>(bytes)));
       if (wait > 0 && !Sleep(wait)) return;
       const Outcome outcome = Deliver(batch);
-      through = outcome.through;
+      through = outcome.through >= last_selected ? std::max(outcome.through, read_through) : outcome.through;
       retry_after = outcome.retry_after;
     }
     if (live) {
@@ -262,8 +275,15 @@ bool Forwarder::DeadLetter(const StoredRecord& r, const std::string& reason) {
 
 drivers::Delivery Forwarder::CallSink(std::span<const StoredRecord> batch) {
   std::string what;
+  const int64_t t0 = SystemClock().MonoNs();
+  auto timed = [&](drivers::Delivery d) {
+    std::lock_guard<std::mutex> l(mu_);
+    stats_.request_duration.ObserveNs(SystemClock().MonoNs() - t0);
+    stats_.wire_bytes += d.wire_bytes;  // every call, probes and bisection steps included
+    return d;
+  };
   try {
-    return sink_.Deliver(batch);
+    return timed(sink_.Deliver(batch));
   } catch (const std::exception& e) {
     what = e.what();
   } catch (...) {
@@ -277,7 +297,7 @@ drivers::Delivery Forwarder::CallSink(std::span<const StoredRecord> batch) {
   }
   drivers::Delivery d;
   d.error = Status::Unavailable("sink threw: " + what);
-  return d;
+  return timed(std::move(d));
 }
 
 Forwarder::Outcome Forwarder::Deliver(std::vector<StoredRecord>& batch) {
@@ -319,7 +339,7 @@ Forwarder::Outcome Forwarder::Deliver(std::vector<StoredRecord>& batch) {
     }
     if (why != Why::kNone) {
       if (end > begin) break;  // send what comes before it first
-      spdlog::warn("sink {}: seq {} dead-lettered: {}", sink_.name(), r.seq, reason);
+      if (LogRepeats().Allow(repeat_key_)) spdlog::warn("sink {}: seq {} dead-lettered: {}", sink_.name(), r.seq, reason);
       if (!DeadLetter(r, reason)) {
         store_failed = true;
         break;
@@ -389,7 +409,7 @@ Forwarder::Outcome Forwarder::DeliverBisecting(std::span<const StoredRecord> bat
   const StoredRecord& r = rest.front();
   if (d.error.IsPermanent() || LinkWorksAfter(r.seq)) {
     const std::string reason = "refused by the destination: " + RedactUrlsIn(d.error.message());
-    spdlog::warn("sink {}: seq {} dead-lettered: {}", sink_.name(), r.seq, reason);
+    if (LogRepeats().Allow(repeat_key_)) spdlog::warn("sink {}: seq {} dead-lettered: {}", sink_.name(), r.seq, reason);
     if (DeadLetter(r, reason)) {
       std::lock_guard<std::mutex> l(mu_);
       ++stats_.poison_records;
@@ -406,13 +426,14 @@ Forwarder::Outcome Forwarder::DeliverBisecting(std::span<const StoredRecord> bat
 
 Forwarder::Outcome Forwarder::Account(std::span<const StoredRecord> batch, drivers::Delivery& d) {
   // Errors quote endpoints: printed (log, /status, dead letter reasons) only redacted.
-  const std::string error = RedactUrlsIn(d.error.ToString());
-  for (auto& rej : d.rejected) rej.reason = RedactUrlsIn(rej.reason);
+  // A destination's answer is quoted in these: printable and redacted before any use.
+  const std::string error = EscapeControlChars(RedactUrlsIn(d.error.ToString()));
+  for (auto& rej : d.rejected) rej.reason = EscapeControlChars(RedactUrlsIn(rej.reason));
   uint64_t through = std::min(d.acked_through, batch.back().seq);
   if (d.error.IsPermanent()) {
     // The destination refuses the whole batch for good: dead-letter it and move on.
     for (const auto& r : batch) {
-      if (r.seq > through) d.rejected.push_back({r.seq, RedactUrlsIn(d.error.message())});
+      if (r.seq > through) d.rejected.push_back({r.seq, EscapeControlChars(RedactUrlsIn(d.error.message()))});
     }
     through = batch.back().seq;
   }
@@ -433,7 +454,18 @@ Forwarder::Outcome Forwarder::Account(std::span<const StoredRecord> batch, drive
     ++records;
     bytes += r.record.payload.size();
   }
+  const int64_t now = SystemClock().NowNs();
   std::lock_guard<std::mutex> l(mu_);
+  if (!d.error.IsPermanent() && records > dead) {
+    stats_.last_success_ns = now;
+    // Dead-lettered ones among them are not delivered; the rejections are few.
+    for (const auto& r : batch) {
+      if (r.seq > through) break;
+      const bool rejected = std::any_of(d.rejected.begin(), d.rejected.end(),
+                                        [&](const drivers::Rejection& rej) { return rej.seq == r.seq; });
+      if (!rejected) stats_.latency.ObserveNs(now - r.record.ts_ns);
+    }
+  }
   stats_.delivered_records += records - std::min(records, dead);
   stats_.payload_bytes += bytes;
   stats_.dead_lettered += dead;

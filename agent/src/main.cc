@@ -2,11 +2,15 @@
 //
 //   edgeferry run --config F            run the agent until SIGTERM/SIGINT; SIGHUP reloads
 //   edgeferry check --config F          validate a config file (exit 78 when invalid)
+//   edgeferry check --connect [--timeout 5s] [--json] --config F
+//                                       and probe every source and sink (exit 69 when one fails)
 //   edgeferry status --config F         sources, sinks, backlog, last errors at a glance
 //   edgeferry buffer stats --config F   what the buffer holds (--json for scripts)
 //   edgeferry buffer check --config F   is the buffer damaged? read-only; exit 0 clean, 1 damaged
 //   edgeferry dlq list|show|replay|purge|move --config F   the dead letter queue
-//   edgeferry version
+//   edgeferry version | --version
+//   -c/--config goes before or after the subcommand; default $EDGEFERRY_CONFIG, else
+//   /etc/edgeferry/edgeferry.toml.
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,6 +30,7 @@
 
 #include "edgeferry/agent/agent.h"
 #include "edgeferry/agent/config.h"
+#include "edgeferry/agent/connect_check.h"
 #include "edgeferry/agent/fleet.h"
 #include "edgeferry/agent/report.h"
 #include "edgeferry/agent/metrics_server.h"
@@ -33,13 +38,16 @@
 #include "edgeferry/buffer/check.h"
 #include "edgeferry/buffer/dead_letter_admin.h"
 #include "edgeferry/clock.h"
+#include "edgeferry/drivers/envelope.h"
 #include "edgeferry/drivers/http/http_client.h"
 #include "edgeferry/units.h"
 
 namespace edgeferry::agent {
 namespace {
 
-constexpr int kExitIoError = 74;  // sysexits.h EX_IOERR
+constexpr int kExitIoError = 74;      // sysexits.h EX_IOERR
+constexpr int kExitUnavailable = 69;  // sysexits.h EX_UNAVAILABLE
+constexpr int kExitUsage = 64;        // sysexits.h EX_USAGE
 
 // Under systemd (JOURNAL_STREAM set) each line starts with "<N>", the syslog priority
 // journald reads; elsewhere with a UTC timestamp.
@@ -53,11 +61,30 @@ class SyslogPriorityFlag final : public spdlog::custom_flag_formatter {
   std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<SyslogPriorityFlag>(); }
 };
 
-void SetUpLogging(const std::string& level) {
+// The message as a JSON string literal, for `log.format = "json"`: whatever bytes a
+// message carries (a topic, a device's reply), the line stays one valid JSON object.
+class JsonMessageFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    std::string out;
+    drivers::AppendJsonString(std::string_view(msg.payload.data(), msg.payload.size()), &out);
+    dest.append(out.data(), out.data() + out.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessageFlag>(); }
+};
+
+// format: "text" or "json" (one object per line: ts, level, msg). Under systemd the
+// syslog priority prefix stays in front of either, so journald keeps the levels.
+void SetUpLogging(const std::string& level, const std::string& format = "text") {
   auto logger = std::make_shared<spdlog::logger>("edgeferry", std::make_shared<spdlog::sinks::stderr_sink_mt>());
   auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
-  if (std::getenv("JOURNAL_STREAM")) {
-    formatter->add_flag<SyslogPriorityFlag>('*').set_pattern("%*%l: %v");
+  const bool journal = std::getenv("JOURNAL_STREAM") != nullptr;
+  if (journal) formatter->add_flag<SyslogPriorityFlag>('*');
+  if (format == "json") {
+    formatter->add_flag<JsonMessageFlag>('J').set_pattern(std::string(journal ? "%*" : "") +
+                                                          R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","msg":%J})");
+  } else if (journal) {
+    formatter->set_pattern("%*%l: %v");
   } else {
     formatter->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l: %v");
   }
@@ -87,6 +114,10 @@ struct Running {
   AgentStats Stats() {
     std::lock_guard<std::mutex> l(mu);
     return agent->Stats();
+  }
+  HealthRules HealthRulesInForce() {
+    std::lock_guard<std::mutex> l(mu);
+    return config.health;
   }
   // In place when the buffer and gateway settings are unchanged, else a restart that
   // keeps the buffer file. On failure the previous configuration is started again.
@@ -123,7 +154,7 @@ int Run(const std::string& path, bool ignore_applied) {
     for (const auto& e : errors.errors) std::fprintf(stderr, "  %s\n", e.c_str());
     return kExitConfig;
   }
-  SetUpLogging(startup->config.log_level);
+  SetUpLogging(startup->config.log_level, startup->config.log_format);
   // Block the stop, reload and wake-up signals in every thread; the main thread waits for them.
   sigset_t signals;
   sigemptyset(&signals);
@@ -143,9 +174,22 @@ int Run(const std::string& path, bool ignore_applied) {
   }
   std::atomic<int64_t> loop_alive_ns{SystemClock().MonoNs()};
   const int64_t started_ns = SystemClock().NowNs();
-  auto health = [&](const AgentStats& stats) -> std::string {
+  // Neither changes while the process runs (a fleet push may not move the buffer).
+  const std::string gateway_id = running.config.gateway_id, buffer_path = running.config.buffer.path;
+  // Liveness, for /healthz: a restart would help.
+  auto alive = [&](const AgentStats& stats) -> std::string {
     if (SystemClock().MonoNs() - loop_alive_ns > 5'000'000'000) return "main loop stalled";
     return stats.buffer.writable ? "" : "buffer not writable (file system full?)";
+  };
+  // Health, for `edgeferry status`: liveness and the [health] rules (a restart would not
+  // fix a source sending junk, so /healthz leaves those out).
+  auto health = [&](const AgentStats& stats) -> std::vector<std::string> {
+    std::vector<std::string> problems;
+    if (std::string a = alive(stats); !a.empty()) problems.push_back(std::move(a));
+    for (auto& p : HealthProblems(stats, running.HealthRulesInForce(), SystemClock().NowNs())) {
+      problems.push_back(std::move(p));
+    }
+    return problems;
   };
   std::unique_ptr<FleetManager> fleet;
   std::mutex fleet_mu;  // the status page reads the fleet record
@@ -156,12 +200,13 @@ int Run(const std::string& path, bool ignore_applied) {
     return r.status.empty() ? "" : fmt::format("{} version {}", r.status, r.status_version);
   };
   MetricsServer metrics({
-      .metrics = [&] { return PrometheusText(running.Stats(), EDGEFERRY_VERSION); },
-      .health = [&] { return health(running.Stats()); },
+      .metrics = [&] { return PrometheusText(running.Stats(), EDGEFERRY_VERSION, EDGEFERRY_COMMIT, SystemClock().NowNs()) + ProcessMetricsText(); },
+      .health = [&] { return alive(running.Stats()); },
       .status =
           [&] {
             const AgentStats stats = running.Stats();
-            return AgentStatusJson(stats, RunInfo{EDGEFERRY_VERSION, path, started_ns, health(stats), fleet_status()});
+            return AgentStatusJson(stats, RunInfo{EDGEFERRY_VERSION, path, started_ns, health(stats), fleet_status(),
+                                                  gateway_id, buffer_path, static_cast<int64_t>(::getpid())});
           },
   });
   const AgentConfig& first = running.config;
@@ -252,19 +297,40 @@ int Run(const std::string& path, bool ignore_applied) {
   return 0;
 }
 
-int Check(const std::string& path) {
+// `edgeferry check [--connect]`: the schema, then (with --connect) every source's and
+// sink's probe. Exit 0 valid (and every probe ok or skipped), 69 a probe failed, 78 invalid.
+int Check(const std::string& path, bool connect, const std::string& timeout, bool json) {
+  const auto timeout_ns = ParseDurationNs(timeout);
+  if (connect && (!timeout_ns || *timeout_ns <= 0)) {
+    std::fprintf(stderr, "edgeferry: --timeout %s: expected a duration such as 500ms or 5s\n", timeout.c_str());
+    return kExitConfig;
+  }
   auto cfg = Load(path);
   if (!cfg) return kExitConfig;
-  std::printf("%s: OK (gateway %s, %zu sources, %zu sinks, buffer %s)\n", path.c_str(), cfg->gateway_id.c_str(),
-              cfg->sources.size(), cfg->sinks.size(), cfg->buffer.path.c_str());
-  if (cfg->fleet.enabled && cfg->fleet.public_key_pem.empty()) {
-    std::printf(cfg->fleet.allow_unsigned
-                    ? "warning: fleet.allow_unsigned = true: anyone who can publish to the desired topic on the "
-                      "management broker can reconfigure this gateway; install fleet.public_key_file\n"
-                    : "warning: [fleet] has no public_key_file: every push will be refused (set public_key_file, "
-                      "or allow_unsigned = true for a lab)\n");
+  if (!json) {
+    std::printf("%s: OK (gateway %s, %zu sources, %zu sinks, buffer %s)\n", path.c_str(), cfg->gateway_id.c_str(),
+                cfg->sources.size(), cfg->sinks.size(), cfg->buffer.path.c_str());
+    if (cfg->fleet.enabled && cfg->fleet.public_key_pem.empty()) {
+      std::printf(cfg->fleet.allow_unsigned
+                      ? "warning: fleet.allow_unsigned = true: anyone who can publish to the desired topic on the "
+                        "management broker can reconfigure this gateway; install fleet.public_key_file\n"
+                      : "warning: [fleet] has no public_key_file: every push will be refused (set public_key_file, "
+                        "or allow_unsigned = true for a lab)\n");
+    }
   }
-  return 0;
+  if (!connect) return 0;
+  SetUpLogging("warn");  // drivers log at info ("connected to"); the report says it all
+  std::fflush(stdout);
+  const ConnectCheckReport report = CheckConnections(*cfg, *timeout_ns);
+  std::printf("%s", json ? (ConnectCheckJson(report) + "\n").c_str() : ConnectCheckText(report).c_str());
+  const int rc = report.ok() ? 0 : kExitUnavailable;
+  if (report.abandoned) {
+    // A probe thread is still running: leave without destructors racing it.
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::_Exit(rc);
+  }
+  return rc;
 }
 
 // Opens the buffer a config names, read-only (safe beside a running agent), or sets
@@ -308,7 +374,13 @@ int StatusCommand(const std::string& path, bool json) {
     request.timeout_ms = 3000;
     request.max_body_bytes = 16u << 20;  // /status of many sources and sinks
     const auto res = client.Send(request);
-    if (res.status == 200) {
+    const auto answer = nlohmann::json::parse(res.body, nullptr, /*allow_exceptions=*/false);
+    const std::string answer_buffer = answer.is_object() ? answer.value("buffer_path", "") : "";
+    if (res.status == 200 && !answer_buffer.empty() && answer_buffer != cfg->buffer.path) {
+      // Another agent holds this port (this one could not bind it, or is not running).
+      why = fmt::format("the agent answering on {} is gateway {} with buffer {}, not this configuration's {}", url,
+                        answer.value("gateway_id", "?"), answer_buffer, cfg->buffer.path);
+    } else if (res.status == 200) {
       body = res.body;
     } else {
       why = res.error.empty() ? fmt::format("{} answered HTTP {}", url, res.status) : fmt::format("no answer on {}", url);
@@ -402,13 +474,30 @@ void PrintDeadLetter(const buffer::DeadLetter& d, size_t preview) {
               Preview(d.record.payload, preview).c_str());
 }
 
+// One dead letter for scripts: where and why, and the record as the outbox envelope
+// writes it (seq 0 when it never was stored), so binary payloads stay exact (base64).
+nlohmann::json DeadLetterJson(const buffer::DeadLetter& d, const std::string& gateway_id) {
+  std::string when, envelope;
+  AppendRfc3339Ns(d.dead_ns, &when);
+  drivers::AppendEnvelope(gateway_id, StoredRecord{d.seq.value_or(0), d.record}, &envelope);
+  return {{"id", d.id},
+          {"dead_at", when},
+          {"stage", d.stage},
+          {"reason", d.reason},
+          {"seq", d.seq ? nlohmann::json(*d.seq) : nlohmann::json()},
+          {"record", nlohmann::json::parse(envelope)}};
+}
+
 // Opens the dead letter queue of the store a config names, or sets *exit_code.
-std::unique_ptr<buffer::DeadLetterAdmin> OpenDlq(const std::string& path, int* exit_code) {
+// *gateway_id (optional) receives the configured gateway id.
+std::unique_ptr<buffer::DeadLetterAdmin> OpenDlq(const std::string& path, int* exit_code,
+                                                 std::string* gateway_id = nullptr) {
   auto cfg = Load(path);
   if (!cfg) {
     *exit_code = kExitConfig;
     return nullptr;
   }
+  if (gateway_id) *gateway_id = cfg->gateway_id;
   SetUpLogging("warn");
   auto dlq = buffer::DeadLetterAdmin::Open(cfg->buffer.path);
   if (!dlq.ok()) {
@@ -426,11 +515,13 @@ struct DlqCommand {
   bool all = false;
   std::string sink;
   size_t limit = 1000;
+  bool json = false;            // list, show: a JSON document instead of text
 };
 
 int Dlq(const std::string& path, const DlqCommand& cmd) {
   int rc = 0;
-  auto dlq = OpenDlq(path, &rc);
+  std::string gateway_id;
+  auto dlq = OpenDlq(path, &rc, &gateway_id);
   if (!dlq) return rc;
   if (cmd.action == "list" || cmd.action == "show") {
     std::vector<buffer::DeadLetter> list;
@@ -450,6 +541,12 @@ int Dlq(const std::string& path, const DlqCommand& cmd) {
         return kExitIoError;
       }
       list = std::move(all).value();
+    }
+    if (cmd.json) {
+      nlohmann::json out = {{"count", list.size()}, {"dead_letters", nlohmann::json::array()}};
+      for (const auto& d : list) out["dead_letters"].push_back(DeadLetterJson(d, gateway_id));
+      std::cout << out.dump() << "\n";
+      return 0;
     }
     for (const auto& d : list) PrintDeadLetter(d, cmd.action == "show" ? 4096 : 60);
     std::printf("%zu dead letter%s\n", list.size(), list.size() == 1 ? "" : "s");
@@ -495,7 +592,14 @@ int main(int argc, char** argv) {
   ::umask(027);
   CLI::App app{"edgeferry: durable sensor data forwarding for edge gateways"};
   app.require_subcommand(1);
-  std::string config = "/etc/edgeferry/edgeferry.toml";
+  const std::string version_line = std::string("edgeferry ") + EDGEFERRY_VERSION + " (" EDGEFERRY_COMMIT ")";
+  // Handled while parsing, before the subcommand requirement: `edgeferry --version` exits 0.
+  app.set_version_flag("--version", version_line, "Print the version and exit");
+  // -c before the subcommand sets it here, after it in the subcommand: the same variable.
+  const char* env_config = std::getenv("EDGEFERRY_CONFIG");
+  std::string config = env_config && *env_config ? env_config : "/etc/edgeferry/edgeferry.toml";
+  app.add_option("-c,--config", config, "Configuration file (default: $EDGEFERRY_CONFIG, else this)")
+      ->capture_default_str();
   bool json = false;
 
   auto* run = app.add_subcommand("run", "Run the agent until SIGTERM or SIGINT (SIGHUP reloads the config)");
@@ -503,8 +607,21 @@ int main(int argc, char** argv) {
   bool ignore_applied = false;
   run->add_flag("--ignore-applied", ignore_applied,
                 "Run the file as it is, not the last configuration a fleet push applied");
-  auto* check = app.add_subcommand("check", "Validate a configuration file; exit 78 when invalid");
+  auto* check = app.add_subcommand(
+      "check", "Validate a configuration file (exit 78 when invalid); with --connect also reach every source and sink, "
+               "read-only (exit 69 when one fails)");
   check->add_option("-c,--config", config, "Configuration file")->capture_default_str();
+  bool connect = false;
+  std::string connect_timeout = "5s";
+  check->add_flag("--connect", connect,
+                  "Also probe every source and sink, read-only (connect, CONNACK, credentials, HeadBucket...); "
+                  "exit 69 when one fails");
+  // Not ->needs(--connect): CLI11 prints "Needs: --connect" in the option's help line,
+  // where packaging/cli-docs.sh would read it as a value. Checked in Check() instead.
+  check->add_option("--timeout", connect_timeout, "With --connect: the bound of each probe, e.g. 500ms, 5s")
+      ->capture_default_str();
+  check->add_flag("--json", json,
+                  "With --connect: print {ok, components: [{kind, name, type, ok, skipped, detail, ms}]}");
   auto* status = app.add_subcommand(
       "status", "Sources, sinks, backlog and last errors of the running agent (exit 0 healthy, 1 unhealthy, 3 not running)");
   status->add_option("-c,--config", config, "Configuration file")->capture_default_str();
@@ -531,6 +648,9 @@ int main(int argc, char** argv) {
     auto* sub = dlq->add_subcommand(action, help);
     sub->add_option("-c,--config", config, "Configuration file")->capture_default_str();
     if (std::string(action) == "list") sub->add_option("--limit", dlq_cmd.limit, "At most this many")->capture_default_str();
+    if (std::string(action) == "list" || std::string(action) == "show") {
+      sub->add_flag("--json", dlq_cmd.json, "Print JSON: {count, dead_letters: [{id, dead_at, stage, reason, seq, record}]}");
+    }
     if (std::string(action) != "list") sub->add_option("--id", dlq_cmd.ids, "Dead letter id (repeatable)");
     if (std::string(action) == "replay" || std::string(action) == "purge") {
       sub->add_flag("--all", dlq_cmd.all, "Every dead letter");
@@ -550,13 +670,19 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   if (*run) return Run(config, ignore_applied);
-  if (*check) return Check(config);
+  if (*check) {
+    if (!connect && (json || check->count("--timeout") > 0)) {
+      std::fprintf(stderr, "edgeferry check: --json and --timeout go with --connect\n");
+      return kExitUsage;
+    }
+    return Check(config, connect, connect_timeout, json);
+  }
   if (*status) return StatusCommand(config, json);
   if (*stats) return BufferStats(config, json);
   if (*buffer_check) return BufferCheck(config, json);
   if (*dlq) return Dlq(config, dlq_cmd);
   if (*version) {
-    std::printf("edgeferry %s\n", EDGEFERRY_VERSION);
+    std::printf("%s\n", version_line.c_str());
     return 0;
   }
   return 1;

@@ -7,6 +7,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <array>
+#include <limits>
 #include <list>
 #include <memory>
 #include <thread>
@@ -20,21 +22,25 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-// One connection: read one request within the deadline, answer, close. Every step runs
-// on the server's one io_context thread, so a slow client costs a socket and a few KiB,
-// never the attention of the thread.
+// One connection: read one request's header within the deadline, answer, close. A body
+// is never read (no route takes one): it is discarded, at most kMaxDiscardBytes of it,
+// after the answer. Every step runs on the server's one io_context thread, so a slow
+// client costs a socket and a few KiB, never the attention of the thread.
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, const MetricsServer::Handlers& handlers, const MetricsServer::Limits& limits)
       : stream_(std::move(socket)), handlers_(handlers), limits_(limits) {
     parser_.header_limit(static_cast<std::uint32_t>(limits.max_request_bytes));
-    parser_.body_limit(0);  // GET carries no body
+    // The parser never reads a body (see DiscardBody), so an announced length, however
+    // large, must not fail the header read.
+    parser_.body_limit(std::numeric_limits<std::uint64_t>::max());
   }
 
   void Start() {
     stream_.expires_after(limits_.request_timeout);  // the whole request, not each read
-    http::async_read(stream_, buffer_, parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnRead(ec); });
+    // The header only: the method and target decide the answer, and a body is not read.
+    http::async_read_header(stream_, buffer_, parser_,
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnRead(ec); });
   }
 
   // Called on the server thread: drops the connection whatever it is doing.
@@ -50,7 +56,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnRead(beast::error_code ec) {
     if (ec) {
       // Too large: say so (431) rather than drop silently; anything else just closes.
-      if (ec == http::error::header_limit || ec == http::error::buffer_overflow || ec == http::error::body_limit) {
+      if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
         Respond(http::status::request_header_fields_too_large, "request too large\n", "");
       } else {
         Close();
@@ -58,16 +64,20 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     const auto& req = parser_.get();
-    const std::string target(req.target());
-    if (req.method() != http::verb::get) {
-      Respond(http::status::method_not_allowed, "GET only\n", "");
-    } else if (target == "/metrics") {
+    // The route is the path: a query string (Prometheus `params:`) is ignored.
+    const std::string_view target(req.target().data(), req.target().size());
+    const std::string_view path = target.substr(0, target.find('?'));
+    head_ = req.method() == http::verb::head;
+    if (req.method() != http::verb::get && !head_) {
+      res_.set(http::field::allow, "GET, HEAD");
+      Respond(http::status::method_not_allowed, "GET or HEAD only\n", "");
+    } else if (path == "/metrics") {
       Respond(http::status::ok, handlers_.metrics(), "text/plain; version=0.0.4; charset=utf-8");
-    } else if (target == "/healthz") {
+    } else if (path == "/healthz") {
       const std::string problem = handlers_.health();
       Respond(problem.empty() ? http::status::ok : http::status::service_unavailable,
               problem.empty() ? "ok\n" : problem + "\n", "");
-    } else if (target == "/status") {
+    } else if (path == "/status") {
       Respond(http::status::ok, handlers_.status(), "application/json");
     } else {
       Respond(http::status::not_found, "try /metrics, /healthz or /status\n", "");
@@ -79,16 +89,47 @@ class Session : public std::enable_shared_from_this<Session> {
     res_.version(11);
     res_.keep_alive(false);
     if (!content_type.empty()) res_.set(http::field::content_type, beast::string_view(content_type.data(), content_type.size()));
-    res_.body() = std::move(body);
-    res_.prepare_payload();
+    if (head_) {
+      res_.content_length(body.size());  // what GET would send, without the body
+    } else {
+      res_.body() = std::move(body);
+      res_.prepare_payload();
+    }
     stream_.expires_after(limits_.request_timeout);  // a client that does not read its answer
-    http::async_write(stream_, res_, [self = shared_from_this()](beast::error_code, std::size_t) { self->Close(); });
+    http::async_write(stream_, res_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec || self->parser_.is_done()) return self->Close();
+      self->DiscardBody();
+    });
   }
+
+  // The request had a body (or the header was not read whole): closing with unread
+  // bytes makes the kernel send a reset, which may destroy the answer before the client
+  // reads it. So half-close, then discard what the client still sends, up to
+  // kMaxDiscardBytes or the request timeout, whichever comes first, and close.
+  void DiscardBody() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(limits_.request_timeout);
+    ReadAndDiscard();
+  }
+
+  void ReadAndDiscard() {
+    stream_.async_read_some(asio::buffer(discard_), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      self->discarded_ += n;
+      if (ec || self->discarded_ >= kMaxDiscardBytes) return self->Close();
+      self->ReadAndDiscard();
+    });
+  }
+
+  static constexpr std::size_t kMaxDiscardBytes = 256 * 1024;
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   http::request_parser<http::empty_body> parser_;
   http::response<http::string_body> res_;
+  bool head_ = false;  // a HEAD request: headers only
+  std::array<char, 4096> discard_;
+  std::size_t discarded_ = 0;
   const MetricsServer::Handlers& handlers_;
   const MetricsServer::Limits limits_;
 };

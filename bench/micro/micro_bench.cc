@@ -1,6 +1,6 @@
 // Microbenchmarks (Google Benchmark): the buffer's append/read/ack path, segment
 // compression with and without a zstd dictionary, envelope encoding, and the serial
-// parsers, each beside its physical limit measured in the same run (raw SQLite blob
+// parsers, the pipeline's processors, each beside its physical limit measured in the same run (raw SQLite blob
 // inserts, raw zstd on the same bytes). Run: bench/run.sh, or
 //   build/release/bench/edgeferry_micro_bench --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
@@ -15,6 +15,7 @@
 #include "edgeferry/buffer/store.h"
 #include "edgeferry/drivers/envelope.h"
 #include "edgeferry/drivers/serial/frame_parser.h"
+#include "edgeferry/pipeline/processor.h"
 #include "sample_records.h"
 
 namespace edgeferry::bench {
@@ -247,6 +248,54 @@ void BM_ParseJsonLines(benchmark::State& state) {
   RunParser(state, *parser, Samples());
 }
 BENCHMARK(BM_ParseJsonLines);
+
+// Processors (pipeline/) on the same air-quality rows, per record; the limit beside
+// them is parsing the payload as JSON, which every field-reading processor does once.
+void BM_JsonParseAlone(benchmark::State& state) {
+  const auto& s = Samples();
+  size_t i = 0;
+  for (auto _ : state) {
+    auto j = nlohmann::json::parse(s[i++ % s.size()], nullptr, false);
+    benchmark::DoNotOptimize(j);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_JsonParseAlone);
+
+void RunPipeline(benchmark::State& state, const pipeline::ProcessorConfig& config) {
+  const auto& s = Samples();
+  pipeline::Pipeline p({config});
+  size_t i = 0;
+  int64_t now = 0;
+  for (auto _ : state) {
+    Record r = MakeRecord(s[i++ % s.size()], now);
+    auto keep = p.Run(r, now += 1'000'000'000);
+    benchmark::DoNotOptimize(keep);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_ProcessorDeadband(benchmark::State& state) {
+  RunPipeline(state, pipeline::DeadbandConfig{*pipeline::ParseFieldPath("t"), 0.5, 0, 600'000'000'000});
+}
+BENCHMARK(BM_ProcessorDeadband);
+
+void BM_ProcessorFilter(benchmark::State& state) {
+  pipeline::FilterConfig f;
+  f.field = pipeline::ParseFieldPath("t");
+  f.op = pipeline::FilterConfig::Op::kGe;
+  f.value = 20;
+  RunPipeline(state, f);
+}
+BENCHMARK(BM_ProcessorFilter);
+
+void BM_ProcessorSelect(benchmark::State& state) {
+  RunPipeline(state, pipeline::FieldsConfig{pipeline::FieldsConfig::Kind::kSelect, {}, {}, {"t", "rh", "date", "time"}});
+}
+BENCHMARK(BM_ProcessorSelect);
+
+void BM_ProcessorSample(benchmark::State& state) { RunPipeline(state, pipeline::SampleConfig{10, 0}); }
+BENCHMARK(BM_ProcessorSample);
 
 }  // namespace
 }  // namespace edgeferry::bench

@@ -28,6 +28,7 @@
 #include <thread>
 
 #include "edgeferry/buffer/segment_codec.h"
+#include "edgeferry/repeat_limiter.h"
 #include "edgeferry/thread_annotations.h"
 #include "edgeferry/units.h"
 #include "dead_letter_rows.h"
@@ -90,8 +91,17 @@ constexpr const char* kCounterNames[] = {
     "records",       "payload_bytes",  "compressed_bytes", "segments",        "appended_total",
     "dropped.cap",   "dropped.ttl",    "dropped.reject_new", "dropped.corrupt", "dropped.disk_full",
     "dlq_total",     "written.records", "written.payload_bytes", "written.compressed_bytes",
-    "backpressure_waits", "full", "dropped.unreadable", "salvaged",
+    "backpressure_waits", "full", "dropped.unreadable", "salvaged", "dlq_pruned",
 };
+
+// What a dead letter row costs, roughly: the page space its variable fields take (the
+// same sum AddDeadLetterLocked adds up for a new row).
+#define EDGEFERRY_DEAD_LETTER_ROW_BYTES "length(payload) + length(reason) + length(source) + length(channel) + 64"
+constexpr const char* kDeadLetterBytesSql =
+    "SELECT coalesce(sum(" EDGEFERRY_DEAD_LETTER_ROW_BYTES "), 0) FROM dead_letters";
+constexpr const char* kDeadLetterRowsBytesSql =
+    "SELECT id, " EDGEFERRY_DEAD_LETTER_ROW_BYTES " FROM dead_letters ORDER BY id";
+#undef EDGEFERRY_DEAD_LETTER_ROW_BYTES
 
 uint64_t EstimateEncoded(const Record& r) {
   return r.payload.size() + r.source.size() + r.channel.size() + 16;
@@ -318,6 +328,11 @@ class Store::Impl {
   uint64_t pending_bytes_ GUARDED_BY(mu_) = 0;
   std::map<std::string, CursorState, std::less<>> cursors_ GUARDED_BY(mu_);
   std::map<std::string, int64_t> counters_ GUARDED_BY(mu_);
+  uint64_t appended_payload_bytes_ GUARDED_BY(mu_) = 0;  // since this open; for rates only
+  // Dead letter bytes (kDeadLetterBytesSql) since the last exact count; over-counts after
+  // a purge by another process, which the next exact count corrects.
+  uint64_t dlq_bytes_estimate_ GUARDED_BY(mu_) = 0;
+  Status PruneDeadLettersToBytes() REQUIRES(mu_);
   SidecarState sidecar_ GUARDED_BY(mu_);
   int64_t last_checkpoint_mono_ GUARDED_BY(mu_) = 0;
   bool uncheckpointed_ GUARDED_BY(mu_) = false;
@@ -618,6 +633,7 @@ Status Store::Impl::Open() {
   if (!quarantined.empty()) {
     if (st = Salvage(quarantined); !st.ok()) return st;
   }
+  if (auto b = db_.QueryInt(kDeadLetterBytesSql, 0); b.ok()) dlq_bytes_estimate_ = static_cast<uint64_t>(*b);
   open_ = true;
   last_checkpoint_mono_ = clock_.MonoNs();
   flusher_ = std::thread([this] { FlusherLoop(); });
@@ -776,6 +792,7 @@ Result<uint64_t> Store::Impl::Append(Record record) {
   pending_bytes_ += estimate + kRecordOverhead;
   seg.records.push_back(StoredRecord{seq, std::move(record)});
   counters_["appended_total"] += 1;
+  appended_payload_bytes_ += seg.records.back().record.payload.size();
   const bool seal_now = opt_.durability == Durability::kSync ||
                         seg.records.size() >= opt_.segment_max_records ||
                         seg.encoded_estimate >= opt_.segment_max_bytes;
@@ -1128,8 +1145,12 @@ Status Store::Impl::DeleteSegmentsUpTo(uint64_t last_seq, const char* drop_reaso
   counters_["compressed_bytes"] -= blob;
   if (drop_reason) {
     counters_[std::string("dropped.") + drop_reason] += records;
-    spdlog::warn("buffer: dropped {} records ({} segments) up to seq {}: {}", records, segments,
-                 last_seq, drop_reason);
+    // A store at its cap drops a segment per commit: a few lines per reason, then the
+    // agent's tick logs how many more (the totals are in Stats().dropped).
+    if (LogRepeats().Allow(fmt::format("buffer: dropped records ({})", drop_reason))) {
+      spdlog::warn("buffer: dropped {} records ({} segments) up to seq {}: {}", records, segments,
+                   last_seq, drop_reason);
+    }
   }
   decoded_.remove_if([&](const auto& e) { return e.first <= last_seq; });
   return Status::Ok();
@@ -1254,6 +1275,7 @@ Status Store::Impl::Maintain() {
         return s;
       }
     }
+    if (Status s = PruneDeadLettersToBytes(); !s.ok()) return s;
     return PersistCounters();
   });
   if (!st.ok()) return st;
@@ -1485,8 +1507,44 @@ Status Store::Impl::AddDeadLetterLocked(const Record& record, std::string_view s
                   .Bind(8, static_cast<int64_t>(record.content_type))
                   .BindBlob(9, payload)
                   .Exec();
-  if (st.ok()) counters_["dlq_total"] += 1;
+  if (st.ok()) {
+    counters_["dlq_total"] += 1;
+    dlq_bytes_estimate_ += payload.size() + why.size() + record.source.size() + record.channel.size() + 64;
+  }
   return st;
+}
+
+// The dead letter queue's own bound (dlq_max_bytes), so that junk a source refuses can
+// never make the cap policy drop records still to deliver: the oldest dead letters go
+// first, down to 90% of the bound.
+Status Store::Impl::PruneDeadLettersToBytes() {
+  if (opt_.dlq_max_bytes == 0 || dlq_bytes_estimate_ <= opt_.dlq_max_bytes) return Status::Ok();
+  auto exact = db_.QueryInt(kDeadLetterBytesSql, 0);
+  if (!exact.ok()) return exact.status();
+  dlq_bytes_estimate_ = static_cast<uint64_t>(*exact);
+  if (dlq_bytes_estimate_ <= opt_.dlq_max_bytes) return Status::Ok();
+  const uint64_t excess = dlq_bytes_estimate_ - opt_.dlq_max_bytes / 10 * 9;
+  auto rows = db_.Prepare(kDeadLetterRowsBytesSql);
+  if (!rows.ok()) return rows.status();
+  int64_t cut = 0;
+  uint64_t freed = 0, pruned = 0;
+  Status st;
+  while (freed < excess && rows->Step(&st)) {
+    cut = rows->Int(0);
+    freed += static_cast<uint64_t>(rows->Int(1));
+    ++pruned;
+  }
+  if (!st.ok()) return st;
+  auto del = db_.Prepare("DELETE FROM dead_letters WHERE id <= ?1");
+  if (!del.ok()) return del.status();
+  if (Status s = del->Bind(1, cut).Exec(); !s.ok()) return s;
+  dlq_bytes_estimate_ -= std::min(dlq_bytes_estimate_, freed);
+  counters_["dlq_pruned"] += static_cast<int64_t>(pruned);
+  if (LogRepeats().Allow("buffer: dead letters pruned")) {
+    spdlog::warn("buffer: dead letter queue over dlq_max_bytes ({}): pruned the oldest {} ({})",
+                 FormatBytes(opt_.dlq_max_bytes), pruned, FormatBytes(freed));
+  }
+  return Status::Ok();
 }
 
 Result<std::vector<DeadLetter>> Store::Impl::ListDeadLetters(uint64_t after_id, size_t limit) {
@@ -1553,6 +1611,7 @@ StoreStats Store::Impl::Stats() {
   };
   s.appended_total = c("appended_total");
   s.dead_letters_total = c("dlq_total");
+  s.dead_letters_pruned = c("dlq_pruned");
   s.salvaged_records = c("salvaged");
   for (const char* reason : {"cap", "ttl", "reject_new", "corrupt", "disk_full", "unreadable"}) {
     s.dropped[reason] = c((std::string("dropped.") + reason).c_str());
@@ -1578,6 +1637,20 @@ StoreStats Store::Impl::Stats() {
   s.file_bytes = FileSize(opt_.path) + FileSize(opt_.path + "-wal");
   if (!open_) return s;
   if (auto used = UsedBytes(); used.ok()) s.used_bytes = *used;
+  s.appended_payload_bytes = appended_payload_bytes_;
+  {
+    bool at_floor = false;
+    const uint64_t cap = EffectiveCap(&at_floor);
+    s.room_bytes = cap > s.used_bytes ? cap - s.used_bytes : 0;
+    // The file system may fill before the cap does (other files, a cap over its size).
+    const std::string dir = fs::path(opt_.path).parent_path().empty() ? "." : fs::path(opt_.path).parent_path().string();
+    struct statvfs v {};
+    if (!at_floor && ::statvfs(dir.c_str(), &v) == 0) {
+      const uint64_t free_bytes = static_cast<uint64_t>(v.f_bavail) * v.f_frsize;
+      const uint64_t usable = free_bytes > opt_.min_free_bytes ? free_bytes - opt_.min_free_bytes : 0;
+      s.room_bytes = std::min(s.room_bytes, usable);
+    }
+  }
   if (auto n = db_.QueryInt("SELECT count(*) FROM dead_letters"); n.ok()) s.dead_letters = static_cast<uint64_t>(*n);
   if (auto n = db_.QueryInt("SELECT count(*) FROM replay"); n.ok()) s.replay_queued = static_cast<uint64_t>(*n);
   if (auto t = db_.QueryInt("SELECT ts_min FROM segments ORDER BY first_seq LIMIT 1"); t.ok()) s.oldest_ts_ns = *t;
@@ -1591,16 +1664,28 @@ StoreStats Store::Impl::Stats() {
   auto backlog = db_.Prepare(
       "SELECT coalesce(sum(CASE WHEN first_seq > ?1 THEN count ELSE last_seq - ?1 END), 0) "
       "FROM segments WHERE last_seq > ?1");
+  // The segment holding acked + 1, or the first one after it: at most two rows visited
+  // (the max(first_seq) lookup and the scan use the first_seq key).
+  auto oldest = db_.Prepare(
+      "SELECT sealed_ns FROM segments WHERE first_seq >= "
+      "coalesce((SELECT max(first_seq) FROM segments WHERE first_seq <= ?1 + 1), 0) "
+      "AND last_seq > ?1 ORDER BY first_seq LIMIT 1");
+  const int64_t wall_now = clock_.NowNs(), mono_now = clock_.MonoNs();
   for (const auto& [name, cur] : cursors_) {
-    CursorStats cs{name, cur.acked, 0};
+    CursorStats cs{name, cur.acked, 0, 0};
     Status st;
     if (backlog.ok() && backlog->Bind(1, static_cast<int64_t>(cur.acked)).Step(&st)) {
       cs.backlog_records = static_cast<uint64_t>(backlog->Int(0));
       backlog->Reset();
     }
+    if (oldest.ok() && oldest->Bind(1, static_cast<int64_t>(cur.acked)).Step(&st)) {
+      cs.oldest_unacked_stored_ns = oldest->Int(0);
+    }
+    if (oldest.ok()) oldest->Reset();
     for (const auto& seg : mem_) {
       if (seg->last_seq() <= cur.acked) continue;
       cs.backlog_records += seg->last_seq() - std::max(cur.acked, seg->first_seq - 1);
+      if (cs.oldest_unacked_stored_ns == 0) cs.oldest_unacked_stored_ns = wall_now - (mono_now - seg->opened_mono_ns);
     }
     s.cursors.push_back(std::move(cs));
   }

@@ -34,13 +34,9 @@ std::string RedactUrl(std::string_view url) {
   const size_t auth_end = std::min(rest.find_first_of("/?#"), rest.size());
   std::string_view authority = rest.substr(0, auth_end);
   if (const size_t at = authority.rfind('@'); at != std::string_view::npos) {
-    const std::string_view userinfo = authority.substr(0, at);
-    const size_t colon = userinfo.find(':');
-    out.append(userinfo.substr(0, colon));
-    if (colon != std::string_view::npos) {
-      out.push_back(':');
-      out.append(kRedacted);
-    }
+    // The whole userinfo is a credential: "user:password@", but also a token passed
+    // as the user name alone ("https://TOKEN@host/").
+    out.append(kRedacted);
     out.push_back('@');
     authority = authority.substr(at + 1);
   }
@@ -78,6 +74,23 @@ std::string RedactUrlsIn(std::string_view text) {
     at = end;
   }
   out.append(text.substr(std::min(at, text.size())));
+  return out;
+}
+
+std::string EscapeControlChars(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    } else {
+      out.push_back(ch);
+    }
+  }
   return out;
 }
 

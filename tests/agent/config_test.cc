@@ -41,6 +41,24 @@ TEST(Config, MinimalConfigGetsDocumentedDefaults) {
   ASSERT_EQ(cfg->sinks.size(), 1u);
   EXPECT_EQ(cfg->sinks[0].outbox.dir, "/tmp/ef/outbox");
   EXPECT_EQ(cfg->sinks[0].outbox.gateway_id, "gw-1");
+  EXPECT_EQ(cfg->health.window_ns, 300'000'000'000);
+  EXPECT_EQ(cfg->health.dead_letter_percent, 90);
+  EXPECT_EQ(cfg->health.min_inputs, 20u);
+  EXPECT_EQ(cfg->health.max_lag_ns, 3'600'000'000'000);
+  EXPECT_TRUE(cfg->health.sink_max_lag_ns.empty());
+}
+
+TEST(Config, HealthRulesAndPerSinkMaxLag) {
+  ConfigErrors errors;
+  std::string text = std::string(kMinimal) + "max_lag = \"2s\"\n[health]\nwindow = \"1m\"\ndead_letter_percent = 50\n"
+                                               "min_inputs = 5\nmax_lag = 0\n";
+  auto cfg = ParseConfig(text, "test.toml", &errors);
+  ASSERT_TRUE(cfg.ok()) << errors.Join();
+  EXPECT_EQ(cfg->health.window_ns, 60'000'000'000);
+  EXPECT_EQ(cfg->health.dead_letter_percent, 50);
+  EXPECT_EQ(cfg->health.min_inputs, 5u);
+  EXPECT_EQ(cfg->health.max_lag_ns, 0);
+  EXPECT_EQ(cfg->health.sink_max_lag_ns, (std::map<std::string, int64_t>{{"local", 2'000'000'000}}));
 }
 
 TEST(Config, ShippedExamplesAreValid) {
@@ -153,6 +171,45 @@ std::string Replace(std::string from, const std::string& to) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, BadConfig,
     ::testing::Values(
+        BadCase{"health_window", With("[health]\nwindow = \"5 minutes\"\n"),
+                "health.window: must be a duration such as \"250ms\", \"30s\", \"15m\", \"6h\" or \"7d\""},
+        BadCase{"health_percent", With("[health]\ndead_letter_percent = 150\n"),
+                "health.dead_letter_percent: must be between 1 and 100 (got 150)"},
+        BadCase{"health_min_inputs", With("[health]\nmin_inputs = 0\n"),
+                "health.min_inputs: must be between 1 and 1000000000 (got 0)"},
+        BadCase{"health_unknown", With("[health]\nmax_lagg = \"1h\"\n"), "health.max_lagg: unknown key"},
+        BadCase{"processor_type", With("[[sources.plant.processors]]\ntype = \"lua\"\n"),
+                "sources.plant.processors[0].type: must be one of \"filter\", \"set\", \"rename\", \"drop_fields\", \"select\", \"deadband\", \"sample\" (got \"lua\")"},
+        BadCase{"processor_no_type", With("[[sources.plant.processors]]\nfield = \"t\"\n"),
+                "sources.plant.processors[0].type: is required"},
+        BadCase{"deadband_field", With("[[sources.plant.processors]]\ntype = \"deadband\"\nabsolute = 0.5\n"),
+                "sources.plant.processors[0].field: is required"},
+        BadCase{"deadband_path", With("[[sources.plant.processors]]\ntype = \"deadband\"\nfield = \"a..b\"\n"),
+                "sources.plant.processors[0].field: \"a..b\" is not a field path (names joined by '.', at most 16 levels)"},
+        BadCase{"deadband_negative", With("[[sources.plant.processors]]\ntype = \"deadband\"\nfield = \"t\"\nabsolute = -1\n"),
+                "sources.plant.processors[0].absolute: must be a finite number of at least 0"},
+        BadCase{"sample_both", With("[[sources.plant.processors]]\ntype = \"sample\"\nevery = 2\ninterval = \"1s\"\n"),
+                "sources.plant.processors[0].every: set exactly one of every (1 in N) or interval"},
+        BadCase{"filter_value", With("[[sources.plant.processors]]\ntype = \"filter\"\nfield = \"t\"\nop = \">\"\n"),
+                "sources.plant.processors[0].value: is required with op = \">\""},
+        BadCase{"filter_unknown_key", With("[[sources.plant.processors]]\ntype = \"filter\"\nfeild = \"t\"\n"),
+                "sources.plant.processors[0].feild: unknown key"},
+        BadCase{"set_empty", With("[[sources.plant.processors]]\ntype = \"set\"\n"),
+                "sources.plant.processors[0].fields: is required: a table of name = value"},
+        BadCase{"select_not_list", With("[[sources.plant.processors]]\ntype = \"select\"\nfields = \"a\"\n"),
+                "sources.plant.processors[0].fields: must be a non-empty list of strings"},
+        BadCase{"processors_not_array", With("[sources.plant.processors]\ntype = \"sample\"\n"),
+                "sources.plant.processors: must be an array of tables ([[sources.<name>.processors]])"},
+        BadCase{"route_unknown_source", Replace("type = \"outbox\"", "type = \"outbox\"\nsources = [\"plant\", \"gps\"]"),
+                "sinks.local.sources[1]: no source named \"gps\" (configured: plant)"},
+        BadCase{"route_bad_filter", Replace("type = \"outbox\"", "type = \"outbox\"\nchannels = [\"a/#/b\"]"),
+                "sinks.local.channels[0]: \"a/#/b\" is not a valid topic filter ('+' and '#' only as whole levels, '#' last)"},
+        BadCase{"route_empty", Replace("type = \"outbox\"", "type = \"outbox\"\nchannels = []"),
+                "sinks.local.channels: must be a non-empty list of strings (leave it out to select everything)"},
+        BadCase{"route_not_string", Replace("type = \"outbox\"", "type = \"outbox\"\nsources = [\"plant\", 7]"),
+                "sinks.local.sources[1]: must be a string"},
+        BadCase{"sink_max_lag", Replace("type = \"outbox\"", "type = \"outbox\"\nmax_lag = \"soon\""),
+                "sinks.local.max_lag: must be a duration such as \"250ms\", \"30s\", \"15m\", \"6h\" or \"7d\""},
         BadCase{"qos", Replace("type = \"mqtt\"", "type = \"mqtt\"\nqos = 3"),
                 "sources.plant.qos: must be 0, 1 or 2 (got 3)"},
         BadCase{"topic_qos", Replace("[\"sensors/#\"]", "[{filter = \"a\", qos = 5}]"),
@@ -162,6 +219,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"no_gateway", "[sinks.a]\ntype=\"outbox\"\n", "gateway: is required (with at least id = \"...\")"},
         BadCase{"no_id", Replace("id = \"gw-1\"", ""), "gateway.id: is required"},
         BadCase{"bad_id", Replace("\"gw-1\"", "\"gw 1\""), "gateway.id: must be 1 to 64 of A-Z a-z 0-9 . _ -"},
+        // Found by config_fuzz: an explicit empty id passed (only a missing one defaults).
+        BadCase{"empty_id", Replace("\"gw-1\"", "\"\""), "gateway.id: must be 1 to 64 of A-Z a-z 0-9 . _ -"},
         BadCase{"size", With("[buffer]\nmax_bytes = \"12XB\"\n"),
                 "buffer.max_bytes: must be a size such as 4096, \"512KiB\", \"64MiB\" or \"1GiB\""},
         BadCase{"size_range", With("[buffer]\nmax_bytes = 10\n"),

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <cstdlib>
 #include <string>
 
 namespace edgeferry::agent {
@@ -223,6 +224,54 @@ TEST(FleetPushPolicy, UnsignedPushesAreRefusedBeforeParsingUnlessAllowed) {
 TEST(FleetPushPolicy, JsonIntegersBeyond64BitsAreRejectedNotWrapped) {
   auto doc = DecodePush(R"({"version": 18446744073709551615})", "");
   EXPECT_FALSE(doc.ok());
+}
+
+}  // namespace
+}  // namespace edgeferry::agent
+
+namespace edgeferry::agent {
+namespace {
+
+// ${VAR} is expanded in the local file only: expanding a push would hand the gateway's
+// environment (credentials in it, too) to whoever can push.
+TEST(FleetPushPolicy, VariablesInAPushStayLiteral) {
+  ::setenv("HOME", "/home/edgeferry-test", 1);
+  const std::string local_toml = std::string(kLocal).substr(0, std::string(kLocal).find("[sinks.cloud]"));
+  ConfigErrors errors;
+  auto local = ParseConfig(local_toml, "local", &errors);
+  ASSERT_TRUE(local.ok()) << errors.Join();
+  int64_t version = -1;
+  const std::string push = R"(version = 7
+[gateway]
+id = "gw-1"
+data_dir = "/tmp/ef-fleet-unit"
+[sources.plant]
+type = "mqtt"
+uri = "tcp://127.0.0.1:1883"
+topics = ["${HOME}/#", "a$$b/#", "${UNSET_IN_ANY_TEST:-d}/#"]
+[sinks.local]
+type = "outbox"
+)";
+  for (const bool json : {false, true}) {
+    std::string payload = push;
+    if (json) {
+      payload = nlohmann::json{{"version", 8},
+                               {"gateway", {{"id", "gw-1"}, {"data_dir", "/tmp/ef-fleet-unit"}}},
+                               {"sources", {{"plant", {{"type", "mqtt"}, {"uri", "tcp://127.0.0.1:1883"},
+                                                       {"topics", {"${HOME}/#", "a$$b/#", "${UNSET_IN_ANY_TEST:-d}/#"}}}}}},
+                               {"sinks", {{"local", {{"type", "outbox"}}}}}}
+                    .dump();
+    }
+    auto v = ValidatePush(payload, *local, local_toml, &errors, &version);
+    ASSERT_TRUE(v.ok()) << json << ": " << errors.Join();
+    ASSERT_EQ(v->config.sources.size(), 1u);
+    const auto& subs = v->config.sources[0].mqtt.subscriptions;
+    ASSERT_EQ(subs.size(), 3u);
+    EXPECT_EQ(subs[0].filter, "${HOME}/#") << json;
+    EXPECT_EQ(subs[1].filter, "a$$b/#") << json;
+    EXPECT_EQ(subs[2].filter, "${UNSET_IN_ANY_TEST:-d}/#") << json;
+    EXPECT_EQ(v->toml.find("/home/edgeferry-test"), std::string::npos) << v->toml;
+  }
 }
 
 }  // namespace

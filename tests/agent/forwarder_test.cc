@@ -144,6 +144,74 @@ TEST_F(ForwarderTest, DeliversEverythingInOrderInBatchesUpToMaxRecords) {
   ASSERT_TRUE(WaitUntil([&] { return store_->Stats().records == 0; }, 5s)) << "acked segments are deleted";
 }
 
+// Routing (issue 14): a sink receives only what its route selects; the cursor passes
+// over the rest, which is counted, never delivered.
+TEST_F(ForwarderTest, ARouteDeliversOnlyWhatItSelectsAndTheCursorPassesTheRest) {
+  FaultySink sink("alarms", {7, 1 << 20, 0});
+  Forwarder f(*store_, sink, fast_retry_, {}, Route{{"plant"}, {"+/alarm/#"}});
+  ASSERT_TRUE(f.Start().ok());
+  // seq i (from 1): source plant or gps; channel press/alarm/high, press/temp or oven/alarm.
+  const std::vector<std::string> sources = {"plant", "plant", "gps"};
+  const std::vector<std::string> channels = {"press/alarm/high", "press/temp", "oven/alarm", "oven/alarm/x/y"};
+  std::vector<uint64_t> expected;
+  for (int i = 1; i <= 200; ++i) {
+    const std::string& src = sources[i % sources.size()];
+    const std::string& ch = channels[(i / 3) % channels.size()];
+    ASSERT_TRUE(store_->Append(Record{i, src, ch, ContentType::kText, "r"}).ok());
+    // Selected: from plant, and the second level is "alarm".
+    if (src == "plant" && ch.find("/alarm") != std::string::npos) expected.push_back(static_cast<uint64_t>(i));
+  }
+  ASSERT_GT(expected.size(), 30u);
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 200; }, 5s)) << f.Stats().acked_seq;
+  EXPECT_EQ(sink.Accepted(), expected);
+  EXPECT_EQ(f.Stats().delivered_records, expected.size());
+  EXPECT_EQ(f.Stats().skipped_records, 200 - expected.size());
+  for (const auto& call : sink.Calls()) EXPECT_FALSE(call.empty()) << "a batch with nothing selected is not sent";
+  ASSERT_TRUE(WaitUntil([&] { return store_->Stats().records == 0; }, 5s)) << "skipped records do not pin the buffer";
+}
+
+TEST_F(ForwarderTest, ARoutedSinkThatFailsDoesNotPassRecordsItHasNotDelivered) {
+  FaultySink sink("alarms", {100, 1 << 20, 0});
+  const Status down = Status::Unavailable("connection refused");
+  sink.Script({{down, {}}, {down, {}}});
+  for (int i = 1; i <= 20; ++i) {
+    ASSERT_TRUE(store_->Append(Record{i, "plant", i % 2 ? "a/alarm" : "a/temp", ContentType::kText, "r"}).ok());
+  }
+  Forwarder f(*store_, sink, fast_retry_, {}, Route{{}, {"+/alarm"}});
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 20; }, 5s));
+  std::vector<uint64_t> odd;
+  for (uint64_t s = 1; s <= 20; s += 2) odd.push_back(s);
+  EXPECT_EQ(sink.Accepted(), odd);
+  // The failed attempts sent the same records: the cursor stayed before seq 1.
+  const auto calls = sink.Calls();
+  ASSERT_EQ(calls.size(), 3u);
+  for (const auto& call : calls) EXPECT_EQ(call, odd);
+}
+
+// Found by review: a server's response body went raw into the log, /status and the
+// terminal of `edgeferry status` (escape sequences, a forged second log line).
+TEST_F(ForwarderTest, ADestinationsAnswerIsKeptPrintableInErrorsAndDeadLetterReasons) {
+  FaultySink sink("s", {10, 1 << 20, 0});
+  const std::string hostile = "HTTP 503: \x1b[2J\x1b]0;pwned\x07\r\nsink s online\x7f";
+  sink.Script({{Status::Unavailable(hostile), {}}, {Status::Permanent(hostile), {}}});
+  Append(3);
+  Forwarder f(*store_, sink, fast_retry_);
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 3; }, 5s));
+  f.Stop();
+  const auto printable = [](const std::string& s) {
+    return std::none_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+  };
+  const std::string err = f.Stats().last_error;
+  EXPECT_TRUE(printable(err)) << err;
+  EXPECT_NE(err.find("HTTP 503: \\x1b[2J\\x1b]0;pwned\\x07\\x0d\\x0asink s online\\x7f"), std::string::npos) << err;
+  auto dead = store_->ListDeadLetters(0, 10);
+  ASSERT_TRUE(dead.ok());
+  ASSERT_EQ(dead->size(), 3u);
+  for (const auto& d : *dead) EXPECT_TRUE(printable(d.reason)) << d.reason;
+}
+
 TEST_F(ForwarderTest, TransientFailuresAreRetriedAndTheCursorWaits) {
   FaultySink sink("s", {100, 1 << 20, 0});
   const Status down = Status::Unavailable("connection refused");

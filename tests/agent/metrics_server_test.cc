@@ -99,6 +99,64 @@ TEST(MetricsServer, AnswersEachEndpoint) {
   EXPECT_TRUE(Get(server.port(), "/nope").starts_with("HTTP/1.1 404"));
 }
 
+// Prometheus `params:` in a scrape config adds a query string; it must not change the route.
+TEST(MetricsServer, AQueryStringDoesNotChangeTheRoute) {
+  MetricsServer server(TestHandlers());
+  ASSERT_TRUE(server.Start("127.0.0.1", 0).ok());
+  const std::string metrics = Get(server.port(), "/metrics?x=1");
+  EXPECT_TRUE(metrics.starts_with("HTTP/1.1 200 OK")) << metrics;
+  EXPECT_NE(metrics.find("edgeferry_up 1"), std::string::npos) << metrics;
+  const std::string health = Get(server.port(), "/healthz?probe=k8s&x=");
+  EXPECT_TRUE(health.starts_with("HTTP/1.1 200 OK")) << health;
+  const std::string status = Get(server.port(), "/status?");
+  EXPECT_NE(status.find(R"({"healthy":true})"), std::string::npos) << status;
+  EXPECT_TRUE(Get(server.port(), "/nope?x=1").starts_with("HTTP/1.1 404"));
+  EXPECT_TRUE(Get(server.port(), "/metricsx").starts_with("HTTP/1.1 404"));
+}
+
+// HEAD answers GET's status and headers (Content-Length included) without the body.
+TEST(MetricsServer, HeadAnswersTheHeadersWithoutTheBody) {
+  MetricsServer server(TestHandlers());
+  ASSERT_TRUE(server.Start("127.0.0.1", 0).ok());
+  Fd fd = Connect(server.port());
+  ASSERT_TRUE(SendAll(fd.get(), "HEAD /metrics?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+  const std::string res = ReadUntilClosed(fd.get(), 5s);
+  EXPECT_TRUE(res.starts_with("HTTP/1.1 200 OK")) << res;
+  EXPECT_NE(res.find("Content-Length: 15\r\n"), std::string::npos) << res;  // "edgeferry_up 1\n"
+  EXPECT_TRUE(res.ends_with("\r\n\r\n")) << res;
+}
+
+// A POST with a body is a wrong method (405 naming the allowed ones), not a request
+// too large (431), and the server does not read the body to say so.
+TEST(MetricsServer, OtherMethodsGet405WithAllowAndTheBodyIsNotRead) {
+  MetricsServer server(TestHandlers());
+  ASSERT_TRUE(server.Start("127.0.0.1", 0).ok());
+  {
+    Fd fd = Connect(server.port());
+    ASSERT_TRUE(SendAll(fd.get(), "POST /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 11\r\n\r\nhello=world"));
+    const std::string res = ReadUntilClosed(fd.get(), 5s);
+    EXPECT_TRUE(res.starts_with("HTTP/1.1 405")) << res;
+    EXPECT_NE(res.find("Allow: GET, HEAD\r\n"), std::string::npos) << res;
+  }
+  for (const char* method : {"PUT", "DELETE", "OPTIONS"}) {
+    Fd fd = Connect(server.port());
+    ASSERT_TRUE(SendAll(fd.get(), std::string(method) + " /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+    const std::string res = ReadUntilClosed(fd.get(), 5s);
+    EXPECT_TRUE(res.starts_with("HTTP/1.1 405")) << method << ": " << res;
+    EXPECT_NE(res.find("Allow: GET, HEAD\r\n"), std::string::npos) << method << ": " << res;
+  }
+  // A huge announced body: the answer comes at once and the connection closes without
+  // the server waiting for (or reading) the gigabyte.
+  Fd fd = Connect(server.port());
+  const auto start = Clock::now();
+  ASSERT_TRUE(SendAll(fd.get(), "POST /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1073741824\r\n\r\n" +
+                                    std::string(4096, 'a')));
+  const std::string res = ReadUntilClosed(fd.get(), 5s);
+  EXPECT_TRUE(res.starts_with("HTTP/1.1 405")) << res.substr(0, 200);
+  EXPECT_LT(Clock::now() - start, 3s);
+  EXPECT_TRUE(Get(server.port(), "/healthz").starts_with("HTTP/1.1 200 OK"));
+}
+
 // The old server read one request at a time: one client sending a header line every
 // few seconds kept /healthz unanswered and `edgeferry status` said NOT RUNNING.
 TEST(MetricsServer, SlowClientsDoNotDelayAScrape) {

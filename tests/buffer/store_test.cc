@@ -17,6 +17,7 @@
 
 #include <sstream>
 
+#include "edgeferry/repeat_limiter.h"
 #include "test_support.h"
 
 namespace edgeferry::buffer {
@@ -287,6 +288,48 @@ INSTANTIATE_TEST_SUITE_P(FlusherSpeeds, CapTest,
                                                                                         : "very_slow_flusher");
                          });
 
+// Found by review: dead letters count against the cap, and drop_oldest deleted records
+// still to deliver to make room for junk a source refused (a publisher could erase the
+// backlog with max_bytes / 200 KB messages). The queue has its own byte bound now.
+TEST_F(StoreTest, JunkInTheDeadLetterQueueCannotCrowdOutRecordsToDeliver) {
+  auto o = Options();
+  o.max_bytes = 2 << 20;
+  o.dlq_max_bytes = 256 << 10;
+  auto store = OpenStore(o);
+  ASSERT_TRUE(store->OpenCursor("cloud").ok());  // nothing acked: everything stays due
+  for (int i = 0; i < 200; ++i) {
+    Record r = MakeRecord(i);
+    r.payload = Noise(4000, static_cast<uint32_t>(i));  // 800 KB to deliver
+    ASSERT_TRUE(store->Append(std::move(r)).ok());
+  }
+  ASSERT_TRUE(store->Flush().ok());
+  // 40 x 200 KB of refused junk: 8 MB, four times the cap.
+  for (int i = 0; i < 40; ++i) {
+    Record junk = MakeRecord(1000 + i);
+    junk.payload = Noise(200'000, static_cast<uint32_t>(5000 + i));
+    ASSERT_TRUE(store->AddDeadLetter(junk, "source:junk", "not JSON").ok());
+    if (i % 4 == 0) {
+      ASSERT_TRUE(store->Flush().ok());
+    }
+  }
+  // The bound is enforced at each commit: wait until what the junk leaves fits it
+  // (one 200 KB dead letter in 256 KiB).
+  ASSERT_TRUE(WaitUntil([&] { return store->Stats().dead_letters * 200'000 <= o.dlq_max_bytes; }, 5s))
+      << store->Stats().dead_letters;
+  const auto stats = store->Stats();
+  EXPECT_EQ(stats.records, 200u) << "every record to deliver is still there";
+  EXPECT_EQ(stats.dropped.at("cap"), 0u);
+  // What is left of the queue: the newest, within the bound (each is ~200 KB).
+  auto left = store->ListDeadLetters(0, 100);
+  ASSERT_TRUE(left.ok());
+  ASSERT_FALSE(left->empty());
+  uint64_t bytes = 0;
+  for (const auto& d : *left) bytes += d.record.payload.size();
+  EXPECT_LE(bytes, o.dlq_max_bytes);
+  EXPECT_EQ(left->back().record.ts_ns, MakeRecord(1039).ts_ns) << "the newest dead letter is kept";
+  EXPECT_EQ(stats.dead_letters_pruned + stats.dead_letters, 40u);
+}
+
 TEST_F(StoreTest, CapRejectNewRefusesAppendsUntilSpaceFrees) {
   auto o = Options();
   o.max_bytes = 256 * 1024;
@@ -376,6 +419,37 @@ TEST_F(StoreTest, TtlDropsExpiredSegmentsOldestFirst) {
   ASSERT_TRUE(WaitUntil([&] { return store->Stats().dropped.at("ttl") == 50; }, 5s));
   EXPECT_EQ(store->Stats().records, 20u);
   EXPECT_EQ(ReadAll(*store).front().seq, 51u);
+}
+
+// The sink lag rule's input: when the first unacknowledged record was stored (its
+// segment's commit time, or the open segment's start), never the record's own ts.
+TEST_F(StoreTest, OldestUnackedStoredTimeFollowsTheCursor) {
+  const int64_t t0 = 1'800'000'000'000'000'000;
+  ManualClock clock(t0);
+  auto o = Options();
+  o.clock = &clock;
+  o.segment_max_records = 10;
+  o.commit_interval_ns = 3'600'000'000'000;  // only Flush() and the count seal here
+  auto store = OpenStore(o);
+  ASSERT_TRUE(store->OpenCursor("cloud").ok());
+  auto oldest = [&] { return store->Stats().cursors.at(0).oldest_unacked_stored_ns; };
+  EXPECT_EQ(oldest(), 0);  // nothing stored
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(store->Append(MakeRecord(i)).ok());  // seqs 1..20, ts = i
+  ASSERT_TRUE(store->Flush().ok());  // two segments committed at t0
+  clock.AdvanceNs(60'000'000'000);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(store->Append(MakeRecord(i)).ok());  // seqs 21..25, open at t0+60s
+  ASSERT_TRUE(store->Flush().ok());
+  clock.AdvanceNs(60'000'000'000);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(store->Append(MakeRecord(i)).ok());  // seqs 26..28, in memory
+  EXPECT_EQ(oldest(), t0);
+  ASSERT_TRUE(store->Ack("cloud", 15).ok());  // inside the second segment, committed at t0
+  EXPECT_EQ(oldest(), t0);
+  ASSERT_TRUE(store->Ack("cloud", 20).ok());  // at a segment's end: the next one
+  EXPECT_EQ(oldest(), t0 + 60'000'000'000);
+  ASSERT_TRUE(store->Ack("cloud", 25).ok());  // only the open segment is left
+  EXPECT_EQ(oldest(), t0 + 120'000'000'000);
+  ASSERT_TRUE(store->Ack("cloud", 28).ok());
+  EXPECT_EQ(oldest(), 0);
 }
 
 TEST_F(StoreTest, LiveStreamAckedBeforeCommitIsNeverWritten) {
@@ -560,6 +634,44 @@ class LogCapture {
   std::ostringstream out_;
   std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
 };
+
+size_t CountOf(const std::string& text, std::string_view what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
+  return n;
+}
+
+// A store at its cap drops a segment per commit: at 20 msg/s that was ~47 warning lines a
+// minute. The lines go through LogRepeats(), one key per drop reason: a few, then a count.
+TEST_F(StoreTest, CapDropsLogABoundedNumberOfLinesAndCountTheRest) {
+  LogRepeats().TakeAll();  // a fresh window, whatever ran before in this process
+  auto o = Options();
+  o.max_bytes = 256 * 1024;
+  o.segment_max_records = 4;
+  LogCapture log;
+  auto store = OpenStore(o);
+  const int n = 400;  // ~1.6 MB of incompressible payload into a 256 KiB store
+  for (int i = 0; i < n; ++i) {
+    Record r = MakeRecord(i);
+    r.payload = Noise(4000, static_cast<uint32_t>(i));
+    ASSERT_TRUE(store->Append(std::move(r)).ok());
+    if (i % 4 == 3) {
+      ASSERT_TRUE(store->Flush().ok());  // a commit, and a drop, every segment
+    }
+  }
+  ASSERT_TRUE(store->Flush().ok());
+  const auto stats = store->Stats();
+  ASSERT_GT(stats.dropped.at("cap"), 100u);
+  const std::string text = log.Text();
+  const size_t lines = CountOf(text, "buffer: dropped");
+  EXPECT_GE(lines, 1u) << text;
+  EXPECT_LE(lines, 5u) << text;
+  uint64_t held_back = 0;
+  for (const auto& h : LogRepeats().TakeAll()) {
+    if (h.key == "buffer: dropped records (cap)") held_back = h.held_back;
+  }
+  EXPECT_GT(held_back, 10u) << "the rest are counted for the agent's summary line";
+}
 
 // SQLite takes a 0-byte file for a new empty database (issue 12, item 16).
 TEST_F(StoreTest, AZeroByteStoreIsQuarantinedWithALogLineAndSeqContinues) {

@@ -125,6 +125,12 @@ TEST_F(HttpSinkTest, PostsCompressedNdjsonBatchesInSeqOrder) {
     const auto lines = ReceivedLines(c);
     ASSERT_EQ(lines.size(), 250u);
     for (uint64_t s = 1; s <= 250; ++s) ASSERT_EQ(lines[s - 1], Envelope(s));
+    // Wire bytes: the request bodies as the server received them (compressed).
+    uint64_t received = 0;
+    for (const auto& r : requests) received += r["body"].get<std::string>().size();
+    EXPECT_EQ(f.Stats().wire_bytes, received);
+    EXPECT_EQ(f.Stats().latency.count, 250u);
+    EXPECT_EQ(f.Stats().request_duration.count, 3u);
   }
 }
 
@@ -476,17 +482,33 @@ TEST_F(KinesisRogueTest, AValidationExceptionIsBisectedToTheRecordTheStreamRefus
 
 // ---------------------------------------------------------------- redaction (issue 12, item 13)
 
-TEST(RedactUrl, HidesPasswordsAndQueryValuesAndKeepsWhereItPoints) {
+TEST(RedactUrl, HidesUserinfoAndQueryValuesAndKeepsWhereItPoints) {
   EXPECT_EQ(RedactUrl("https://user:s3cret@api.example.com:8443/ingest?sig=abc&X-Amz-Signature=def&token=ghi#frag"),
-            "https://user:REDACTED@api.example.com:8443/ingest?sig=REDACTED&X-Amz-Signature=REDACTED&token=REDACTED#REDACTED");
+            "https://REDACTED@api.example.com:8443/ingest?sig=REDACTED&X-Amz-Signature=REDACTED&token=REDACTED#REDACTED");
   EXPECT_EQ(RedactUrl("http://127.0.0.1:8080/ingest"), "http://127.0.0.1:8080/ingest");
-  EXPECT_EQ(RedactUrl("http://tok@host/p"), "http://tok@host/p") << "a user name alone is not a secret";
   EXPECT_EQ(RedactUrl("http://host/p?justasecret"), "http://host/p?REDACTED");
-  EXPECT_EQ(RedactUrl("http://a:b@host?x=1"), "http://a:REDACTED@host?x=REDACTED");
+  EXPECT_EQ(RedactUrl("http://a:b@host?x=1"), "http://REDACTED@host?x=REDACTED");
   EXPECT_EQ(RedactUrl("not a url"), "not a url");
   // A URL in text runs to the next space or quote: a trailing ':' goes with the redacted value.
   EXPECT_EQ(RedactUrlsIn("Unavailable: http://u:pw@h/x?sig=1: Failed to connect (see \"https://h2/?t=2\")"),
-            "Unavailable: http://u:REDACTED@h/x?sig=REDACTED Failed to connect (see \"https://h2/?t=REDACTED\")");
+            "Unavailable: http://REDACTED@h/x?sig=REDACTED Failed to connect (see \"https://h2/?t=REDACTED\")");
+}
+
+// A token is often passed as the user name alone ("https://TOKEN@host/"): the whole
+// userinfo is a credential, whether or not it has a ':password' part.
+TEST(RedactUrl, HidesAUserNameWithoutAPassword) {
+  EXPECT_EQ(RedactUrl("http://TOKEN@host/x"), "http://REDACTED@host/x");
+  EXPECT_EQ(RedactUrl("https://ghp_abc123@api.example.com:8443/p?q=1"), "https://REDACTED@api.example.com:8443/p?q=REDACTED");
+  EXPECT_EQ(RedactUrl("mqtts://dev-7@broker:8883"), "mqtts://REDACTED@broker:8883");
+  EXPECT_EQ(RedactUrl("http://a:b:c@host/"), "http://REDACTED@host/") << "everything before the last '@'";
+  EXPECT_EQ(RedactUrl("http://x@y@host/"), "http://REDACTED@host/");
+  EXPECT_EQ(RedactUrl("http://@host/"), "http://REDACTED@host/") << "an empty userinfo is still marked";
+  EXPECT_EQ(RedactUrl("http://host/a@b"), "http://host/a@b") << "an '@' in the path is not userinfo";
+  EXPECT_EQ(RedactUrlsIn("sink s: cannot connect to http://TOKEN@10.0.0.2:9000/ingest: refused"),
+            "sink s: cannot connect to http://REDACTED@10.0.0.2:9000/ingest: refused");
+  const std::string text = RedactUrlsIn("see http://TOKEN@h/ and 'https://u:pw@h2/'");
+  EXPECT_EQ(text.find("TOKEN"), std::string::npos) << text;
+  EXPECT_EQ(text.find("pw"), std::string::npos) << text;
 }
 
 // ---------------------------------------------------------------- S3

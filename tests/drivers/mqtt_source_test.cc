@@ -2,8 +2,14 @@
 // real buffer::Store.
 #include "edgeferry/drivers/mqtt/mqtt_source.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <thread>
 
 #include "edgeferry/buffer/store.h"
@@ -260,6 +266,118 @@ TEST_F(MqttSourceTest, Mqtt5ClientReceivesToo) {
   ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s)) << source.Stats().last_error;
   Publish("v5/a", 10, 1);
   ASSERT_TRUE(WaitUntil([&] { return source.Stats().stored == 10; }, 5s));
+}
+
+// Fault injection: a "broker" that answers CONNECT with CONNACK (MQTT 3.1.1, 3.2) and
+// then never answers SUBSCRIBE. Counts the connections it accepted.
+class SilentSubackBroker {
+ public:
+  SilentSubackBroker() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&a), len), 0);
+    EXPECT_EQ(listen(fd_, 8), 0);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~SilentSubackBroker() {
+    stop_ = true;
+    thread_.join();
+    close(fd_);
+  }
+  int port() const { return port_; }
+  int accepted() const { return accepted_; }
+
+ private:
+  // Waits up to 50 ms for `fd` to be readable; false when the test is over.
+  bool Readable(int fd) {
+    pollfd p{fd, POLLIN, 0};
+    while (!stop_) {
+      if (poll(&p, 1, 50) > 0) return true;
+    }
+    return false;
+  }
+  void Serve() {
+    while (Readable(fd_)) {
+      const int c = accept(fd_, nullptr, nullptr);
+      if (c < 0) continue;
+      ++accepted_;
+      char buf[512];
+      bool answered = false;
+      while (Readable(c)) {
+        if (read(c, buf, sizeof buf) <= 0) break;
+        if (!answered && (static_cast<unsigned char>(buf[0]) >> 4) == 1) {
+          const unsigned char connack[] = {0x20, 0x02, 0x00, 0x00};
+          answered = write(c, connack, sizeof connack) == sizeof connack;
+        }
+      }
+      close(c);
+    }
+  }
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+};
+
+TEST_F(MqttSourceTest, ABrokerThatNeverAnswersSubscribeFailsTheAttemptAndIsRetried) {
+  SilentSubackBroker silent;
+  MqttSourceConfig c = Config({{"sensors/#", 1}});
+  c.uri = "tcp://127.0.0.1:" + std::to_string(silent.port());
+  c.connect_timeout_ns = 300'000'000;
+  MqttSource source(c, *ingest_);
+  ASSERT_TRUE(source.Start().ok());
+  // Without a bound on the SUBACK wait the source would sit in its first attempt forever.
+  ASSERT_TRUE(WaitUntil([&] { return silent.accepted() >= 3; }, 10s)) << silent.accepted() << " connections";
+  EXPECT_FALSE(source.Stats().connected);
+  EXPECT_NE(source.Stats().last_error.find("SUBACK"), std::string::npos) << source.Stats().last_error;
+  const auto t0 = std::chrono::steady_clock::now();
+  source.Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+}
+
+
+// Fault injection: a store that takes 20 ms per record (a slow card in sync durability).
+class SlowIngest final : public Ingest {
+ public:
+  explicit SlowIngest(Ingest& inner) : inner_(inner) {}
+  Result<uint64_t> Append(Record record) override {
+    std::this_thread::sleep_for(20ms);
+    return inner_.Append(std::move(record));
+  }
+  void DeadLetter(const Record& record, std::string_view reason) override { inner_.DeadLetter(record, reason); }
+
+ private:
+  Ingest& inner_;
+};
+
+// A persistent session's queued messages arrive before the SUBACK; storing them takes
+// longer than the connect timeout, and that is progress, not a silent broker.
+TEST_F(MqttSourceTest, AQueuedBacklogSlowerThanTheConnectTimeoutIsNotASilentBroker) {
+  auto c = Config({{"queue/#", 1}});
+  c.clean_session = false;
+  c.connect_timeout_ns = 500'000'000;
+  {
+    MqttSource first(c, *ingest_);
+    ASSERT_TRUE(first.Start().ok());
+    ASSERT_TRUE(WaitUntil([&] { return first.Stats().connected; }, 5s));
+    first.Stop();
+  }
+  Publish("queue/a", 150, 1, "queued-");  // 150 x 20 ms = 3 s of storing, 6 connect timeouts
+  SlowIngest slow(*ingest_);
+  MqttSource second(c, slow);
+  ASSERT_TRUE(second.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return second.Stats().stored == 150; }, 20s)) << second.Stats().stored;
+  EXPECT_TRUE(WaitUntil([&] { return second.Stats().connected; }, 5s)) << second.Stats().last_error;
+  EXPECT_EQ(second.Stats().last_error, "") << "no attempt failed";
+  const auto stored = Stored();
+  ASSERT_EQ(stored.size(), 150u) << "each stored once";
+  EXPECT_EQ(stored.back().record.payload, "queued-149");
 }
 
 }  // namespace

@@ -65,6 +65,18 @@ TEST(Framer, CustomDelimiter) {
   EXPECT_EQ(c.discarded.size(), 1u);
 }
 
+TEST(Framer, AdjacentDelimitersMakeNoEmptyFrames) {
+  Collected c;
+  FramingConfig cfg;
+  cfg.mode = FramingConfig::Mode::kDelimiter;
+  cfg.delimiter = "\x1b\x1b\x1b\x1b";  // an SML escape: end and start escapes meet
+  auto f = Make(cfg, &c);
+  f.Feed("\x1b\x1b\x1b\x1b" "one" "\x1b\x1b\x1b\x1b\x1b\x1b\x1b\x1b" "two" "\x1b\x1b\x1b\x1b");
+  EXPECT_EQ(c.frames, (std::vector<std::string>{"one", "two"}));
+  EXPECT_TRUE(c.discarded.empty());
+  EXPECT_TRUE(f.TakePartial().empty());
+}
+
 TEST(Framer, ADelimitedFrameUpToMaxFrameBytesIsKeptWhateverTheDelimitersLength) {
   // Found by fuzz/serial_framer_fuzz: the delimiter's bytes counted against the frame,
   // so "abc" (3 of 4 bytes) was discarded and "xyz" after it was skipped with it.

@@ -43,7 +43,12 @@ Expected Classify(const std::string& stream) {
     if (p.error.ok()) e.stored.push_back(p.payload); else ++e.dead;
   }, [&](std::string_view, const std::string&) { ++e.dead; });
   framer.Feed(stream);
-  if (!framer.TakePartial().empty()) ++e.dead;  // cut at the end of the replay
+  // Cut at the end of the replay: a record only when its checksum proves it complete.
+  if (const std::string rest = framer.TakePartial(); !rest.empty()) {
+    auto p = MakeNmeaParser()->Parse(rest);
+    if (!p.junk.empty()) ++e.dead;
+    if (p.error.ok()) e.stored.push_back(p.payload); else ++e.dead;
+  }
   return e;
 }
 
@@ -141,6 +146,11 @@ TEST_F(SerialSourceTest, KnownDefectsInTheLogsAreDeadLetteredWithTheirReason) {
   EXPECT_EQ(reasons, (std::map<std::string, int>{{"checksum field \"\" is not two hex digits", 1},
                                                  {"144 bytes of non-NMEA data before a sentence", 1},
                                                  {"no checksum (missing *hh)", 1}}));
+  // Every record read has one outcome: the UBX bytes split off before a sentence count
+  // as a record of their own (received once, dead-lettered), the sentence as another.
+  const auto st = source.Stats();
+  EXPECT_EQ(st.received, st.stored + st.dead_lettered + st.rejected);
+  EXPECT_EQ(st.dead_lettered, 3u);
 }
 
 TEST_F(SerialSourceTest, PacedAtSerialLineRates) {
@@ -282,6 +292,27 @@ TEST_F(SerialSourceTest, UnplugAndReplugBehindTheSameSymlinkResumesWithoutLoss) 
   EXPECT_EQ(dead[0].record.payload, "$GPGGA,0227");
   const auto stored = Stored();
   EXPECT_EQ(stored.back().record.payload, second.stored.back());
+}
+
+TEST_F(SerialSourceTest, AChecksumValidLastSentenceWithoutANewlineIsStoredWhenTheDeviceGoesAway) {
+  std::string stream = Log("sirfstarv-nmea.log");
+  while (!stream.empty() && (stream.back() == '\n' || stream.back() == '\r')) stream.pop_back();
+  const std::string last = stream.substr(stream.find_last_of('\n') + 1);
+  ASSERT_TRUE(ValidateNmeaSentence(last).ok()) << last;  // the capture's own last sentence
+  const Expected want = Classify(stream);
+  ASSERT_EQ(want.stored.back(), last);
+  Pty pty(dir_ / "dev/gps");
+  SerialSource source(Config(pty.path()), *ingest_);
+  ASSERT_TRUE(source.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().connected; }, 5s));
+  ASSERT_TRUE(pty.Write(stream));
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().stored == want.stored.size() - 1; }, 10s));
+  std::this_thread::sleep_for(200ms);  // the unterminated tail is read too, then held
+  pty.Close();  // the logger's file ends: no terminator will ever come
+  ASSERT_TRUE(WaitUntil([&] { return source.Stats().stored == want.stored.size(); }, 10s)) << source.Stats().stored;
+  EXPECT_EQ(Stored().back().record.payload, last);
+  EXPECT_EQ(Dead().size(), want.dead);
+  source.Stop();
 }
 
 TEST_F(SerialSourceTest, SeveralSerialSourcesAtOnce) {

@@ -108,7 +108,7 @@ TEST(PowerCut, NormalModeKeepsEverythingOlderThanTheSyncWindowAndNoHoles) {
   o.commit_interval_ns = 20'000'000;
   o.sync_interval_ns = 100'000'000;
   o.sqlite_vfs = edgeferry::testing::kPowerCutVfs;
-  const auto acks = RunAndCut(o, std::chrono::milliseconds(800));
+  const auto acks = RunAndCut(o, std::chrono::milliseconds(2500));
   const auto cut = acks.back().second;
   edgeferry::testing::SimulatePowerCut(o.path);
   StoreOptions reopen = o;
@@ -119,16 +119,19 @@ TEST(PowerCut, NormalModeKeepsEverythingOlderThanTheSyncWindowAndNoHoles) {
   // What survives is a prefix: no holes.
   uint64_t expect = got.empty() ? 0 : got.begin()->first;
   for (const auto& [seq, payload] : got) ASSERT_EQ(seq, expect++);
-  // Everything acknowledged longer ago than commit + sync interval (+ slack) survives.
+  // Everything acknowledged longer ago than commit + sync interval (+ slack for a
+  // flusher thread starved on a loaded sanitizer build) survives.
   size_t must = 0, lost = 0;
   for (const auto& [a, t] : acks) {
-    if (t < cut - std::chrono::milliseconds(20 + 100 + 200)) {
+    if (t < cut - std::chrono::milliseconds(20 + 100 + 900)) {
       ++must;
       if (!got.count(a.seq)) ++lost;
     }
   }
+  EXPECT_GT(must, 0u) << "the run is longer than the window";
   EXPECT_EQ(lost, 0u) << "of " << must << " records acknowledged before the window";
-  std::printf("[ power cut ] normal: %zu acknowledged, %zu survived (window 120 ms)\n", acks.size(), got.size());
+  std::printf("[ power cut ] normal: %zu acknowledged, %zu survived (window 120 ms, checked with 1 s of slack)\n",
+              acks.size(), got.size());
 }
 
 }  // namespace

@@ -14,6 +14,11 @@ std::string EdgeferryBinary() {
   return std::string(dir ? dir : BinaryDir() + "/agent") + "/edgeferry";
 }
 
+bool AgentIsEmulated() {
+  const char* dir = std::getenv("EDGEFERRY_BIN");
+  return dir && std::string_view(dir).ends_with("/emulated");
+}
+
 // Under qemu (cross builds) EDGEFERRY_BIN holds wrappers for both executables.
 std::string ReplayBinary() {
   const char* dir = std::getenv("EDGEFERRY_BIN");
@@ -41,7 +46,11 @@ bool AgentProcess::Start(int connected) {
     for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
     return n;
   };
-  const size_t runs_before = count(log_before, " info: running");
+  // Text or JSON log format.
+  const auto runs = [&](const std::string& text) {
+    return count(text, " info: running") + count(text, R"("level":"info","msg":"running")");
+  };
+  const size_t runs_before = runs(log_before);
   const size_t conns_before = count(log_before, ": connected to ") + count(log_before, ": reconnected to ");
   proc_ = std::make_unique<ChildProcess>(std::vector<std::string>{EdgeferryBinary(), "run", "--config", config_path_},
                                          log_path_, env_);
@@ -49,16 +58,32 @@ bool AgentProcess::Start(int connected) {
   const bool ok = WaitUntil(
       [&] {
         const std::string log = ReadFile(log_path_);
-        return count(log, " info: running") > runs_before &&
+        return runs(log) > runs_before &&
                count(log, ": connected to ") + count(log, ": reconnected to ") >= conns_before + connected;
       },
       std::chrono::seconds(60));
-  if (!ok) ADD_FAILURE() << "edgeferry did not start; log:\n" << Log();
+  if (!ok) {
+    // The end of the log says why; CI output keeps only the head of a long failure message.
+    const int rc = proc_->Wait(std::chrono::milliseconds(0));
+    ADD_FAILURE() << "edgeferry did not start within 60 s (" << (rc == -1 ? "still running" : "exited with " + std::to_string(rc))
+                  << "); the last lines of its log:\n" << LogTail(40);
+  }
   return ok;
 }
 
+std::string AgentProcess::LogTail(size_t lines) const {
+  const std::string log = Log();
+  size_t at = log.size();
+  for (size_t n = 0; at > 0 && n <= lines; --at) {
+    if (log[at - 1] == '\n') ++n;
+  }
+  return log.substr(at == 0 ? 0 : at + 1);
+}
+
 void AgentProcess::Kill() {
-  if (proc_) proc_->Stop(SIGKILL, std::chrono::seconds(5));
+  // A process blocked in fsync dies only when the fsync returns: wait for it, so the next
+  // start never overlaps the killed one.
+  if (proc_ && proc_->Stop(SIGKILL, std::chrono::seconds(60)) == -1) ADD_FAILURE() << "SIGKILL did not end edgeferry in 60 s";
   proc_.reset();
 }
 

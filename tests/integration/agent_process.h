@@ -15,6 +15,9 @@ namespace edgeferry::testing {
 // Paths of the built executables.
 std::string EdgeferryBinary();
 std::string ReplayBinary();
+// True when the agent runs under qemu-user (cross builds), which fakes most of
+// /proc/self/stat for the emulated program.
+bool AgentIsEmulated();
 
 class AgentProcess {
  public:
@@ -27,6 +30,8 @@ class AgentProcess {
   void Kill();                  // SIGKILL, reaped
   int Terminate();              // SIGTERM; returns the exit code
   std::string Log() const;
+  // The last `lines` lines of the log.
+  std::string LogTail(size_t lines) const;
   pid_t pid() const { return proc_ ? proc_->pid() : -1; }
   bool Running() { return proc_ && proc_->Running(); }  // false once it has exited (reaped)
   // Resident set size of the running agent, KiB (VmRSS); 0 if not running.

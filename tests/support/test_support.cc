@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 namespace edgeferry::testing {
@@ -76,6 +77,22 @@ int FreeLoopbackPort() {
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   close(fd);
   return ntohs(addr.sin_port);
+}
+
+RefusingPort::RefusingPort() : fd_(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    throw std::runtime_error("RefusingPort: cannot bind a loopback socket");
+  }
+  port_ = ntohs(addr.sin_port);
+}
+
+RefusingPort::~RefusingPort() {
+  if (fd_ >= 0) close(fd_);
 }
 
 bool LoopbackPortOpen(int port) {
@@ -210,6 +227,9 @@ std::vector<std::string> ReadGzipLines(const std::string& path) {
 
 std::vector<std::string> ReadOutboxLines(const std::string& dir) {
   std::vector<std::string> files;
+  // Not there yet: the outbox sink creates it with its first file.
+  std::error_code missing;
+  if (!fs::is_directory(dir, missing)) return {};
   for (const auto& e : fs::directory_iterator(dir)) {
     const std::string name = e.path().filename().string();
     if (name.size() > 11 && name.ends_with(".ndjson.zst") && name[0] != '.') files.push_back(e.path());

@@ -50,6 +50,21 @@ class TempDir {
 
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int FreeLoopbackPort();
+// A TCP port on 127.0.0.1 that refuses connections for as long as this object lives: the
+// socket is bound but never listens, so no other test's server can take the port (a
+// port that was merely free a moment ago can be, under parallel ctest).
+class RefusingPort {
+ public:
+  RefusingPort();
+  ~RefusingPort();
+  RefusingPort(const RefusingPort&) = delete;
+  RefusingPort& operator=(const RefusingPort&) = delete;
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
 // True when something accepts TCP connections on 127.0.0.1:port.
 bool LoopbackPortOpen(int port);
 

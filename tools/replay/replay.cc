@@ -211,6 +211,8 @@ int ReplaySerial(const std::string& link, unsigned baud, bool strip_comments, bo
 
 int main(int argc, char** argv) {
   CLI::App app{"edgeferry-replay: publish recorded sensor data over MQTT"};
+  app.set_version_flag("--version", std::string("edgeferry-replay ") + EDGEFERRY_VERSION + " (" EDGEFERRY_COMMIT ")",
+                       "Print the version and exit");
   std::string broker = "tcp://127.0.0.1:1883", topic = "sensors/replay", format = "auto", client_id;
   std::vector<std::string> files;
   int qos = 1;

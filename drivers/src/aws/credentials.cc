@@ -25,7 +25,17 @@ Result<Credentials> LoadCredentials(const std::string& file, const std::string& 
   if (path.empty() && !Env("HOME").empty()) path = Env("HOME") + "/.aws/credentials";
   const std::string section = !profile.empty() ? profile : !Env("AWS_PROFILE").empty() ? Env("AWS_PROFILE") : "default";
   if (path.empty() || !std::filesystem::exists(path)) {
-    return Status::NotFound("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a credentials file");
+    // Where it looked, so that an operator can tell which of them to fix.
+    const std::string env = file.empty() ? "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY not both set, and " : "";
+    std::string where = "no file at " + path;
+    if (path.empty()) {
+      where = "no credentials file (neither AWS_SHARED_CREDENTIALS_FILE nor HOME set)";
+    } else if (!file.empty()) {
+      where = "no file at credentials_file " + path;
+    } else if (!Env("AWS_SHARED_CREDENTIALS_FILE").empty()) {
+      where = "no file at AWS_SHARED_CREDENTIALS_FILE " + path;
+    }
+    return Status::NotFound(fmt::format("no AWS credentials (looked in: {}{})", env, where));
   }
   boost::property_tree::ptree tree;
   try {

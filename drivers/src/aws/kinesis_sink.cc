@@ -10,6 +10,7 @@
 
 #include "edgeferry/drivers/batch_encoding.h"
 #include "edgeferry/drivers/envelope.h"
+#include "edgeferry/redact.h"
 
 namespace edgeferry::drivers::aws {
 
@@ -67,6 +68,50 @@ std::string TruncateUtf8(std::string s, size_t max_bytes) {
   while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
   s.resize(n);
   return s;
+}
+
+ProbeResult KinesisSink::Probe(int64_t timeout_ns) {
+  try {
+    auto c = LoadCredentials(cfg_.credentials_file, cfg_.profile);
+    if (!c.ok()) return ProbeResult::Failed(c.status().message());
+    http::HttpRequest req;
+    req.url = cfg_.endpoint + "/";
+    req.body = nlohmann::json{{"StreamName", cfg_.stream}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    req.timeout_ms = std::max<long>(1, static_cast<long>(timeout_ns / 1'000'000));
+    req.headers = {"Content-Type: application/x-amz-json-1.1", "X-Amz-Target: Kinesis_20131202.DescribeStreamSummary"};
+    if (!c->session_token.empty()) req.headers.push_back("X-Amz-Security-Token: " + c->session_token);
+    req.aws_sigv4 = fmt::format("aws:amz:{}:kinesis", cfg_.region);
+    req.aws_key_secret = c->access_key_id + ":" + c->secret_access_key;
+    http::HttpClient client(cfg_.tls);  // not the sink's: a probe leaves its connection cache alone
+    const http::HttpResponse resp = client.Send(req);
+    const std::string where = RedactUrl(cfg_.endpoint);
+    if (resp.status == 0) return ProbeResult::Failed(fmt::format("{}: {}", where, RedactUrlsIn(resp.error)));
+    const auto j = nlohmann::json::parse(resp.body, nullptr, false);
+    if (resp.status == 200) {
+      const nlohmann::json* summary = nullptr;
+      if (j.is_object()) {
+        if (auto it = j.find("StreamDescriptionSummary"); it != j.end() && it->is_object()) summary = &*it;
+      }
+      const std::string status = summary ? StringField(*summary, "StreamStatus") : "";
+      if (!status.empty() && status != "ACTIVE" && status != "UPDATING") {
+        return ProbeResult::Failed(fmt::format("stream {} is {} at {}", cfg_.stream, status, where));
+      }
+      return ProbeResult::Ok(fmt::format("stream {} {} at {}", cfg_.stream, status.empty() ? "found" : status, where));
+    }
+    std::string message = StringField(j, "message");
+    if (message.empty()) message = StringField(j, "Message");
+    std::string type = StringField(j, "__type");
+    if (const auto hash = type.rfind('#'); hash != std::string::npos) type = type.substr(hash + 1);
+    if (type == "AccessDeniedException") {
+      return ProbeResult::Ok(fmt::format("{}: credentials accepted; DescribeStreamSummary not permitted, so stream {} "
+                                         "not checked", where, cfg_.stream));
+    }
+    return ProbeResult::Failed(fmt::format("{}: DescribeStreamSummary {}: HTTP {}{}{}", where, cfg_.stream, resp.status,
+                                           type.empty() ? "" : " " + type,
+                                           message.empty() ? "" : ": " + RedactUrlsIn(message.substr(0, 300))));
+  } catch (const std::exception& e) {
+    return ProbeResult::Failed(std::string("DescribeStreamSummary: ") + e.what());
+  }
 }
 
 void KinesisSink::Cancel() {
@@ -150,6 +195,7 @@ Delivery KinesisSink::DeliverOnce(std::span<const StoredRecord> batch) {
     req.aws_sigv4 = fmt::format("aws:amz:{}:kinesis", cfg_.region);
     req.aws_key_secret = creds_.access_key_id + ":" + creds_.secret_access_key;
     const http::HttpResponse resp = client_->Send(req);
+    d.wire_bytes += resp.body_bytes_sent;
     if (resp.status != 200) {
       std::string type;
       if (auto j = nlohmann::json::parse(resp.body, nullptr, false); j.is_object()) {

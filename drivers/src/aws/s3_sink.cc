@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "edgeferry/redact.h"
+
 namespace edgeferry::drivers::aws {
 
 namespace {
@@ -57,8 +59,8 @@ std::string S3Sink::Key(std::span<const StoredRecord> batch) const {
 
 http::HttpResponse S3Sink::Request(const std::string& method, const std::string& key, const std::string& query,
                                    const std::string& body, std::vector<std::string> headers) {
-  std::string path;
-  for (size_t at = 0; at <= key.size();) {
+  std::string path;  // stays empty for the bucket itself (HeadBucket) in path style
+  for (size_t at = 0; !key.empty() && at <= key.size();) {
     const size_t slash = std::min(key.find('/', at), key.size());
     path += "/" + http::UrlEncode(key.substr(at, slash - at));
     at = slash + 1;
@@ -68,7 +70,8 @@ http::HttpResponse S3Sink::Request(const std::string& method, const std::string&
     url = cfg_.endpoint + "/" + http::UrlEncode(cfg_.bucket) + path;
   } else {
     const auto scheme = cfg_.endpoint.find("://");
-    url = cfg_.endpoint.substr(0, scheme + 3) + cfg_.bucket + "." + cfg_.endpoint.substr(scheme + 3) + path;
+    url = cfg_.endpoint.substr(0, scheme + 3) + cfg_.bucket + "." + cfg_.endpoint.substr(scheme + 3) +
+          (path.empty() ? "/" : path);
   }
   // curl 7.88 signs the query as written: it must already be sorted, with "key=" forms.
   if (!query.empty()) url += "?" + query;
@@ -82,7 +85,9 @@ http::HttpResponse S3Sink::Request(const std::string& method, const std::string&
   if (!creds_.session_token.empty()) req.headers.push_back("x-amz-security-token: " + creds_.session_token);
   req.aws_sigv4 = fmt::format("aws:amz:{}:s3", cfg_.region);
   req.aws_key_secret = creds_.access_key_id + ":" + creds_.secret_access_key;
-  return client_->Send(req);
+  http::HttpResponse r = client_->Send(req);
+  body_bytes_sent_ += r.body_bytes_sent;
+  return r;
 }
 
 Status S3Sink::PutObject(const std::string& key, const std::string& body) {
@@ -118,6 +123,36 @@ Status S3Sink::MultipartUpload(const std::string& key, const std::string& body) 
   return Status::Ok();
 }
 
+ProbeResult S3Sink::Probe(int64_t timeout_ns) {
+  try {
+    auto c = LoadCredentials(cfg_.credentials_file, cfg_.profile);
+    if (!c.ok()) return ProbeResult::Failed(c.status().message());
+    // Request() signs with the sink's credentials and client; a probe uses its own.
+    S3Sink probe(cfg_);
+    probe.creds_ = std::move(c).value();
+    probe.cfg_.timeout_ms = std::max<long>(1, static_cast<long>(timeout_ns / 1'000'000));
+    const http::HttpResponse r = probe.Request("HEAD", "", "", "");
+    const std::string where = fmt::format("bucket {} at {}", cfg_.bucket, RedactUrl(cfg_.endpoint));
+    if (r.status == 200) return ProbeResult::Ok(where + " answered HeadBucket");
+    if (r.status == 0) return ProbeResult::Failed(fmt::format("{}: {}", where, RedactUrlsIn(r.error)));
+    if (r.status == 404) return ProbeResult::Failed(where + ": HeadBucket: HTTP 404: no such bucket");
+    if (r.status == 403) {
+      return ProbeResult::Failed(where + ": HeadBucket: HTTP 403: the credentials were refused, or their policy "
+                                         "lacks s3:ListBucket on the bucket");
+    }
+    if (r.status == 301 || r.status == 400) {
+      const auto region = r.headers.find("x-amz-bucket-region");
+      if (region != r.headers.end() && region->second != cfg_.region) {
+        return ProbeResult::Failed(fmt::format("{}: HeadBucket: HTTP {}: the bucket is in region {}, not {}", where,
+                                               r.status, region->second, cfg_.region));
+      }
+    }
+    return ProbeResult::Failed(fmt::format("{}: HeadBucket: HTTP {}", where, r.status));
+  } catch (const std::exception& e) {
+    return ProbeResult::Failed(std::string("HeadBucket: ") + e.what());
+  }
+}
+
 void S3Sink::Cancel() { client_->Cancel(); }
 
 DestinationLimits S3Sink::limits() const {
@@ -140,7 +175,9 @@ Delivery S3Sink::Deliver(std::span<const StoredRecord> batch) {
     return d;
   }
   const std::string key = Key(batch);
+  body_bytes_sent_ = 0;
   const Status st = body->size() > cfg_.multipart_threshold ? MultipartUpload(key, *body) : PutObject(key, *body);
+  d.wire_bytes = body_bytes_sent_;
   if (!st.ok()) {
     d.error = st;
     return d;

@@ -85,6 +85,17 @@ HttpClient::~HttpClient() {
   if (impl_->curl) curl_easy_cleanup(impl_->curl);
 }
 
+namespace {
+// The client's TLS settings on one handle (both requests and connect-only probes).
+void SetTlsOptions(CURL* c, const TlsOptions& tls) {
+  if (!tls.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, tls.ca_file.c_str());
+  if (!tls.cert_file.empty()) curl_easy_setopt(c, CURLOPT_SSLCERT, tls.cert_file.c_str());
+  if (!tls.key_file.empty()) curl_easy_setopt(c, CURLOPT_SSLKEY, tls.key_file.c_str());
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, tls.verify ? 1L : 0L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, tls.verify ? 2L : 0L);
+}
+}  // namespace
+
 HttpResponse HttpClient::Send(const HttpRequest& req) {
   HttpResponse resp;
   if (impl_->cancelled) {
@@ -123,15 +134,14 @@ HttpResponse HttpClient::Send(const HttpRequest& req) {
   curl_easy_setopt(c, CURLOPT_XFERINFODATA, &impl_->cancelled);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &resp.headers);
-  const TlsOptions& tls = impl_->tls;
-  if (!tls.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, tls.ca_file.c_str());
-  if (!tls.cert_file.empty()) curl_easy_setopt(c, CURLOPT_SSLCERT, tls.cert_file.c_str());
-  if (!tls.key_file.empty()) curl_easy_setopt(c, CURLOPT_SSLKEY, tls.key_file.c_str());
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, tls.verify ? 1L : 0L);
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, tls.verify ? 2L : 0L);
+  SetTlsOptions(c, impl_->tls);
   char error[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
   const CURLcode rc = curl_easy_perform(c);
+  curl_off_t sent = 0;
+  if (curl_easy_getinfo(c, CURLINFO_SIZE_UPLOAD_T, &sent) == CURLE_OK && sent > 0) {
+    resp.body_bytes_sent = static_cast<uint64_t>(sent);
+  }
   if (rc == CURLE_OK) {
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
   } else if (body.truncated) {
@@ -144,6 +154,33 @@ HttpResponse HttpClient::Send(const HttpRequest& req) {
   }
   curl_slist_free_all(headers);
   return resp;
+}
+
+std::string HttpClient::ConnectOnly(const std::string& url, long timeout_ms, std::string* peer) {
+  CURL* c = curl_easy_init();
+  if (!c) return "curl_easy_init failed";
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_CONNECT_ONLY, 1L);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  SetTlsOptions(c, impl_->tls);
+  char error[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
+  const CURLcode rc = curl_easy_perform(c);
+  std::string result;
+  if (rc == CURLE_OK) {
+    char* ip = nullptr;
+    long port = 0;
+    curl_easy_getinfo(c, CURLINFO_PRIMARY_IP, &ip);
+    curl_easy_getinfo(c, CURLINFO_PRIMARY_PORT, &port);
+    const std::string host = ip ? ip : "";
+    *peer = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  } else {
+    result = error[0] ? error : curl_easy_strerror(rc);
+  }
+  curl_easy_cleanup(c);
+  return result;
 }
 
 std::string UrlEncode(std::string_view s) {

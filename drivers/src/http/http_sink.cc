@@ -2,6 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include "edgeferry/redact.h"
 #include <sstream>
@@ -20,6 +25,19 @@ Status HttpSink::Start() {
   token_ = ss.str();
   while (!token_.empty() && (token_.back() == '\n' || token_.back() == '\r')) token_.pop_back();
   return Status::Ok();
+}
+
+ProbeResult HttpSink::Probe(int64_t timeout_ns) {
+  if (!cfg_.bearer_token_file.empty() && ::access(cfg_.bearer_token_file.c_str(), R_OK) != 0) {
+    return ProbeResult::Failed(
+        fmt::format("cannot read bearer_token_file {}: {}", cfg_.bearer_token_file, std::strerror(errno)));
+  }
+  const long timeout_ms = std::max<long>(1, static_cast<long>(timeout_ns / 1'000'000));
+  std::string peer;
+  const std::string error = client_->ConnectOnly(cfg_.url, timeout_ms, &peer);
+  if (!error.empty()) return ProbeResult::Failed(fmt::format("{}: {}", RedactUrl(cfg_.url), RedactUrlsIn(error)));
+  return ProbeResult::Ok(fmt::format("connected to {} at {}{}", RedactUrl(cfg_.url), peer,
+                                     cfg_.url.starts_with("https:") ? ", TLS handshake done" : ""));
 }
 
 void HttpSink::Cancel() { client_->Cancel(); }
@@ -49,6 +67,7 @@ Delivery HttpSink::Deliver(std::span<const StoredRecord> batch) {
   for (const auto& [k, v] : cfg_.headers) req.headers.push_back(k + ": " + v);
   req.headers.push_back(fmt::format("X-Edgeferry-Batch: {}-{}", batch.front().seq, batch.back().seq));
   const HttpResponse resp = client_->Send(req);
+  d.wire_bytes = resp.body_bytes_sent;
   if (resp.status >= 200 && resp.status < 300) {
     d.acked_through = batch.back().seq;
     return d;

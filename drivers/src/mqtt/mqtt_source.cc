@@ -13,6 +13,7 @@
 #include "edgeferry/redact.h"
 #include "edgeferry/drivers/envelope.h"
 #include "edgeferry/drivers/json_check.h"
+#include "mqtt_probe.h"
 #include "paho_tls.h"
 
 namespace edgeferry::drivers {
@@ -35,6 +36,15 @@ class MqttSource::Impl {
   void Stop();
   SourceStats Stats() const;
   const std::string& name() const { return cfg_.name; }
+  ProbeResult Probe(int64_t timeout_ns) const {
+    MqttProbeTarget t{cfg_.uri, cfg_.client_id, cfg_.mqtt_version, cfg_.username, cfg_.password, std::nullopt};
+    try {
+      if (cfg_.tls) t.ssl = MakeSslOptions(*cfg_.tls);
+    } catch (const std::exception& e) {
+      return ProbeResult::Failed(fmt::format("TLS settings: {}", e.what()));
+    }
+    return ProbeMqttBroker(t, timeout_ns);
+  }
 
  private:
   void Run();
@@ -94,7 +104,7 @@ Status MqttSource::Impl::Start() {
 }
 
 void MqttSource::Impl::OnMessage(const mqtt::const_message_ptr& msg) {
-  counters_.received.fetch_add(1, std::memory_order_relaxed);
+  counters_.CountReceived();
   Record r;
   r.ts_ns = SystemClock().NowNs();
   r.source = cfg_.name;
@@ -122,8 +132,23 @@ void MqttSource::Impl::OnMessage(const mqtt::const_message_ptr& msg) {
 }
 
 bool MqttSource::Impl::ConnectAndSubscribe() {
+  // A broker that accepts the connection but never answers must not hold the source
+  // forever: a CONNACK later than the connect timeout, or a SUBACK with nothing else
+  // arriving for that long, fails the attempt, which is retried with backoff. (Paho times
+  // out the CONNACK itself; the margin lets it.) A persistent session's queued messages
+  // arrive before the SUBACK, each stored before the next (one fsync each in sync
+  // durability): while they keep coming the broker is answering, however long it takes.
+  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::nanoseconds(cfg_.connect_timeout_ns));
+  const auto give_up = [&](const std::string& why) {
+    counters_.SetError(why);
+    try {
+      if (client_->is_connected()) client_->disconnect()->wait_for(std::chrono::seconds(2));
+    } catch (const mqtt::exception&) {
+    }
+    return false;
+  };
   try {
-    client_->connect(connect_opts_)->wait();
+    if (!client_->connect(connect_opts_)->wait_for(timeout + std::chrono::seconds(1))) return give_up("no CONNACK in time");
     auto filters = std::make_shared<mqtt::string_collection>();
     std::vector<int> qos;
     for (const auto& s : cfg_.subscriptions) {
@@ -131,7 +156,11 @@ bool MqttSource::Impl::ConnectAndSubscribe() {
       qos.push_back(s.qos);
     }
     auto tok = client_->subscribe(filters, qos);
-    tok->wait();
+    for (uint64_t seen = counters_.received.load(); !tok->wait_for(timeout);) {
+      const uint64_t now = counters_.received.load();
+      if (now == seen) return give_up("no SUBACK and no message within the connect timeout");
+      seen = now;
+    }
     // A broker refuses a filter by answering 0x80 (3.1.1) or a reason code >= 0x80 (5).
     std::vector<int> granted;
     const mqtt::subscribe_response response = tok->get_subscribe_response();
@@ -144,12 +173,7 @@ bool MqttSource::Impl::ConnectAndSubscribe() {
     }
     return true;
   } catch (const mqtt::exception& e) {
-    counters_.SetError(e.what());
-    try {
-      if (client_->is_connected()) client_->disconnect()->wait_for(std::chrono::seconds(2));
-    } catch (const mqtt::exception&) {
-    }
-    return false;
+    return give_up(e.what());
   }
 }
 
@@ -213,5 +237,6 @@ const std::string& MqttSource::name() const { return impl_->name(); }
 Status MqttSource::Start() { return impl_->Start(); }
 void MqttSource::Stop() { impl_->Stop(); }
 SourceStats MqttSource::Stats() const { return impl_->Stats(); }
+ProbeResult MqttSource::Probe(int64_t timeout_ns) { return impl_->Probe(timeout_ns); }
 
 }  // namespace edgeferry::drivers

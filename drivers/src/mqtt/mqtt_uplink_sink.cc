@@ -11,6 +11,7 @@
 #include "edgeferry/drivers/batch_encoding.h"
 #include "edgeferry/drivers/envelope.h"
 #include "edgeferry/redact.h"
+#include "mqtt_probe.h"
 #include "paho_tls.h"
 
 namespace edgeferry::drivers {
@@ -27,6 +28,16 @@ bool WaitToken(const mqtt::token_ptr& tok, int64_t timeout_ns, const std::atomic
     if (cancelled || lost() || std::chrono::steady_clock::now() >= deadline) return false;
   }
   return true;
+}
+
+// Size of one PUBLISH packet (MQTT 3.1.1 section 3.3): fixed header with its
+// variable-length Remaining Length, topic with its length prefix, the packet id at
+// QoS 1 and 2, the payload. TLS and TCP framing are not counted.
+uint64_t PublishPacketBytes(size_t topic_bytes, size_t payload_bytes, int qos) {
+  const uint64_t remaining = 2 + topic_bytes + (qos > 0 ? 2 : 0) + payload_bytes;
+  uint64_t length_bytes = 1;
+  for (uint64_t v = remaining; v >= 128; v /= 128) ++length_bytes;
+  return 1 + length_bytes + remaining;
 }
 }  // namespace
 
@@ -111,6 +122,7 @@ class MqttUplinkSink::Impl {
       const std::string topic = ExpandTemplate(cfg_.topic, {cfg_.gateway_id, r.record.source, r.record.channel, "",
                                                             r.seq, r.seq, r.seq, r.record.ts_ns});
       try {
+        d.wire_bytes += PublishPacketBytes(topic.size(), payload.size(), cfg_.qos);
         inflight.emplace_back(r.seq, client_->publish(topic, payload.data(), payload.size(), cfg_.qos, false));
       } catch (const mqtt::exception& e) {
         d.error = Status::Unavailable(fmt::format("publish seq {}: {}", r.seq, e.what()));
@@ -145,5 +157,15 @@ DestinationLimits MqttUplinkSink::limits() const {
   return l;
 }
 void MqttUplinkSink::Cancel() { impl_->cancelled_ = true; }
+ProbeResult MqttUplinkSink::Probe(int64_t timeout_ns) {
+  const MqttUplinkSinkConfig& c = impl_->cfg_;
+  MqttProbeTarget t{c.uri, c.client_id, c.mqtt_version, c.username, c.password, std::nullopt};
+  try {
+    if (c.tls) t.ssl = MakeSslOptions(*c.tls, c.tls->alpn);
+  } catch (const std::exception& e) {
+    return ProbeResult::Failed(fmt::format("TLS settings: {}", e.what()));
+  }
+  return ProbeMqttBroker(t, timeout_ns);
+}
 
 }  // namespace edgeferry::drivers

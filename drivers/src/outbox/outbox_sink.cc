@@ -47,6 +47,22 @@ Status SyncDir(const std::string& dir) {
 
 OutboxSink::OutboxSink(OutboxSinkConfig config) : config_(std::move(config)) {}
 
+ProbeResult OutboxSink::Probe(int64_t) {
+  std::error_code ec;
+  fs::path p = fs::absolute(config_.dir, ec);
+  if (ec) return ProbeResult::Failed(fmt::format("{}: {}", config_.dir, ec.message()));
+  // The nearest existing ancestor: where Start() would create what is missing.
+  while (!fs::exists(p, ec) && p.has_parent_path() && p != p.parent_path()) p = p.parent_path();
+  if (!fs::is_directory(p, ec)) return ProbeResult::Failed(fmt::format("{}: not a directory", p.string()));
+  if (::access(p.c_str(), W_OK | X_OK) != 0) {
+    return ProbeResult::Failed(fmt::format("{}: not writable: {}", p.string(), std::strerror(errno)));
+  }
+  return ProbeResult::Ok(p == fs::path(config_.dir) || p == fs::absolute(config_.dir, ec)
+                             ? fmt::format("{} is writable", config_.dir)
+                             : fmt::format("{} does not exist yet, created at start in {}, which is writable",
+                                           config_.dir, p.string()));
+}
+
 std::string OutboxSink::FileName(uint64_t first_seq, uint64_t last_seq) const {
   return fmt::format("{}-{:020}-{:020}{}", config_.gateway_id, first_seq, last_seq,
                      Extension(config_.zstd_level));
@@ -113,6 +129,7 @@ Delivery OutboxSink::Deliver(std::span<const StoredRecord> batch) {
     d.error = Status::Unavailable(fmt::format("open {}: {}", tmp_path, std::strerror(errno)));
     return d;
   }
+  d.wire_bytes = body.size();
   Status st = ::fchmod(fd, 0600) == 0 ? WriteAll(fd, body, tmp_path)
                                       : Status::Unavailable(fmt::format("chmod {}: {}", tmp_path, std::strerror(errno)));
   if (st.ok() && ::fsync(fd) != 0) {

@@ -45,7 +45,9 @@ void Framer::EndFrame() {
   if (skipping_) {
     skipping_ = false;
     skipped_ = 0;
-  } else if (!frame_.empty() || cfg_.mode == FramingConfig::Mode::kDelimiter) {
+  } else if (!frame_.empty()) {
+    // Adjacent delimiters (a start escape right after an end escape, a doubled
+    // terminator) delimit nothing: no empty record.
     on_frame_(frame_);
   }
   frame_.clear();

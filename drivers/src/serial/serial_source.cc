@@ -26,6 +26,43 @@ std::unique_ptr<FrameParser> MakeParser(const SerialSourceConfig& c) {
   }
   return MakeRawParser();
 }
+// Opens `c.device` (resolving symlinks now) on `port` and applies the line settings.
+// Returns "" or the error ("<path>: <reason>"), with `port` closed.
+std::string OpenPort(const SerialSourceConfig& c, asio::serial_port& port, std::string* resolved) {
+  std::error_code fec;
+  const auto path = std::filesystem::canonical(c.device, fec);
+  if (fec) return fmt::format("{}: {}", c.device, fec.message());
+  *resolved = path.string();
+  boost::system::error_code ec;
+  port.open(*resolved, ec);
+  using sp = asio::serial_port_base;
+  if (!ec) port.set_option(sp::baud_rate(c.baud), ec);
+  if (!ec) port.set_option(sp::character_size(c.data_bits), ec);
+  if (!ec) {
+    port.set_option(sp::parity(c.parity == Parity::kEven  ? sp::parity::even
+                               : c.parity == Parity::kOdd ? sp::parity::odd
+                                                          : sp::parity::none),
+                    ec);
+  }
+  if (!ec) {
+    port.set_option(sp::stop_bits(c.stop_bits == StopBits::kTwo            ? sp::stop_bits::two
+                                  : c.stop_bits == StopBits::kOnePointFive ? sp::stop_bits::onepointfive
+                                                                           : sp::stop_bits::one),
+                    ec);
+  }
+  if (!ec) {
+    port.set_option(sp::flow_control(c.flow_control == FlowControl::kHardware   ? sp::flow_control::hardware
+                                     : c.flow_control == FlowControl::kSoftware ? sp::flow_control::software
+                                                                                : sp::flow_control::none),
+                    ec);
+  }
+  if (ec) {
+    boost::system::error_code ignored;
+    port.close(ignored);
+    return fmt::format("{}: {}", *resolved, ec.message());
+  }
+  return "";
+}
 }  // namespace
 
 class SerialSource::Impl {
@@ -42,6 +79,7 @@ class SerialSource::Impl {
   ~Impl() { Stop(); }
 
   const std::string& name() const { return cfg_.name; }
+  const SerialSourceConfig& config() const { return cfg_; }
 
   Status Start() {
     thread_ = std::thread([this] { Run(); });
@@ -73,40 +111,8 @@ class SerialSource::Impl {
 
   // Opens the device (resolving symlinks now) and applies the line settings.
   bool Open(std::string* resolved) {
-    std::error_code fec;
-    const auto path = std::filesystem::canonical(cfg_.device, fec);
-    if (fec) {
-      counters_.SetError(fmt::format("{}: {}", cfg_.device, fec.message()));
-      return false;
-    }
-    *resolved = path.string();
-    boost::system::error_code ec;
-    port_.open(*resolved, ec);
-    using sp = asio::serial_port_base;
-    if (!ec) port_.set_option(sp::baud_rate(cfg_.baud), ec);
-    if (!ec) port_.set_option(sp::character_size(cfg_.data_bits), ec);
-    if (!ec) {
-      port_.set_option(sp::parity(cfg_.parity == Parity::kEven  ? sp::parity::even
-                                  : cfg_.parity == Parity::kOdd ? sp::parity::odd
-                                                                : sp::parity::none),
-                       ec);
-    }
-    if (!ec) {
-      port_.set_option(sp::stop_bits(cfg_.stop_bits == StopBits::kTwo            ? sp::stop_bits::two
-                                     : cfg_.stop_bits == StopBits::kOnePointFive ? sp::stop_bits::onepointfive
-                                                                                 : sp::stop_bits::one),
-                       ec);
-    }
-    if (!ec) {
-      port_.set_option(sp::flow_control(cfg_.flow_control == FlowControl::kHardware   ? sp::flow_control::hardware
-                                        : cfg_.flow_control == FlowControl::kSoftware ? sp::flow_control::software
-                                                                                      : sp::flow_control::none),
-                       ec);
-    }
-    if (ec) {
-      counters_.SetError(fmt::format("{}: {}", *resolved, ec.message()));
-      boost::system::error_code ignored;
-      port_.close(ignored);
+    if (std::string error = OpenPort(cfg_, port_, resolved); !error.empty()) {
+      counters_.SetError(std::move(error));
       return false;
     }
     return true;
@@ -128,10 +134,7 @@ class SerialSource::Impl {
         counters_.connected = true;
         ReadUntilError();
         counters_.connected = false;
-        // A frame cut by the disconnect is never a record.
-        if (std::string partial = framer_.TakePartial(); !partial.empty()) {
-          DeadLetter(partial, fmt::format("incomplete frame at disconnect ({} bytes)", partial.size()));
-        }
+        if (std::string partial = framer_.TakePartial(); !partial.empty()) OnFrameAtDisconnect(partial);
         if (Stopping()) break;
         spdlog::warn("source {}: {} went away ({}); waiting for it", cfg_.name, cfg_.device, counters_.last_error());
       } else if (!waiting_logged) {
@@ -172,8 +175,10 @@ class SerialSource::Impl {
     });
   }
 
+  // Counts as received each record that comes out of a frame (the frame itself, and junk
+  // split off before a sentence), so received == stored + dead_lettered + rejected. A
+  // skipped frame (a CSV header) is not a record.
   void OnFrame(std::string_view frame) {
-    counters_.received.fetch_add(1, std::memory_order_relaxed);
     ParsedFrame p = parser_->Parse(frame);
     if (p.skip) return;
     if (!p.junk.empty()) DeadLetter(p.junk, fmt::format("{} bytes of non-NMEA data before a sentence", p.junk.size()));
@@ -187,7 +192,22 @@ class SerialSource::Impl {
     r.channel = p.channel.empty() ? channel_ : std::move(p.channel);
     r.content_type = p.content_type;
     r.payload = std::move(p.payload);
+    counters_.CountReceived();
     counters_.CountAppend(ingest_.Append(std::move(r)));
+  }
+
+  // What was unterminated when the device went away (or a log file ended). Only a
+  // sentence that proves itself complete, an NMEA checksum that matches, is a record:
+  // the last line of a log often has no newline. Anything else may be cut short.
+  void OnFrameAtDisconnect(std::string_view partial) {
+    if (cfg_.format == Format::kNmea) {
+      ParsedFrame p = parser_->Parse(partial);
+      if (!p.skip && p.error.ok()) {
+        OnFrame(partial);
+        return;
+      }
+    }
+    DeadLetter(partial, fmt::format("incomplete frame at disconnect ({} bytes)", partial.size()));
   }
 
   void DeadLetter(std::string_view bytes, const std::string& reason) {
@@ -197,6 +217,7 @@ class SerialSource::Impl {
     r.channel = channel_;
     r.content_type = ContentType::kBinary;
     r.payload = std::string(bytes);
+    counters_.CountReceived();
     ingest_.DeadLetter(r, reason);
     counters_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
   }
@@ -225,5 +246,27 @@ const std::string& SerialSource::name() const { return impl_->name(); }
 Status SerialSource::Start() { return impl_->Start(); }
 void SerialSource::Stop() { impl_->Stop(); }
 SourceStats SerialSource::Stats() const { return impl_->Stats(); }
+
+ProbeResult SerialSource::Probe(int64_t) {
+  const SerialSourceConfig& c = impl_->config();
+  std::string resolved;
+  asio::io_context io;
+  asio::serial_port port(io);
+  // The same open and line settings as the source (opening a tty does not block: Asio
+  // opens it O_NONBLOCK), then close: nothing is read.
+  std::string error = OpenPort(c, port, &resolved);
+  if (!error.empty()) {
+    // The two an operator meets most, with what to do about them.
+    const std::string missing = std::make_error_code(std::errc::no_such_file_or_directory).message();
+    const std::string denied = std::make_error_code(std::errc::permission_denied).message();
+    if (error.ends_with(missing)) error += " (is the device plugged in, and the path right?)";
+    if (error.ends_with(denied)) error += " (the agent's user needs read/write access: e.g. the dialout group)";
+    return ProbeResult::Failed(error);
+  }
+  boost::system::error_code ignored;
+  port.close(ignored);
+  return ProbeResult::Ok(fmt::format("opened {}{} at {} baud", c.device, resolved == c.device ? "" : " (" + resolved + ")",
+                                     c.baud));
+}
 
 }  // namespace edgeferry::drivers::serial

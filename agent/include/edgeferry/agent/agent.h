@@ -6,14 +6,17 @@
 // forwarders stop after their delivery in progress, then the buffer closes.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <mutex>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "edgeferry/agent/config.h"
 #include "edgeferry/agent/forwarder.h"
+#include "edgeferry/agent/offline_cover.h"
 #include "edgeferry/buffer/store.h"
 #include "edgeferry/drivers/sink.h"
 #include "edgeferry/drivers/source.h"
@@ -24,8 +27,28 @@ struct AgentStats {
   int64_t config_version = 0;  // AgentConfig::version in force (a fleet push), 0 = a local file
   buffer::StoreStats buffer;
   std::map<std::string, drivers::SourceStats> sources;
+  std::map<std::string, SourceWindowCounts> source_windows;  // inputs in the [health] window, by source
   std::map<std::string, SinkStats> sinks;
+  std::map<std::string, std::vector<pipeline::ProcessorStats>> processors;  // by source, in order
+  // Records the buffer dropped in about the [health] window, by reason (StoreStats::dropped).
+  std::map<std::string, uint64_t> dropped_in_window;
+  // Ingest over the last minutes (OfflineCover), payload bytes/s; nullopt until measured.
+  std::optional<double> ingest_payload_bytes_per_second;
+  // Seconds the buffer's room lasts at that rate with no sink acknowledging (+inf when
+  // nothing comes in); nullopt until measured.
+  std::optional<double> offline_cover_seconds;
 };
+
+// Why the agent is unhealthy by the [health] rules (health.h): one reason per source
+// that dead-letters too much of its input, one per sink lagging more than its max_lag.
+// Empty = healthy by these rules. `now_ns`: wall clock, ns since epoch.
+std::vector<std::string> HealthProblems(const AgentStats& stats, const HealthRules& rules, int64_t now_ns);
+
+// The driver a sink's or source's config names (by its type), not started. `ingest`
+// is not owned and must outlive the source. Null for an unknown type (the config
+// loader refuses those).
+drivers::SinkPtr MakeSink(const SinkConfig& config);
+drivers::SourcePtr MakeSource(const SourceConfig& config, drivers::Ingest& ingest);
 
 class Agent {
  public:
@@ -69,13 +92,19 @@ class Agent {
   Status StartSink(const SinkConfig& sc);
   Status StartSource(const SourceConfig& sc);
   void ScheduleCursorDrop(const std::string& sink);
+  // Where a source's processor state is kept across restarts (data_dir/state/).
+  std::string StatePath(const std::string& source) const;
 
   AgentConfig config_;
   std::unique_ptr<buffer::Store> store_;
+  RouteTable routes_;  // every sink's route, for the unrouted count at ingest; outlives the sources
   std::mutex mu_;  // guards the slot maps against Stats() from other threads
   std::map<std::string, SourceSlot> sources_;
   std::map<std::string, SinkSlot> sinks_;
-  std::map<std::string, int64_t> cursor_drops_;  // removed sink -> when (monotonic ns) its cursor goes
+  std::map<std::string, int64_t> cursor_drops_;
+  OfflineCover cover_;  // sampled by Stats(), guarded by mu_
+  // (monotonic ns, StoreStats::dropped) samples over the health window; guarded by mu_.
+  std::deque<std::pair<int64_t, std::map<std::string, uint64_t>>> drop_samples_;  // removed sink -> when (monotonic ns) its cursor goes
   bool started_ = false;
 };
 

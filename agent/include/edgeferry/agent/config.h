@@ -1,14 +1,20 @@
-// The agent's configuration: one TOML file (gateway, log, buffer, sources, sinks),
-// validated whole before anything starts. docs/configuration.md lists every key.
+// The agent's configuration: one TOML file (gateway, log, buffer, sources, sinks), and
+// the files it includes, validated whole before anything starts. docs/configuration.md lists every key.
 //
 // Errors name the key path and the reason, e.g.
 //   sources.plant.qos: must be 0, 1 or 2 (got 3)
 // and unknown keys are errors, so a typo never silently falls back to a default.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "edgeferry/agent/health.h"
+#include "edgeferry/pipeline/processor.h"
+#include "edgeferry/pipeline/route.h"
 #include "edgeferry/buffer/store.h"
 #include "edgeferry/drivers/aws/kinesis_sink.h"
 #include "edgeferry/drivers/aws/s3_sink.h"
@@ -21,12 +27,16 @@
 
 namespace edgeferry::agent {
 
+using pipeline::Route;
+using pipeline::RouteTable;
+
 struct SourceConfig {
   std::string name;
   std::string fingerprint;  // its settings as read; equal fingerprints = unchanged source
   std::string type;  // "mqtt" or "serial"
   drivers::MqttSourceConfig mqtt;
   drivers::serial::SerialSourceConfig serial;
+  std::vector<pipeline::ProcessorConfig> processors;  // applied in order before the buffer
 };
 
 struct RetryPolicy {
@@ -53,6 +63,7 @@ struct SinkConfig {
   drivers::aws::S3SinkConfig s3;
   RetryPolicy retry;
   DrainPolicy drain;
+  Route route;  // `sources` and `channels`: what this sink receives (default: everything)
 };
 
 // Fleet-managed configuration ([fleet], fleet.h): where pushes come from and what they
@@ -88,6 +99,7 @@ struct AgentConfig {
   std::string gateway_id;        // [A-Za-z0-9._-], 1..64; part of the dedup key (gateway_id, seq)
   std::string data_dir;          // holds buffer.db and, by default, the outbox
   std::string log_level = "info";
+  std::string log_format = "text";  // "text" or "json" (one object per line); read at start, not on reload
   int64_t stats_interval_ns = 60'000'000'000;  // a stats line in the log this often; 0 = off
   std::string metrics_address = "127.0.0.1";   // /metrics and /healthz; empty = off
   int metrics_port = 9464;
@@ -99,6 +111,7 @@ struct AgentConfig {
   // long, so a rollback finds it intact; then the cursor is dropped. 0 = at once.
   int64_t removed_sink_grace_ns = 0;
   FleetConfig fleet;
+  HealthRules health;  // [health], with each sink's max_lag override
 };
 
 // All problems found in a config, each "key.path: reason".
@@ -112,8 +125,43 @@ struct ConfigErrors {
 Result<AgentConfig> ParseConfig(std::string_view toml_text, std::string_view origin,
                                 ConfigErrors* errors);
 
-// Reads `path` and calls ParseConfig.
-Result<AgentConfig> LoadConfigFile(const std::string& path, ConfigErrors* errors);
+// How reading a configuration file sees the machine; tests replace the parts.
+struct ConfigHost {
+  // The environment variable `name`, or nullopt when it is unset.
+  std::function<std::optional<std::string>(const std::string& name)> getenv;
+  std::function<std::string()> hostname;  // gethostname(2)
+  std::string machine_id_path = "/etc/machine-id";
+};
+// The process environment, the host name, /etc/machine-id.
+ConfigHost SystemConfigHost();
+
+// Bounds on `include` (docs/configuration.md): files in all, and bytes per file (the
+// main file too). Included files may not include others.
+inline constexpr size_t kMaxIncludedFiles = 256;
+inline constexpr size_t kMaxConfigFileBytes = 4u << 20;
+
+// The example id the documentation shows: refused, since every gateway imaged with it
+// would share one dedup key (gateway_id, seq).
+inline constexpr std::string_view kExampleGatewayId = "gw-example-01";
+
+// gateway.id when the file sets none: the host name; when that is empty, "localhost"
+// or not a valid id, "gw-" + the first 12 hex digits of SHA-256(machine id); "" when
+// neither is available (then gateway.id is reported as required).
+std::string DefaultGatewayId(const ConfigHost& host);
+
+// Reads the configuration file at `path` as its operator wrote it and returns the TOML
+// text ParseConfig validates: the files its top-level `include` globs name are merged
+// in (a key set in two files is an error naming both), every string value has
+// ${VAR}, ${VAR:-default} and $$ expanded (an unset variable without a default is an
+// error naming the key), and a missing gateway.id gets DefaultGatewayId. The text holds
+// the expanded values. Only local files come here: a fleet push is never expanded, since
+// that would hand the gateway's environment to whoever can push.
+Result<std::string> ReadConfigFile(const std::string& path, ConfigErrors* errors,
+                                   const ConfigHost& host = SystemConfigHost());
+
+// ReadConfigFile, then ParseConfig.
+Result<AgentConfig> LoadConfigFile(const std::string& path, ConfigErrors* errors,
+                                   const ConfigHost& host = SystemConfigHost());
 
 // The process exit code for an invalid configuration (sysexits.h EX_CONFIG).
 inline constexpr int kExitConfig = 78;

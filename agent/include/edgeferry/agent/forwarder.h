@@ -35,8 +35,10 @@
 #include <thread>
 
 #include "edgeferry/agent/config.h"
+#include "edgeferry/pipeline/route.h"
 #include "edgeferry/buffer/store.h"
 #include "edgeferry/drivers/sink.h"
+#include "edgeferry/histogram.h"
 
 namespace edgeferry::agent {
 
@@ -58,13 +60,22 @@ struct SinkStats {
   uint64_t poison_records = 0;     // dead-lettered after bisecting a refused batch
   uint64_t moved_records = 0;      // dead-lettered by hand (edgeferry dlq move)
   uint64_t sink_exceptions = 0;    // exceptions that escaped the sink, caught here
+  uint64_t skipped_records = 0;    // not selected by the sink's route: acked past, never sent
+  uint64_t wire_bytes = 0;         // bytes sent, after compression, retries included (Delivery::wire_bytes)
+  int64_t last_success_ns = 0;     // wall clock ns since epoch of the last call the destination accepted records; 0 = never
+  // Per record delivered: its ack time minus its ts_ns (the source's receive time, or the
+  // event time a payload carries, so a device clock's offset shows here).
+  Histogram latency;
+  // Per sink call (Sink::Deliver), whatever its outcome: how long the destination took.
+  Histogram request_duration;
   std::string last_error;
 };
 
 class Forwarder {
  public:
   // `store` and `sink` are not owned and must outlive the forwarder.
-  Forwarder(buffer::Store& store, drivers::Sink& sink, RetryPolicy retry, DrainPolicy drain = {});
+  // `route`: the records this sink receives (route.h); the default selects every one.
+  Forwarder(buffer::Store& store, drivers::Sink& sink, RetryPolicy retry, DrainPolicy drain = {}, Route route = {});
   ~Forwarder();
   // Opens the sink's cursor and starts the delivery thread. Errors: from the store.
   Status Start();
@@ -105,7 +116,9 @@ class Forwarder {
   drivers::Sink& sink_;
   const RetryPolicy retry_;
   const DrainPolicy drain_;
+  const Route route_;
   const std::string stage_;  // "sink:<name>" in dead letters
+  const std::string repeat_key_;  // its dead-letter log lines, limited by LogRepeats()
   std::thread thread_;
   uint64_t pos_ = 0;         // last seq handed to the sink and acked
   int attempt_ = 0;          // consecutive failures

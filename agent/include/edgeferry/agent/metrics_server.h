@@ -3,6 +3,10 @@
 //   GET /healthz  200 "ok" when the buffer is writable and the main loop is alive,
 //                 503 with the reason otherwise
 //   GET /status   the agent's status as JSON (report.h AgentStatusJson), for `edgeferry status`
+// A query string is ignored for routing (Prometheus `params:`); HEAD answers GET's
+// status and headers without the body; any other method gets 405 with
+// "Allow: GET, HEAD". A request body is never read: after the answer at most 256 KiB of
+// it is discarded (so the client sees the answer, not a reset) and the connection closes.
 // One thread runs an asynchronous server (one io_context): connections are served
 // concurrently, each must deliver its whole request within Limits::request_timeout and
 // in at most Limits::max_request_bytes (431 beyond), and at most

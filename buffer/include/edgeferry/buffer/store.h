@@ -72,6 +72,10 @@ struct StoreOptions {
   IntegrityCheck integrity_check = IntegrityCheck::kQuick;
   uint64_t dlq_max_records = 100'000;          // oldest dead letters pruned beyond this
   uint64_t dlq_max_payload_bytes = 1ull << 20; // dead-lettered payloads are truncated to this
+  // Bytes the dead letter queue may hold (payloads, reasons, names); the oldest are
+  // pruned beyond it, so refused junk cannot crowd out records still to deliver under
+  // the cap. 0 = no byte bound (dlq_max_records only).
+  uint64_t dlq_max_bytes = 64ull << 20;
   uint64_t max_pending_bytes = 16ull << 20;    // appends wait (backpressure) while more is uncommitted
   Clock* clock = &SystemClock();               // not owned; must outlive the Store
   // Inspect only (e.g. `edgeferry buffer stats` beside a running agent): no
@@ -113,6 +117,12 @@ struct CursorStats {
   std::string name;
   uint64_t acked_seq = 0;        // highest seq the sink acknowledged (0 = none)
   uint64_t backlog_records = 0;  // records stored with seq > acked_seq
+  // When the first record with seq > acked_seq was stored, wall clock ns since epoch; 0 =
+  // none. The time its segment was committed (or, not yet committed, opened): an upper
+  // bound on when edgeferry received it, late by at most about commit_interval when
+  // commits succeed. The record's own ts (event time, maybe a device's wrong clock) is
+  // not used.
+  int64_t oldest_unacked_stored_ns = 0;
 };
 
 // A point-in-time view for operators and metrics.
@@ -132,6 +142,11 @@ struct StoreStats {
   int64_t newest_ts_ns = 0;        // event time of the newest stored record (0 if empty)
   uint64_t next_seq = 0;           // seq the next append will get (read-only: an upper bound)
   uint64_t appended_total = 0;     // records ever appended to this store
+  uint64_t appended_payload_bytes = 0;  // payload bytes appended since this Store was opened
+  // Bytes the store may still grow by before when_full acts: the lesser of the cap (or the
+  // file's size below the free-disk floor) minus used_bytes, and the file system's free
+  // space above min_free_bytes.
+  uint64_t room_bytes = 0;
   uint64_t pending_records = 0;    // appended, not yet committed
   std::map<std::string, uint64_t> dropped;  // records dropped, by reason: cap, ttl, reject_new, corrupt
                                             // (a segment that fails its checksum or decode), disk_full
@@ -144,6 +159,7 @@ struct StoreStats {
   uint64_t replay_queued = 0;      // dead letters queued for replay, not yet delivered
   uint64_t dead_letters = 0;       // entries now in the dead letter queue
   uint64_t dead_letters_total = 0; // entries ever added
+  uint64_t dead_letters_pruned = 0; // oldest entries removed by dlq_max_bytes, ever
   uint64_t quarantined = 0;        // corrupt databases moved aside at open, ever
   std::string last_quarantine;     // path and reason of the newest one
   uint64_t salvaged_records = 0;   // records copied back from quarantined databases, ever

@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "edgeferry/drivers/probe.h"
 #include "edgeferry/record.h"
 #include "edgeferry/status.h"
 
@@ -70,6 +71,10 @@ struct Delivery {
   // With a non-OK error: the destination was reached and refused the records after
   // acked_through in a way their content may cause (see "Refusal" above).
   bool refused = false;
+  // Bytes this call put on the link or disk, whatever the outcome: request bodies after
+  // compression (every attempt inside the call), MQTT payloads published, file bytes
+  // written. What a metered link is billed for; 0 when nothing was sent.
+  uint64_t wire_bytes = 0;
 };
 
 class Sink {
@@ -92,6 +97,16 @@ class Sink {
   // (Unavailable), so that shutdown is bounded. Thread-safe: called from the thread
   // that stops the forwarder. One-way: a cancelled sink is finished.
   virtual void Cancel() {}
+  // Read-only check that the destination can be reached with these settings
+  // (`edgeferry check --connect`), on a sink that was not started: resolves
+  // credentials, connects (TLS handshake included) and at most makes a read-only call
+  // (a CONNACK, HeadBucket, DescribeStreamSummary); sends no records, writes no file.
+  // Returns within about `timeout_ns` (ns, > 0). Never throws. Thread-safe against
+  // other instances. The default, for types without a probe, reports skipped.
+  virtual ProbeResult Probe(int64_t timeout_ns) {
+    (void)timeout_ns;
+    return ProbeResult::Skipped();
+  }
   // Every blocking network call of a sink is bounded by a timeout (connect, request,
   // acknowledgement); none may throw: a parser of a response reports Unavailable.
 };

@@ -17,7 +17,8 @@ struct Credentials {
 };
 
 // `file` and `profile` override the environment's choice when not empty.
-// Errors: NotFound when no credentials are configured anywhere; InvalidArgument when
+// Errors: NotFound when no credentials are configured anywhere (the message names the
+// environment variables and the file it looked at); InvalidArgument when
 // the file exists but the profile lacks a key.
 Result<Credentials> LoadCredentials(const std::string& file = "", const std::string& profile = "");
 

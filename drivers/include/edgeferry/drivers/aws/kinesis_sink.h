@@ -55,6 +55,10 @@ class KinesisSink final : public Sink {
   Delivery Deliver(std::span<const StoredRecord> batch) override;
   DestinationLimits limits() const override;
   void Cancel() override;
+  // Loads the credentials (none is a failure naming where it looked), then calls
+  // DescribeStreamSummary (read-only): ok when the stream answers; AccessDenied is ok too
+  // (the key was accepted; a policy may grant PutRecords only), with a note.
+  ProbeResult Probe(int64_t timeout_ns) override;
 
   static constexpr size_t kMaxRecordBytes = 1 << 20;
   static constexpr size_t kMaxRequestRecords = 500;

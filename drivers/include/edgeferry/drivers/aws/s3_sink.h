@@ -54,6 +54,10 @@ class S3Sink final : public Sink {
   Delivery Deliver(std::span<const StoredRecord> batch) override;
   DestinationLimits limits() const override;
   void Cancel() override;
+  // Loads the credentials (none is a failure naming where it looked), then HeadBucket
+  // (read-only). A 403 cannot say why (a HEAD answer has no body): bad credentials, or a
+  // policy without s3:ListBucket on the bucket; it is reported as a failure saying both.
+  ProbeResult Probe(int64_t timeout_ns) override;
   // The object key for a batch (public for tests).
   std::string Key(std::span<const StoredRecord> batch) const;
 
@@ -67,6 +71,7 @@ class S3Sink final : public Sink {
   S3SinkConfig cfg_;
   std::unique_ptr<http::HttpClient> client_;
   Credentials creds_;
+  uint64_t body_bytes_sent_ = 0;  // by Request, for Delivery::wire_bytes; forwarder thread only
 };
 
 }  // namespace edgeferry::drivers::aws

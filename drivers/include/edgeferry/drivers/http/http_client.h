@@ -42,6 +42,7 @@ struct HttpResponse {
   std::map<std::string, std::string> headers;  // names lowercased
   std::string body;                            // at most the request's limit
   bool body_truncated = false;                 // the server sent more; transfer aborted
+  uint64_t body_bytes_sent = 0;                // request body bytes uploaded (0 when the connect failed)
   // Seconds from a Retry-After header (delta-seconds or HTTP-date), 0 if none, at most
   // kMaxRetryAfterSeconds: a server cannot park a sink for longer (or overflow its delay).
   long RetryAfterSeconds() const;
@@ -55,6 +56,12 @@ class HttpClient {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
   HttpResponse Send(const HttpRequest& request);
+  // Resolves `url`'s host, connects and, for https, completes the TLS handshake with
+  // this client's TlsOptions (certificate checked when verify), then closes; sends no
+  // request (CURLOPT_CONNECT_ONLY). Bounded by timeout_ms. Returns "" on success, with
+  // *peer = "ip:port" reached; else the error (curl's words, not redacted). Uses a
+  // handle of its own: Send's connection cache is untouched. Never throws.
+  std::string ConnectOnly(const std::string& url, long timeout_ms, std::string* peer);
   // Aborts a Send in progress (within ~1 s) and makes every later Send fail at once.
   // Thread-safe. One-way.
   void Cancel();

@@ -41,6 +41,9 @@ class HttpSink final : public Sink {
   Delivery Deliver(std::span<const StoredRecord> batch) override;
   DestinationLimits limits() const override;
   void Cancel() override;
+  // Reads the bearer token file (when set), then resolves, connects and completes the
+  // TLS handshake (HttpClient::ConnectOnly); no request is sent.
+  ProbeResult Probe(int64_t timeout_ns) override;
 
  private:
   HttpSinkConfig cfg_;

@@ -65,6 +65,8 @@ class MqttSource final : public Source {
   Status Start() override;
   void Stop() override;
   SourceStats Stats() const override;
+  // Connects as client_id + "-check" (clean session), waits for the CONNACK, disconnects.
+  ProbeResult Probe(int64_t timeout_ns) override;
 
  private:
   class Impl;

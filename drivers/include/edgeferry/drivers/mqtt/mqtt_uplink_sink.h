@@ -57,6 +57,8 @@ class MqttUplinkSink final : public Sink {
   Delivery Deliver(std::span<const StoredRecord> batch) override;
   DestinationLimits limits() const override;
   void Cancel() override;
+  // Connects as client_id + "-check" (clean session), waits for the CONNACK, disconnects.
+  ProbeResult Probe(int64_t timeout_ns) override;
 
  private:
   class Impl;

@@ -35,6 +35,9 @@ class OutboxSink final : public Sink {
   // Errors in the Delivery: Unavailable for I/O errors, including a full disk.
   Delivery Deliver(std::span<const StoredRecord> batch) override;
   uint64_t RecoverDeliveredSeq() override;
+  // The directory, or the nearest existing parent Start() would create it in, is a
+  // directory this process may write in (access(2) W_OK|X_OK); creates nothing.
+  ProbeResult Probe(int64_t timeout_ns) override;
 
   // The file name for a batch; public for tests and tools.
   std::string FileName(uint64_t first_seq, uint64_t last_seq) const;

@@ -1,7 +1,7 @@
 // Framer: splits a serial byte stream into frames. Pure and single-threaded.
 //
 // Line mode ends a frame at LF, CR or CRLF (empty lines are skipped); delimiter mode
-// at a configured byte string; fixed mode cuts frames of frame_bytes, optionally only
+// at a configured byte string (adjacent delimiters make no empty frame); fixed mode cuts frames of frame_bytes, optionally only
 // after a start marker, skipping junk before it. A frame longer than max_frame_bytes is
 // reported once with its first bytes and the rest is skipped up to the next
 // delimiter, so binary junk never stalls the stream.

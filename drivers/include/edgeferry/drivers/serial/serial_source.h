@@ -55,6 +55,9 @@ class SerialSource final : public Source {
   void Stop() override;
   // connected = the port is open; reconnects = opens after the first.
   SourceStats Stats() const override;
+  // Opens the device with the line settings and closes it; reads nothing. (Opening a
+  // tty may toggle its modem lines, as any open does: e.g. DTR, which resets some boards.)
+  ProbeResult Probe(int64_t timeout_ns) override;
 
  private:
   class Impl;

@@ -1,0 +1,124 @@
+// Processors: what happens to a record between its source and the buffer, in the
+// order configured ([[sources.<name>.processors]], docs/configuration.md). What a
+// processor drops or reduces never costs flash or a metered link.
+//
+// A processor sees one record at a time and either hands it on (possibly changed),
+// drops it (a filter that does not select it, a deadband within its band, a sample
+// that skips it) or fails on it (a reshape of a payload that is not a JSON object):
+// the record is then dead-lettered with the reason and the pipeline goes on.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "edgeferry/record.h"
+#include "edgeferry/status.h"
+
+namespace edgeferry::pipeline {
+
+// A JSON field by dotted path ("sensor.temp"): object members only, at most 16 levels.
+struct FieldPath {
+  std::vector<std::string> parts;
+  std::string text;  // as configured, for messages
+};
+// Parses "a.b.c"; nullopt when empty, over 16 levels or with an empty level.
+std::optional<FieldPath> ParseFieldPath(std::string_view text);
+
+// ---- configurations (read from TOML by the agent's config reader)
+
+// Keeps (or drops, with drop = true) the records that match every condition given.
+struct FilterConfig {
+  bool drop = false;
+  std::vector<std::string> channels;          // MQTT topic filters; empty = any channel
+  std::optional<ContentType> content_type;    // empty = any
+  std::optional<FieldPath> field;             // with op (and value but for "exists")
+  enum class Op { kExists, kEq, kNe, kLt, kLe, kGt, kGe } op = Op::kExists;
+  nlohmann::json value;                       // a number, string or bool
+};
+
+// JSON object payloads: add or overwrite members (set), rename them, remove them
+// (drop_fields), or keep only the ones named (select). Top-level members only.
+struct FieldsConfig {
+  enum class Kind { kSet, kRename, kDrop, kSelect } kind = Kind::kSet;
+  std::map<std::string, nlohmann::json> set;       // name -> value (kSet)
+  std::map<std::string, std::string> rename;       // old -> new (kRename)
+  std::vector<std::string> names;                  // kDrop, kSelect
+};
+
+// Report by exception per series (channel + field): a record is handed on when its
+// value moved more than `absolute` or more than `percent` of the last value handed on
+// (either, when both are set), or when `heartbeat_ns` passed since that one. Records
+// without the field as a number pass unchanged.
+struct DeadbandConfig {
+  FieldPath field;
+  double absolute = 0;       // in the field's unit; 0 = not used
+  double percent = 0;        // of |last value|; 0 = not used
+  int64_t heartbeat_ns = 0;  // 0 = none
+};
+
+// Per channel: one record in `every`, or the first record of each `interval_ns`.
+struct SampleConfig {
+  uint64_t every = 0;
+  int64_t interval_ns = 0;
+};
+
+using ProcessorConfig = std::variant<FilterConfig, FieldsConfig, DeadbandConfig, SampleConfig>;
+
+// "filter", "set", "rename", "drop_fields", "select", "deadband", "sample".
+std::string ProcessorTypeName(const ProcessorConfig& c);
+
+// ---- the processors
+
+enum class Verdict { kPass, kDrop };
+
+class Processor {
+ public:
+  virtual ~Processor() = default;
+  // Handles `record` in place; `mono_ns` is the monotonic time it arrived. Errors:
+  // InvalidArgument with the reason the record is dead-lettered for. Never throws.
+  virtual Result<Verdict> Process(Record& record, int64_t mono_ns) = 0;
+  // State worth keeping across a restart (deadband's last values), or null.
+  virtual nlohmann::json SaveState() const { return nullptr; }
+  // Restores SaveState's output; anything malformed is ignored. `mono_ns`: now.
+  virtual void LoadState(const nlohmann::json& /*state*/, int64_t /*mono_ns*/) {}
+};
+
+std::unique_ptr<Processor> MakeProcessor(const ProcessorConfig& config);
+
+struct ProcessorStats {
+  std::string type;    // ProcessorTypeName
+  uint64_t in = 0;     // records it was given
+  uint64_t out = 0;    // handed on
+  uint64_t dropped = 0;
+  uint64_t failed = 0; // dead-lettered with its error
+};
+
+// The processors of one source, in order. Not thread-safe: the owner serializes calls.
+class Pipeline {
+ public:
+  explicit Pipeline(const std::vector<ProcessorConfig>& configs);
+  bool empty() const { return stages_.empty(); }
+  // Runs `record` through every processor. True: store it (changed in place); false:
+  // dropped. Errors: InvalidArgument naming the processor and why (dead-letter it).
+  Result<bool> Run(Record& record, int64_t mono_ns);
+  std::vector<ProcessorStats> Stats() const;
+  // {"<index>:<type>": state} for the processors that keep some; null when none do.
+  nlohmann::json SaveState() const;
+  void LoadState(const nlohmann::json& state, int64_t mono_ns);
+
+ private:
+  struct Stage {
+    std::unique_ptr<Processor> processor;
+    ProcessorStats stats;
+  };
+  std::vector<Stage> stages_;
+};
+
+}  // namespace edgeferry::pipeline

@@ -1,0 +1,15 @@
+// Internal: one factory per processor type (pipeline.cc's MakeProcessor picks).
+#pragma once
+
+#include <memory>
+
+#include "edgeferry/pipeline/processor.h"
+
+namespace edgeferry::pipeline {
+
+std::unique_ptr<Processor> MakeFilter(FilterConfig c);
+std::unique_ptr<Processor> MakeFields(FieldsConfig c);
+std::unique_ptr<Processor> MakeDeadband(DeadbandConfig c);
+std::unique_ptr<Processor> MakeSample(SampleConfig c);
+
+}  // namespace edgeferry::pipeline
