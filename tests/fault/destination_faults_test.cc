@@ -306,6 +306,8 @@ class OversizeRecord : public ::testing::Test {
     ASSERT_TRUE(WaitUntil([&] { return subscriber_->Running(); }, 2s));
     std::this_thread::sleep_for(300ms);  // subscribed before anything is published
   }
+  // Start with Start(2): the source and the sink both connected (the sink often logs
+  // first, and a record published before the source subscribed is lost).
   std::unique_ptr<AgentProcess> Agent(const std::string& sink_extra) {
     auto agent = std::make_unique<AgentProcess>(dir_, R"(
 [gateway]
@@ -374,7 +376,7 @@ const std::string kBig = "{\"image\":\"" + std::string(200 * 1024, 'A') + "\"}";
 
 TEST_F(OversizeRecord, A200KBRecordIsDeadLetteredBeforeSendingEveryOtherRecordArrivesAndSigtermIsFast) {
   auto agent = Agent("");  // the default max_record_bytes of an MQTT sink: 128 KiB
-  ASSERT_TRUE(agent->Start());
+  ASSERT_TRUE(agent->Start(2));
   for (int i = 0; i < 5; ++i) Publish(Small(i));
   Publish(kBig);
   for (int i = 5; i < 10; ++i) Publish(Small(i));
@@ -393,7 +395,7 @@ TEST_F(OversizeRecord, A200KBRecordIsDeadLetteredBeforeSendingEveryOtherRecordAr
 TEST_F(OversizeRecord, WhenTheLimitIsSetTooHighTheBrokersRefusalIsBisectedToTheRecord) {
   // The operator raised the limit: the broker drops the connection on the PUBLISH instead.
   auto agent = Agent("max_record_bytes = \"1MiB\"\nmax_inflight = 10\n");
-  ASSERT_TRUE(agent->Start());
+  ASSERT_TRUE(agent->Start(2));
   for (int i = 0; i < 5; ++i) Publish(Small(i));
   Publish(kBig);
   for (int i = 5; i < 10; ++i) Publish(Small(i));
@@ -417,7 +419,7 @@ TEST_F(OversizeRecord, SigtermWhileTheSinkIsStuckRetryingARefusedRecordExitsWith
   // The big record is the newest: nothing after it can prove the link works, so the sink
   // keeps retrying it (a dead link is never dead-lettered) until an operator acts.
   auto agent = Agent("max_record_bytes = \"1MiB\"\nmax_inflight = 10\n");
-  ASSERT_TRUE(agent->Start());
+  ASSERT_TRUE(agent->Start(2));
   for (int i = 0; i < 3; ++i) Publish(Small(i));
   Publish(kBig);
   ASSERT_TRUE(WaitUntil([&] { return CloudSeqs().size() == 3; }, 20s)) << agent->Log();
