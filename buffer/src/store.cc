@@ -277,7 +277,9 @@ class Store::Impl {
   Status PersistCursors() REQUIRES(mu_);   // inside a transaction
   Status PersistCounters() REQUIRES(mu_);  // inside a transaction
   Status DeleteSegmentsUpTo(uint64_t last_seq, const char* drop_reason) REQUIRES(mu_);
-  Status EnforceCap(uint64_t incoming_bytes) REQUIRES(mu_);  // inside a transaction
+  // Inside a transaction. `drop_all_stored`: the batch itself is over the cap, so every
+  // stored (older) segment goes, whatever room its deletion would make.
+  Status EnforceCap(uint64_t incoming_bytes, bool drop_all_stored = false) REQUIRES(mu_);
   Status TrimToCap() REQUIRES(mu_);                          // inside a transaction
   uint64_t EffectiveCap(bool* at_floor) REQUIRES(mu_);
   void DropOldestPending() REQUIRES(mu_);
@@ -940,13 +942,17 @@ Status Store::Impl::WriteSealed() {
   // only its newest segments that fit; the older ones are counted as dropped, never written.
   bool at_floor = false;
   const uint64_t cap = EffectiveCap(&at_floor);
+  // Oldest first, never a hole: once a segment does not fit, the older ones of the batch
+  // go too (a smaller older one would fit where a bigger newer one did not), and so does
+  // everything stored, which is older still.
   uint64_t incoming = 0;
+  bool batch_over_cap = false;
   for (size_t i = batch.size(); i-- > 0;) {
     Encoded& e = encoded[i];
     if (e.skip) continue;
     const uint64_t bytes = e.blob.size() + kRowOverhead;
-    if (opt_.when_full == FullPolicy::kDropOldest && incoming + bytes > cap) {
-      e.over_cap = true;
+    if (opt_.when_full == FullPolicy::kDropOldest && (batch_over_cap || incoming + bytes > cap)) {
+      e.over_cap = batch_over_cap = true;
       continue;
     }
     incoming += bytes;
@@ -957,7 +963,7 @@ Status Store::Impl::WriteSealed() {
     mu_.AssertHeld();
     return Transaction([&]() -> Status {
     mu_.AssertHeld();
-    if (Status s = EnforceCap(incoming); !s.ok()) return s;
+    if (Status s = EnforceCap(incoming, batch_over_cap); !s.ok()) return s;
     if (Status s = SaveDictionary(); !s.ok()) return s;
     auto insert = db_.Prepare(
         "INSERT INTO segments(first_seq,last_seq,count,ts_min,ts_max,payload_bytes,encoded_bytes,"
@@ -1172,12 +1178,21 @@ uint64_t Store::Impl::EffectiveCap(bool* at_floor) {
   return std::min<uint64_t>(opt_.max_bytes, static_cast<uint64_t>(*pages * *page_size));
 }
 
-Status Store::Impl::EnforceCap(uint64_t incoming_bytes) {
+Status Store::Impl::EnforceCap(uint64_t incoming_bytes, bool drop_all_stored) {
   auto used = UsedBytes();
   if (!used.ok()) return used.status();
   uint64_t estimate = *used;
   bool at_floor = false;
   const uint64_t cap = EffectiveCap(&at_floor);
+  if (drop_all_stored && opt_.when_full == FullPolicy::kDropOldest) {
+    auto newest = db_.Prepare("SELECT max(last_seq) FROM segments");
+    if (!newest.ok()) return newest.status();
+    Status st;
+    const uint64_t drop_to = newest->Step(&st) ? static_cast<uint64_t>(newest->Int(0)) : 0;
+    newest->Reset();
+    if (!st.ok()) return st;
+    return drop_to ? DeleteSegmentsUpTo(drop_to, at_floor ? "disk_full" : "cap") : Status::Ok();
+  }
   if (estimate + incoming_bytes <= cap) {
     full_ = false;
     return Status::Ok();
