@@ -11,12 +11,15 @@
 #include <gtest/gtest.h>
 #include <mqtt/async_client.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "agent_process.h"
@@ -116,13 +119,24 @@ linger = "150ms"
                                       std::chrono::system_clock::now().time_since_epoch()).count();
   Publisher publisher(broker.uri(), kc.publish_rate);
   std::mt19937 rng(20261121);
-  std::vector<int64_t> kills;  // ns since the epoch, the clock of the envelope's ts
+  // Each kill as the interval from just before SIGKILL was sent to when the process was
+  // reaped (ns since the epoch, the clock of the envelope's ts). A loaded machine can
+  // deschedule this thread between reading the clock and kill(2), and a thread blocked in
+  // fsync dies only when it returns: the agent may receive until the end of the interval.
+  struct Kill {
+    int64_t sent_ns, reaped_ns;
+  };
+  std::vector<Kill> kills;
+  const auto now_ns = [] {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
   constexpr int kKills = 20;
   for (int k = 0; k < kKills; ++k) {
     std::this_thread::sleep_for(std::chrono::milliseconds(150 + rng() % 450));
-    kills.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                        std::chrono::system_clock::now().time_since_epoch()).count());
+    const int64_t sent = now_ns();
     agent.Kill();
+    kills.push_back({sent, now_ns()});
     std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 100));
     ASSERT_TRUE(agent.Start()) << "restart " << k;
   }
@@ -162,9 +176,15 @@ linger = "150ms"
   // message `before`, received by the agent shortly before a kill (after the last commit
   // that kept it, so at most the window earlier), and a delivered message `after`,
   // received only after that kill. Both times are the agent's own.
-  const int64_t window_ns = (kc.commit_interval_ms + 400) * 1'000'000LL;  // + the commit in flight
-  constexpr int64_t kKillLatencyNs = 50'000'000;  // between reading the clock and SIGKILL landing
+  // Two checks. Structural, exact: a lost run is bracketed by a kill (the message before
+  // it received before that kill ended, the one after it received after it began); a
+  // hole inside one process's live stream is a bug whatever the timing. Timing, bounded:
+  // the message before it was received at most the commit window before the kill, where
+  // the window is the commit interval plus the commit in flight. That commit is slow on a
+  // loaded CI disk, hence the generous bound; the widest gap seen is printed.
+  const int64_t window_ns = (kc.commit_interval_ms + 2000) * 1'000'000LL;
   int64_t widest_ns = 0;  // the largest kill - before.ts that explained a loss
+  int unexplained = 0;
   for (int id = 0; id < published; ++id) {
     if (delivered.count(id)) continue;
     ++lost;
@@ -173,15 +193,46 @@ linger = "150ms"
     // Lost from the very first message on: nothing was received before it, but nothing
     // could be before the publisher started either.
     const int64_t before_ns = before != received_ns.end() ? before->second : publish_start_ns;
-    const bool explained = after != received_ns.end() && std::any_of(kills.begin(), kills.end(), [&](int64_t kill) {
-      const bool ok = before_ns >= kill - window_ns && before_ns <= kill + kKillLatencyNs && after->second >= kill;
-      if (ok) widest_ns = std::max(widest_ns, kill - before_ns);
-      return ok;
+    int64_t gap_ns = INT64_MAX;  // kill - before.ts of the closest kill that brackets the run
+    if (after != received_ns.end()) {
+      for (const Kill& kill : kills) {
+        if (before_ns <= kill.reaped_ns && after->second >= kill.sent_ns) {
+          gap_ns = std::min(gap_ns, std::max<int64_t>(0, kill.sent_ns - before_ns));
+        }
+      }
+    }
+    const bool explained = gap_ns <= window_ns;
+    if (explained) widest_ns = std::max(widest_ns, gap_ns);
+    if (explained) continue;
+    // Say where the neighbours were received relative to the nearest kill: a run of
+    // failures then reads as one loss, not thousands of lines.
+    if (++unexplained > 5) continue;
+    const auto nearest = std::min_element(kills.begin(), kills.end(), [&](const Kill& a, const Kill& b) {
+      return std::llabs(a.sent_ns - before_ns) < std::llabs(b.sent_ns - before_ns);
     });
-    EXPECT_TRUE(explained) << "message " << id << " was lost, but the agent received the message before it ("
-                           << (before == received_ns.end() ? -1 : before->first) << ") not within the commit window "
-                           << "before a kill, or the one after it ("
-                           << (after == received_ns.end() ? -1 : after->first) << ") before that kill";
+    const auto rel_ms = [&](int64_t t) { return (t - nearest->sent_ns) / 1e6; };
+    ADD_FAILURE() << "message " << id << " was lost, unexplained by a kill. Before it: "
+                  << (before == received_ns.end() ? std::string("nothing") : "message " + std::to_string(before->first))
+                  << " received at " << rel_ms(before_ns) << " ms from the nearest kill (reaped at "
+                  << rel_ms(nearest->reaped_ns) << " ms); after it: "
+                  << (after == received_ns.end() ? std::string("nothing")
+                                                 : "message " + std::to_string(after->first) + " received at " +
+                                                       std::to_string(rel_ms(after->second)) + " ms")
+                  << "; the allowed window is " << window_ns / 1e6 << " ms before the kill";
+  }
+  if (unexplained > 0) {
+    ADD_FAILURE() << unexplained << " lost messages unexplained by a kill. The buffer's counters:\n"
+                  << agent.BufferStats().dump(2) << "\nThe agent's warnings and errors:\n"
+                  << [&] {
+                       std::string out;
+                       std::istringstream log(agent.Log());
+                       for (std::string line; std::getline(log, line) && out.size() < 8000;) {
+                         if (line.find("warn") != std::string::npos || line.find("error") != std::string::npos) {
+                           out += line + "\n";
+                         }
+                       }
+                       return out;
+                     }();
   }
   if (kc.durability == "sync") {
     EXPECT_EQ(lost, 0) << "sync durability loses nothing";
