@@ -14,6 +14,7 @@
 #include "edgeferry/drivers/outbox/outbox_sink.h"
 #include "edgeferry/drivers/serial/serial_source.h"
 #include "edgeferry/clock.h"
+#include "edgeferry/files.h"
 #include "edgeferry/redact.h"
 #include "edgeferry/repeat_limiter.h"
 
@@ -23,10 +24,11 @@ namespace edgeferry::agent {
 // dead-letter stage.
 class Agent::StoreIngest final : public drivers::Ingest {
  public:
-  StoreIngest(buffer::Store& store, const RouteTable& routes, const std::string& source, int64_t health_window_ns,
-              const std::vector<pipeline::ProcessorConfig>& processors)
+  StoreIngest(buffer::Store& store, const RouteTable& routes, TapHub& tap, const std::string& source,
+              int64_t health_window_ns, const std::vector<pipeline::ProcessorConfig>& processors)
       : store_(store),
         routes_(routes),
+        tap_(tap),
         pipeline_(processors),
         has_processors_(!processors.empty()),
         name_(source),
@@ -34,6 +36,7 @@ class Agent::StoreIngest final : public drivers::Ingest {
         repeat_key_("source " + source + ": dead-lettered records"),
         window_(health_window_ns) {}
   Result<uint64_t> Append(Record record) override {
+    if (tap_.Active()) tap_.Offer(TapPoint::kSource, name_, record);
     if (has_processors_) {
       Result<bool> keep = false;
       {
@@ -49,16 +52,23 @@ class Agent::StoreIngest final : public drivers::Ingest {
         return kDropped;
       }
     }
-    // Stored all the same (a route added later, a replay), but an operator must see it.
-    if (!routes_.AnySelects(record)) {
-      unrouted_.fetch_add(1, std::memory_order_relaxed);
-      if (LogRepeats().Allow(unrouted_key_)) {
-        spdlog::warn("source {}: no sink's route selects records on channel \"{}\"", name_, record.channel);
+    return Store(std::move(record));
+  }
+  // What the processors emitted on their own (an aggregate's closed windows), stored
+  // like the source's records. The agent's main loop calls it about once a second.
+  void Expire() EXCLUDES(pipeline_mu_) {
+    if (!has_processors_) return;
+    pipeline::Pipeline::Emitted emitted;
+    {
+      MutexLock l(pipeline_mu_);
+      emitted = pipeline_.Expire(SystemClock().MonoNs());
+    }
+    for (const auto& [record, why] : emitted.failed) DeadLetter(record, why);
+    for (auto& record : emitted.store) {
+      if (auto seq = Store(std::move(record)); !seq.ok()) {
+        spdlog::error("source {}: an aggregate window was not stored: {}", name_, seq.status().ToString());
       }
     }
-    auto seq = store_.Append(std::move(record));
-    window_.Add(SystemClock().MonoNs(), /*dead_lettered=*/false);
-    return seq;
   }
   void DeadLetter(const Record& record, std::string_view reason) override {
     const std::string printable = EscapeControlChars(reason);  // may quote the payload
@@ -88,15 +98,16 @@ class Agent::StoreIngest final : public drivers::Ingest {
     nlohmann::json state;
     {
       MutexLock l(pipeline_mu_);
-      state = pipeline_.SaveState();
+      state = pipeline_.SaveState(SystemClock().MonoNs());
     }
     if (state.is_null()) return;
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-    const std::string tmp = path + ".tmp";
-    std::ofstream(tmp, std::ios::trunc) << state.dump();
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) spdlog::warn("source {}: processor state not saved to {}: {}", name_, path, ec.message());
+    // Channel names are bytes: what is not UTF-8 is kept as U+FFFD, never an exception.
+    const std::string text = state.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    if (Status st = WriteFileAtomically(path, text); !st.ok()) {
+      spdlog::warn("source {}: processor state not saved: {}", name_, st.ToString());
+    }
   }
   void LoadState(const std::string& path) EXCLUDES(pipeline_mu_) {
     std::ifstream in(path);
@@ -104,8 +115,13 @@ class Agent::StoreIngest final : public drivers::Ingest {
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (text.size() > (64u << 20)) return;  // ours, but bounded like any file read
     const auto state = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-    MutexLock l(pipeline_mu_);
-    pipeline_.LoadState(state, SystemClock().MonoNs());
+    {
+      MutexLock l(pipeline_mu_);
+      pipeline_.LoadState(state, SystemClock().MonoNs());
+    }
+    // Taken: a crash before the next stop must not load (and emit) the same windows again.
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
   }
   // Inputs and dead letters in the [health] window, for the dead-letter rule.
   SourceWindowCounts Window() const { return window_.Sum(SystemClock().MonoNs()); }
@@ -121,8 +137,25 @@ class Agent::StoreIngest final : public drivers::Ingest {
   }
 
  private:
+  Result<uint64_t> Store(Record record) {
+    // Stored all the same (a route added later, a replay), but an operator must see it.
+    if (!routes_.AnySelects(record)) {
+      unrouted_.fetch_add(1, std::memory_order_relaxed);
+      if (LogRepeats().Allow(unrouted_key_)) {
+        spdlog::warn("source {}: no sink's route selects records on channel \"{}\"", name_, record.channel);
+      }
+    }
+    std::optional<Record> tapped;
+    if (tap_.Active()) tapped = record;  // shown once stored, with its seq
+    auto seq = store_.Append(std::move(record));
+    window_.Add(SystemClock().MonoNs(), /*dead_lettered=*/false);
+    if (tapped && seq.ok()) tap_.Offer(TapPoint::kStored, name_, *tapped, *seq);
+    return seq;
+  }
+
   buffer::Store& store_;
   const RouteTable& routes_;
+  TapHub& tap_;
   mutable Mutex pipeline_mu_;  // a source may call Append from more than one thread
   pipeline::Pipeline pipeline_ GUARDED_BY(pipeline_mu_);
   const bool has_processors_;  // fixed at construction: no lock to skip an empty pipeline
@@ -233,7 +266,7 @@ Status Agent::StartSink(const SinkConfig& sc) {
   SinkSlot slot;
   slot.fingerprint = sc.fingerprint;
   slot.sink = MakeSink(sc);
-  slot.forwarder = std::make_unique<Forwarder>(*store_, *slot.sink, sc.retry, sc.drain, sc.route);
+  slot.forwarder = std::make_unique<Forwarder>(*store_, *slot.sink, sc.retry, sc.drain, sc.route, sc.processors, &tap_);
   Status st = slot.forwarder->Start();
   std::lock_guard<std::mutex> l(mu_);
   sinks_[sc.name] = std::move(slot);
@@ -243,7 +276,7 @@ Status Agent::StartSink(const SinkConfig& sc) {
 Status Agent::StartSource(const SourceConfig& sc) {
   SourceSlot slot;
   slot.fingerprint = sc.fingerprint;
-  slot.ingest = std::make_unique<StoreIngest>(*store_, routes_, sc.name, config_.health.window_ns, sc.processors);
+  slot.ingest = std::make_unique<StoreIngest>(*store_, routes_, tap_, sc.name, config_.health.window_ns, sc.processors);
   slot.ingest->LoadState(StatePath(sc.name));
   slot.source = MakeSource(sc, *slot.ingest);
   Status st = slot.source->Start();
@@ -324,6 +357,8 @@ Status Agent::Stop() {
 void Agent::Tick() {
   LogHeldBack(LogRepeats().TakeEnded());
   if (!store_) return;
+  for (auto& [name, slot] : sources_) slot.ingest->Expire();
+  tap_.Expire(SystemClock().MonoNs());
   if (auto n = store_->AppendReplayedToAll(1000); n.ok() && *n > 0) {
     spdlog::info("buffer: {} replayed dead letters appended again for every sink", *n);
   }

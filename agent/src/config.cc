@@ -464,6 +464,23 @@ pipeline::ProcessorConfig ReadProcessor(TableReader& r, const std::string& type)
     if ((s.every > 0) == (s.interval_ns > 0)) r.Error("every", "set exactly one of every (1 in N) or interval");
     return s;
   }
+  if (type == "aggregate") {
+    pipeline::AggregateConfig a;
+    a.window_ns = r.Duration("window", 60 * kSec, kSec, kDay);
+    std::vector<std::string> names;
+    if (!StringList(r, "fields", &names) && !r.Has("fields")) r.Error("fields", "is required: a list of numeric fields");
+    for (const auto& n : names) {
+      if (n == "window_start" || n == "window_end" || n == "records" || n == "first_ts" || n == "last_ts") {
+        r.Error("fields", fmt::format("\"{}\" is a member of the window record itself; rename the field first", n));
+      } else if (auto path = pipeline::ParseFieldPath(n)) {
+        a.fields.push_back(*path);
+      } else {
+        r.Error("fields", fmt::format("\"{}\" is not a field path (names joined by '.', at most 16 levels)", n));
+      }
+    }
+    if (a.fields.size() > 32) r.Error("fields", "at most 32");
+    return a;
+  }
   FieldsConfig c;
   if (type == "set") {
     c.kind = FieldsConfig::Kind::kSet;
@@ -493,25 +510,35 @@ pipeline::ProcessorConfig ReadProcessor(TableReader& r, const std::string& type)
   return c;
 }
 
-// [[sources.<name>.processors]]: applied in order before the buffer.
-void ReadProcessors(TableReader& r, std::vector<pipeline::ProcessorConfig>* out) {
+// [[sources.<name>.processors]] (applied in order before the buffer) or, with
+// `at_sink`, [[sinks.<name>.processors]] (after it, on what the sink's route selects).
+void ReadProcessors(TableReader& r, std::vector<pipeline::ProcessorConfig>* out, bool at_sink = false) {
   const toml::node* n = r.Node("processors");
   if (!n) return;
   if (!n->is_array_of_tables()) {
-    r.Error("processors", "must be an array of tables ([[sources.<name>.processors]])");
+    r.Error("processors", at_sink ? "must be an array of tables ([[sinks.<name>.processors]])"
+                                  : "must be an array of tables ([[sources.<name>.processors]])");
     return;
   }
   size_t i = 0;
   for (const auto& t : *n->as_array()) {
     TableReader tr(t.as_table(), r.Key(fmt::format("processors[{}]", i++)), r.errors());
-    const std::string type = tr.Enum("type", "", {"filter", "set", "rename", "drop_fields", "select", "deadband", "sample"});
+    const std::string type = tr.Enum("type", "", {"filter", "set", "rename", "drop_fields", "select", "deadband", "sample",
+                                                       "aggregate"});
     if (type.empty()) {
       if (!tr.Has("type")) tr.Error("type", "is required");
       continue;
     }
     out->push_back(ReadProcessor(tr, type));
+    // A sink reads a batch again after a failed delivery: only processors that give the
+    // same result the second time may run there.
+    if (at_sink && !pipeline::Pipeline::Stateless(out->back())) {
+      tr.Error("type", fmt::format("\"{}\" keeps state and runs at a source; a sink's processors are filter, set, "
+                                   "rename, drop_fields and select",
+                                   type));
+    }
   }
-  if (out->size() > 32) r.Error("processors", "at most 32 per source");
+  if (out->size() > 32) r.Error("processors", at_sink ? "at most 32 per sink" : "at most 32 per source");
 }
 
 void ReadMqttSource(TableReader& r, const std::string& gateway_id, SourceConfig* s) {
@@ -987,6 +1014,7 @@ Result<AgentConfig> ParseConfigTable(const toml::table& root, ConfigErrors* erro
     s.drain.live_first = r.Enum("order", "oldest_first", {"oldest_first", "live_first"}) == "live_first";
     if (r.Has("max_lag")) cfg.health.sink_max_lag_ns[name] = r.Duration("max_lag", 0, 0, 365 * kDay);
     ReadRoute(r, cfg.sources, &s.route);
+    ReadProcessors(r, &s.processors, /*at_sink=*/true);
     if (s.type == "outbox") {
       auto& o = s.outbox;
       o.name = name;

@@ -20,6 +20,7 @@
 
 #include "config_table.h"
 #include "edgeferry/clock.h"
+#include "edgeferry/files.h"
 #include "edgeferry/drivers/mqtt/mqtt_control_channel.h"
 #include "edgeferry/units.h"
 
@@ -462,29 +463,7 @@ FleetFiles::FleetFiles(std::string dir) : dir_(std::move(dir)) {}
 Status FleetFiles::WriteAtomically(const std::string& name, std::string_view content) const {
   std::error_code ec;
   if (std::filesystem::create_directories(dir_, ec)) ::chmod(dir_.c_str(), 0700);
-  const std::string path = dir_ + "/" + name, tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return Status::IOError(fmt::format("{}: {}", tmp, std::strerror(errno)));
-  ::fchmod(fd, 0600);  // whatever the umask, or the mode of a stale temp file
-  size_t done = 0;
-  while (done < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0) {
-      ::close(fd);
-      return Status::IOError(fmt::format("{}: {}", tmp, std::strerror(errno)));
-    }
-    done += static_cast<size_t>(n);
-  }
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    return Status::IOError(fmt::format("{}: {}", path, std::strerror(errno)));
-  }
-  if (const int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return Status::Ok();
+  return WriteFileAtomically(dir_ + "/" + name, content, 0600);
 }
 
 namespace {

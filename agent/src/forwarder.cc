@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <random>
+#include <set>
 
 #include "edgeferry/buffer/dead_letter_admin.h"
 #include "edgeferry/clock.h"
@@ -49,8 +50,16 @@ std::string_view SinkStateName(SinkState s) {
   return "unknown";
 }
 
-Forwarder::Forwarder(buffer::Store& store, drivers::Sink& sink, RetryPolicy retry, DrainPolicy drain, Route route)
-    : store_(store), sink_(sink), retry_(retry), drain_(drain), route_(std::move(route)), stage_("sink:" + sink.name()),
+Forwarder::Forwarder(buffer::Store& store, drivers::Sink& sink, RetryPolicy retry, DrainPolicy drain, Route route,
+                     const std::vector<pipeline::ProcessorConfig>& processors, TapHub* tap)
+    : store_(store),
+      sink_(sink),
+      retry_(retry),
+      drain_(drain),
+      route_(std::move(route)),
+      processors_(processors),
+      tap_(tap),
+      stage_("sink:" + sink.name()),
       repeat_key_("sink " + sink.name() + ": dead-lettered records") {}
 
 Forwarder::~Forwarder() { Stop(); }
@@ -178,15 +187,16 @@ void Forwarder::Run() {
     }
     while (!batch.empty() && batch.back().seq > upto) batch.pop_back();
     uint64_t through = last_before_read;  // when empty: all up to here was dropped (cap, TTL)
-    // Records the route does not select are passed over: delivered or not, the cursor
-    // moves past them with the selected ones around them.
-    const uint64_t read_through = batch.empty() ? 0 : batch.back().seq;
-    if (!route_.SelectsAll() && !batch.empty()) {
-      const size_t read = batch.size();
-      std::erase_if(batch, [&](const StoredRecord& r) { return !route_.Selects(r.record); });
-      std::lock_guard<std::mutex> l(mu_);
-      stats_.skipped_records += read - batch.size();
+    // Records the route does not select (or the sink's processors drop) are passed
+    // over: the cursor moves past them with the sent ones around them.
+    uint64_t read_through = batch.empty() ? 0 : batch.back().seq;
+    bool dead_letter_failed = false;
+    if (!batch.empty()) {
+      read_through = Select(batch, read_through, live ? live_counted_through_ : counted_through_, &dead_letter_failed);
       if (batch.empty()) through = read_through;
+    }
+    if (tap_ != nullptr && tap_->Active()) {
+      for (const auto& r : batch) tap_->Offer(TapPoint::kSink, sink_.name(), r.record, r.seq);
     }
     std::optional<int64_t> retry_after;
     if (!batch.empty()) {
@@ -200,6 +210,7 @@ void Forwarder::Run() {
       through = outcome.through >= last_selected ? std::max(outcome.through, read_through) : outcome.through;
       retry_after = outcome.retry_after;
     }
+    if (dead_letter_failed && !retry_after) retry_after = 0;  // the store refuses writes: back off, do not spin
     if (live) {
       live_pos = std::max(live_pos, through);
     } else if (through > pos_) {
@@ -208,6 +219,8 @@ void Forwarder::Run() {
         spdlog::info("sink {}: backlog drained", sink_.name());
         pos_ = std::max(pos_, live_pos);
         live_start = live_pos = 0;
+        counted_through_ = std::max(counted_through_, live_counted_through_);
+        live_counted_through_ = 0;
       }
       if (Status st = store_.Ack(sink_.name(), pos_); !st.ok()) {
         spdlog::error("sink {}: ack {}: {}", sink_.name(), pos_, st.ToString());
@@ -223,17 +236,87 @@ void Forwarder::Run() {
   }
 }
 
+uint64_t Forwarder::Select(std::vector<StoredRecord>& batch, uint64_t read_through, uint64_t& counted_through,
+                           bool* dead_letter_failed) {
+  originals_.clear();
+  if (route_.SelectsAll() && processors_.empty()) return read_through;
+  uint64_t skipped = 0, dropped = 0;
+  size_t kept = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    StoredRecord& r = batch[i];
+    // Counted once per record, however often a failing destination makes it be read.
+    const bool first = r.seq > counted_through;
+    counted_through = std::max(counted_through, r.seq);
+    if (!route_.Selects(r.record)) {
+      skipped += first;
+      continue;
+    }
+    if (!processors_.empty()) {
+      originals_.insert_or_assign(r.seq, r.record);  // what a dead letter keeps (DeadLetter)
+      auto keep = first ? processors_.Run(r.record, SystemClock().MonoNs())
+                        : processors_.Rerun(r.record, SystemClock().MonoNs());
+      if (!keep.ok()) {
+        // Dead-lettered the first time; a batch read again after a failed delivery
+        // passes over it.
+        if (first && !DeadLetter(r, keep.status().message())) {
+          // Not accounted for: the batch ends before it and the cursor stops short of it.
+          counted_through = r.seq - 1;
+          batch.resize(kept);
+          read_through = r.seq - 1;
+          *dead_letter_failed = true;
+          break;
+        }
+        continue;
+      }
+      if (!*keep) {
+        dropped += first;
+        continue;
+      }
+    }
+    if (kept != i) batch[kept] = std::move(r);
+    ++kept;
+  }
+  if (batch.size() > kept) batch.resize(kept);
+  std::lock_guard<std::mutex> l(mu_);
+  stats_.skipped_records += skipped;
+  stats_.dropped_records += dropped;
+  if (!processors_.empty()) stats_.processors = processors_.Stats();
+  return read_through;
+}
+
+bool Forwarder::WouldSend(StoredRecord& r) {
+  if (!route_.Selects(r.record)) return false;
+  if (processors_.empty()) return true;
+  auto keep = processors_.Rerun(r.record, SystemClock().MonoNs());
+  return keep.ok() && *keep;
+}
+
 bool Forwarder::DeliverReplay(const std::function<int64_t()>& backoff) {
   auto items = store_.PeekReplay(sink_.name(), sink_.policy().max_records);
   if (!items.ok() || items->empty()) return false;
   std::sort(items->begin(), items->end(),
             [](const buffer::ReplayItem& a, const buffer::ReplayItem& b) { return a.record.seq < b.record.seq; });
   std::vector<StoredRecord> batch;
-  for (const auto& it : *items) batch.push_back(it.record);
-  const Outcome outcome = Deliver(batch);
   std::vector<uint64_t> done;
+  originals_.clear();
   for (const auto& it : *items) {
-    if (it.record.seq <= outcome.through) done.push_back(it.id);
+    StoredRecord r = it.record;
+    if (!processors_.empty()) originals_.insert_or_assign(r.seq, r.record);
+    // An operator's replay goes to this sink whatever its route, but in the sink's shape.
+    auto keep = processors_.empty() ? Result<bool>(true) : processors_.Rerun(r.record, SystemClock().MonoNs());
+    if (!keep.ok() && DeadLetter(r, keep.status().message())) {
+      done.push_back(it.id);
+    } else if (keep.ok() && !*keep) {
+      done.push_back(it.id);
+    } else if (keep.ok()) {
+      batch.push_back(std::move(r));
+    }
+  }
+  std::set<uint64_t> sent;
+  for (const auto& r : batch) sent.insert(r.seq);
+  const Outcome outcome = batch.empty() ? Outcome{} : Deliver(batch);
+  for (const auto& it : *items) {
+    if (it.record.seq <= outcome.through && sent.count(it.record.seq)) done.push_back(it.id);
   }
   if (Status st = store_.FinishReplay(done); !st.ok()) {
     spdlog::error("sink {}: replay bookkeeping: {}", sink_.name(), st.ToString());
@@ -263,8 +346,13 @@ void Forwarder::LoadMoves() {
   if (!stale.empty()) (void)store_.FinishReplay(stale);
 }
 
+const Record& Forwarder::AsStored(const StoredRecord& r) const {
+  const auto original = originals_.find(r.seq);
+  return original != originals_.end() ? original->second : r.record;
+}
+
 bool Forwarder::DeadLetter(const StoredRecord& r, const std::string& reason) {
-  if (Status st = store_.AddDeadLetter(r.record, stage_, reason, r.seq); !st.ok()) {
+  if (Status st = store_.AddDeadLetter(AsStored(r), stage_, reason, r.seq); !st.ok()) {
     spdlog::error("sink {}: cannot dead-letter seq {}: {}", sink_.name(), r.seq, st.ToString());
     return false;
   }
@@ -369,11 +457,24 @@ Forwarder::Outcome Forwarder::Deliver(std::vector<StoredRecord>& batch) {
 }
 
 bool Forwarder::LinkWorksAfter(uint64_t seq) {
+  // The probe is the next record this sink would send (its route and processors
+  // applied): never one the route keeps from this destination. It is delivered again in
+  // its turn (at-least-once; consumers deduplicate by seq). A sparse route may need a
+  // long look: up to kProbeScanRecords past `seq`.
+  constexpr uint64_t kProbeScanRecords = 100'000;
   std::vector<StoredRecord> next;
-  if (!store_.ReadAfter(seq, buffer::ReadLimits{1, UINT64_MAX}, &next).ok() || next.empty()) return false;
-  // The probe is delivered again in its turn (at-least-once; consumers deduplicate by seq).
-  const drivers::Delivery d = CallSink(next);
-  return d.error.ok() && d.acked_through >= next.front().seq;
+  for (uint64_t from = seq; from - seq < kProbeScanRecords;) {
+    next.clear();
+    if (!store_.ReadAfter(from, buffer::ReadLimits{1000, 16u << 20}, &next).ok() || next.empty()) return false;
+    for (auto& r : next) {
+      if (!WouldSend(r)) continue;
+      const drivers::Delivery d = CallSink(std::span<const StoredRecord>(&r, 1));
+      return d.error.ok() && d.acked_through >= r.seq;
+    }
+    from = next.back().seq;
+    if (!Sleep(0)) return false;
+  }
+  return false;  // none yet: retried as a dead link until one arrives
 }
 
 Forwarder::Outcome Forwarder::DeliverBisecting(std::span<const StoredRecord> batch) {
@@ -442,7 +543,7 @@ Forwarder::Outcome Forwarder::Account(std::span<const StoredRecord> batch, drive
     auto it = std::lower_bound(batch.begin(), batch.end(), rej.seq,
                                [](const StoredRecord& r, uint64_t s) { return r.seq < s; });
     if (it == batch.end() || it->seq != rej.seq) continue;
-    if (Status st = store_.AddDeadLetter(it->record, stage_, rej.reason, it->seq); !st.ok()) {
+    if (Status st = store_.AddDeadLetter(AsStored(*it), stage_, rej.reason, it->seq); !st.ok()) {
       spdlog::error("sink {}: cannot dead-letter seq {}: {}", sink_.name(), rej.seq, st.ToString());
       continue;
     }

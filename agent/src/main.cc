@@ -5,6 +5,8 @@
 //   edgeferry check --connect [--timeout 5s] [--json] --config F
 //                                       and probe every source and sink (exit 69 when one fails)
 //   edgeferry status --config F         sources, sinks, backlog, last errors at a glance
+//   edgeferry tap --config F [--source S] [--sink K] [--point P] [--channel FILTER]
+//                                       records as they pass the running agent (read-only)
 //   edgeferry buffer stats --config F   what the buffer holds (--json for scripts)
 //   edgeferry buffer check --config F   is the buffer damaged? read-only; exit 0 clean, 1 damaged
 //   edgeferry dlq list|show|replay|purge|move --config F   the dead letter queue
@@ -21,7 +23,12 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <cctype>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <optional>
+#include <thread>
 #include <mutex>
 #include <cstdlib>
 #include <iostream>
@@ -35,11 +42,13 @@
 #include "edgeferry/agent/report.h"
 #include "edgeferry/agent/metrics_server.h"
 #include "edgeferry/agent/service_notifier.h"
+#include "edgeferry/agent/tap.h"
 #include "edgeferry/buffer/check.h"
 #include "edgeferry/buffer/dead_letter_admin.h"
 #include "edgeferry/clock.h"
 #include "edgeferry/drivers/envelope.h"
 #include "edgeferry/drivers/http/http_client.h"
+#include "edgeferry/redact.h"
 #include "edgeferry/units.h"
 
 namespace edgeferry::agent {
@@ -208,6 +217,11 @@ int Run(const std::string& path, bool ignore_applied) {
             return AgentStatusJson(stats, RunInfo{EDGEFERRY_VERSION, path, started_ns, health(stats), fleet_status(),
                                                   gateway_id, buffer_path, static_cast<int64_t>(::getpid())});
           },
+      .tap =
+          [&](std::string_view query) {
+            std::lock_guard<std::mutex> l(running.mu);
+            return TapAnswer(running.agent->tap(), query, SystemClock().MonoNs());
+          },
   });
   const AgentConfig& first = running.config;
   if (!first.metrics_address.empty()) {
@@ -351,6 +365,119 @@ std::unique_ptr<buffer::Store> OpenForInspection(const std::string& path, int* e
     return nullptr;
   }
   return std::move(store).value();
+}
+
+struct TapOptions {
+  std::string point, source, sink, channel;
+  uint64_t count = 0;        // stop after this many records; 0 = until Ctrl-C
+  std::string duration;      // stop after this long, e.g. "30s"; empty = no limit
+  bool json = false;
+};
+
+std::atomic<bool> tap_interrupted{false};
+
+std::string PercentEncode(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
+}
+
+// `edgeferry tap`: records as they pass a point of the running agent (tap.h), polled from
+// its metrics endpoint until --count records, --duration or Ctrl-C. Read-only: the
+// agent copies records for a tap only while one polls, into a bounded ring. Exit 0, 3
+// when no agent answers, 64 for a bad option.
+int TapCommand(const std::string& path, const TapOptions& o) {
+  auto cfg = Load(path);
+  if (!cfg) return kExitConfig;
+  SetUpLogging("warn");
+  std::optional<int64_t> duration_ns;
+  if (!o.duration.empty()) {
+    duration_ns = ParseDurationNs(o.duration);
+    if (!duration_ns || *duration_ns <= 0) {
+      std::fprintf(stderr, "edgeferry tap: --duration \"%s\" is not a duration such as 30s or 5m\n", o.duration.c_str());
+      return kExitUsage;
+    }
+  }
+  if (cfg->metrics_address.empty()) {
+    std::fprintf(stderr, "edgeferry tap: the metrics endpoint is off in %s ([metrics]); tap reads through it\n",
+                 path.c_str());
+    return 3;
+  }
+  const std::string host = cfg->metrics_address == "0.0.0.0" ? "127.0.0.1"
+                           : cfg->metrics_address == "::"    ? "::1"
+                                                             : cfg->metrics_address;
+  const std::string base = fmt::format("http://{}:{}/tap?max=500", host.find(':') != std::string::npos ? "[" + host + "]" : host,
+                                       cfg->metrics_port);
+  std::string filter;
+  for (const auto& [key, value] : {std::pair<const char*, const std::string&>{"point", o.point}, {"source", o.source},
+                                   {"sink", o.sink}, {"channel", o.channel}}) {
+    if (!value.empty()) filter += fmt::format("&{}={}", key, PercentEncode(value));
+  }
+  std::signal(SIGINT, [](int) { tap_interrupted = true; });
+  std::signal(SIGTERM, [](int) { tap_interrupted = true; });
+  drivers::http::HttpClient client({});
+  const int64_t start = SystemClock().MonoNs();
+  uint64_t after = 0, shown = 0, missed = 0;
+  bool first = true;
+  std::fprintf(stderr, "tapping %s%s (Ctrl-C to stop)\n", base.c_str(), filter.c_str());
+  while (!tap_interrupted && (o.count == 0 || shown < o.count) &&
+         (!duration_ns || SystemClock().MonoNs() - start < *duration_ns)) {
+    drivers::http::HttpRequest request;
+    request.method = "GET";
+    request.url = fmt::format("{}&after={}{}", base, after, filter);
+    request.timeout_ms = 3000;
+    request.max_body_bytes = 32u << 20;  // 500 entries of at most 4 KiB payload, escaped
+    const auto res = client.Send(request);
+    const auto j = nlohmann::json::parse(res.body, nullptr, /*allow_exceptions=*/false);
+    if (res.status == 400) {
+      std::fprintf(stderr, "edgeferry tap: %s\n", j.is_object() ? j.value("error", res.body).c_str() : res.body.c_str());
+      return kExitUsage;
+    }
+    if (res.status != 200 || !j.is_object() || !j.contains("entries")) {
+      if (first) {
+        std::fprintf(stderr, "edgeferry tap: no agent answers on %s: %s\n", base.c_str(),
+                     res.error.empty() ? fmt::format("HTTP {}: {}", res.status, EscapeControlChars(res.body)).c_str()
+                                       : res.error.c_str());
+        return 3;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a restart: wait for it
+      continue;
+    }
+    first = false;
+    after = j.value("next", after);
+    if (const uint64_t m = j.value("missed", uint64_t{0}); m > 0) {
+      missed += m;
+      std::fprintf(stderr, "(%llu records passed while this tap was behind; not shown)\n", static_cast<unsigned long long>(m));
+    }
+    for (const auto& e : j["entries"]) {
+      if (o.json) {
+        std::printf("%s\n", e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      } else {
+        const std::string at = e.value("at", "");
+        // Names and channels come from outside too (an MQTT topic): no escape sequences.
+        const std::string point = EscapeControlChars(e.value("point", "") + ":" + e.value("name", ""));
+        const std::string channel = EscapeControlChars(e.value("channel", ""));
+        const uint64_t seq = e.value("seq", uint64_t{0});
+        const uint64_t bytes = e.value("payload_bytes", uint64_t{0});
+        const std::string payload = EscapeControlChars(e.value("payload", ""));
+        std::printf("%s %-20s %s%s %s%s\n", at.size() > 23 ? at.substr(11, 12).c_str() : at.c_str(), point.c_str(),
+                    channel.c_str(), seq ? fmt::format(" seq {}", seq).c_str() : "", payload.c_str(),
+                    bytes > payload.size() ? fmt::format(" ... ({} bytes)", bytes).c_str() : "");
+      }
+      std::fflush(stdout);
+      if (++shown == o.count) break;
+    }
+    if (o.count == 0 || shown < o.count) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  std::fprintf(stderr, "tap: %llu records shown, %llu missed, in %.1f s\n", static_cast<unsigned long long>(shown),
+               static_cast<unsigned long long>(missed), static_cast<double>(SystemClock().MonoNs() - start) / 1e9);
+  return 0;
 }
 
 // `edgeferry status`: asks the running agent on its metrics endpoint; when nothing
@@ -626,6 +753,17 @@ int main(int argc, char** argv) {
       "status", "Sources, sinks, backlog and last errors of the running agent (exit 0 healthy, 1 unhealthy, 3 not running)");
   status->add_option("-c,--config", config, "Configuration file")->capture_default_str();
   status->add_flag("--json", json, "Print the JSON document");
+  TapOptions tap_options;
+  auto* tap = app.add_subcommand(
+      "tap", "Print records as they pass the running agent: after a source, as stored, as a sink sends them (read-only)");
+  tap->add_option("-c,--config", config, "Configuration file")->capture_default_str();
+  tap->add_option("--point", tap_options.point, "source, stored or sink (comma-separated; default all)");
+  tap->add_option("--source", tap_options.source, "Only records from this source");
+  tap->add_option("--sink", tap_options.sink, "Only records as this sink sends them");
+  tap->add_option("--channel", tap_options.channel, "Only channels matching this MQTT topic filter, e.g. 'plant/+/temp'");
+  tap->add_option("-n,--count", tap_options.count, "Stop after this many records (default: until Ctrl-C)");
+  tap->add_option("--duration", tap_options.duration, "Stop after this long, e.g. 30s");
+  tap->add_flag("--json", tap_options.json, "One JSON object per record");
   auto* buffer = app.add_subcommand("buffer", "Inspect the durable buffer");
   buffer->require_subcommand(1);
   auto* stats = buffer->add_subcommand("stats", "Records, bytes, compression, backlog per sink, drops");
@@ -678,6 +816,7 @@ int main(int argc, char** argv) {
     return Check(config, connect, connect_timeout, json);
   }
   if (*status) return StatusCommand(config, json);
+  if (*tap) return TapCommand(config, tap_options);
   if (*stats) return BufferStats(config, json);
   if (*buffer_check) return BufferCheck(config, json);
   if (*dlq) return Dlq(config, dlq_cmd);

@@ -20,6 +20,19 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
+bool TapClientAllowed(const std::string& peer, const std::string& local) {
+  boost::system::error_code a, b;
+  const auto p = asio::ip::make_address(peer, a);
+  const auto l = asio::ip::make_address(local, b);
+  if (a || b) return false;
+  // An IPv4 client of a dual-stack socket shows as ::ffff:a.b.c.d.
+  auto plain = [](const asio::ip::address& x) {
+    return x.is_v6() && x.to_v6().is_v4_mapped() ? asio::ip::address(asio::ip::make_address_v4(asio::ip::v4_mapped, x.to_v6()))
+                                                 : x;
+  };
+  return plain(p).is_loopback() || plain(p) == plain(l);
+}
+
 namespace {
 
 // One connection: read one request's header within the deadline, answer, close. A body
@@ -79,6 +92,19 @@ class Session : public std::enable_shared_from_this<Session> {
               problem.empty() ? "ok\n" : problem + "\n", "");
     } else if (path == "/status") {
       Respond(http::status::ok, handlers_.status(), "application/json");
+    } else if (path == "/tap" && handlers_.tap) {
+      // This machine only: the loopback interface, or one of its own addresses (an
+      // endpoint bound to a LAN address, tapped from the gateway itself).
+      beast::error_code peer_ec, local_ec;
+      const auto peer = stream_.socket().remote_endpoint(peer_ec);
+      const auto local = stream_.socket().local_endpoint(local_ec);
+      if (peer_ec || local_ec || !TapClientAllowed(peer.address().to_string(), local.address().to_string())) {
+        Respond(http::status::forbidden, "/tap answers on the loopback interface only\n", "");
+        return;
+      }
+      const size_t q = target.find('?');
+      auto [code, body] = handlers_.tap(q == std::string_view::npos ? std::string_view() : target.substr(q + 1));
+      Respond(static_cast<http::status>(code), std::move(body), "application/json");
     } else {
       Respond(http::status::not_found, "try /metrics, /healthz or /status\n", "");
     }

@@ -215,13 +215,26 @@ std::string PrometheusText(const AgentStats& s, std::string_view version, std::s
   Family src_up(&out, "edgeferry_source_connected", "gauge", "1 while the source's broker or device is connected");
   for (const auto& [name, src] : s.sources) src_up.Add(fmt::format("source=\"{}\"", Label(name)), src.connected ? 1 : 0);
   Family proc(&out, "edgeferry_processor_records_total", "counter",
-              "Records through each processor of a source, by outcome: in, out (handed on), dropped, failed (dead-lettered)");
+              "Records through each processor of a source, by outcome: in, out (handed on), dropped (or absorbed into an "
+              "aggregate), failed (dead-lettered), emitted (an aggregate's windows)");
   for (const auto& [name, stages] : s.processors) {
     for (size_t i = 0; i < stages.size(); ++i) {
       const auto& p = stages[i];
-      for (const auto& [outcome, n] : {std::pair<const char*, uint64_t>{"in", p.in}, {"out", p.out}, {"dropped", p.dropped}, {"failed", p.failed}}) {
+      for (const auto& [outcome, n] : {std::pair<const char*, uint64_t>{"in", p.in}, {"out", p.out}, {"dropped", p.dropped}, {"failed", p.failed}, {"emitted", p.emitted}}) {
         proc.Add(fmt::format("source=\"{}\",processor=\"{}:{}\",outcome=\"{}\"", Label(name), i, p.type, outcome),
                  static_cast<double>(n));
+      }
+    }
+  }
+  Family sink_proc(&out, "edgeferry_sink_processor_records_total", "counter",
+                   "Records through each processor of a sink (after the buffer), by outcome: in, out (sent), dropped, "
+                   "failed (dead-lettered); each record counted once however often it is sent");
+  for (const auto& [name, snk] : s.sinks) {
+    for (size_t i = 0; i < snk.processors.size(); ++i) {
+      const auto& p = snk.processors[i];
+      for (const auto& [outcome, n] : {std::pair<const char*, uint64_t>{"in", p.in}, {"out", p.out}, {"dropped", p.dropped}, {"failed", p.failed}}) {
+        sink_proc.Add(fmt::format("sink=\"{}\",processor=\"{}:{}\",outcome=\"{}\"", Label(name), i, p.type, outcome),
+                      static_cast<double>(n));
       }
     }
   }
@@ -251,6 +264,7 @@ std::string PrometheusText(const AgentStats& s, std::string_view version, std::s
   for (const auto& c : {SinkCounter{"edgeferry_sink_records_delivered_total", "Records the destination accepted", &SinkStats::delivered_records},
                         SinkCounter{"edgeferry_sink_payload_bytes_total", "Payload bytes delivered", &SinkStats::payload_bytes},
                         SinkCounter{"edgeferry_sink_records_skipped_total", "Records the sink's route does not select: acked past, not sent", &SinkStats::skipped_records},
+                        SinkCounter{"edgeferry_sink_records_dropped_total", "Records the sink's processors dropped: acked past, not sent", &SinkStats::dropped_records},
                         SinkCounter{"edgeferry_sink_wire_bytes_total", "Bytes sent to the destination after compression, retries included", &SinkStats::wire_bytes},
                         SinkCounter{"edgeferry_sink_records_dead_lettered_total", "Records refused for good", &SinkStats::dead_lettered},
                         SinkCounter{"edgeferry_sink_retries_total", "Failed deliveries that will be retried", &SinkStats::retries},
@@ -374,6 +388,31 @@ T Get(const nlohmann::json& j, const char* key, T fallback = T{}) {
 }
 
 // One line per reason; an older agent's document has only the joined "health" string.
+// A source's or sink's processors as /status lists them.
+nlohmann::json ProcessorsJson(const std::vector<pipeline::ProcessorStats>& stages) {
+  auto list = nlohmann::json::array();
+  for (const auto& st : stages) {
+    list.push_back({{"type", st.type}, {"in", st.in}, {"out", st.out}, {"dropped", st.dropped}, {"failed", st.failed},
+                    {"emitted", st.emitted}});
+  }
+  return list;
+}
+
+// "          processors: filter 10->8, aggregate 8->0 (+2 windows)" for a source's or
+// sink's /status entry; empty when it has none.
+std::string ProcessorChainLine(const nlohmann::json& entry) {
+  const auto p = entry.find("processors");
+  if (p == entry.end() || !p->is_array() || p->empty()) return "";
+  std::string chain;
+  for (const auto& st : *p) {
+    chain += fmt::format("{}{} {}->{}", chain.empty() ? "" : ", ", Get<std::string>(st, "type", "?"),
+                         Get<uint64_t>(st, "in"), Get<uint64_t>(st, "out"));
+    if (const auto failed = Get<uint64_t>(st, "failed")) chain += fmt::format(" ({} failed)", failed);
+    if (const auto emitted = Get<uint64_t>(st, "emitted")) chain += fmt::format(" (+{} windows)", emitted);
+  }
+  return fmt::format("          processors: {}\n", chain);
+}
+
 std::string HealthLines(const nlohmann::json& j) {
   std::string out;
   if (const auto r = j.find("health_reasons"); r != j.end() && r->is_array() && !r->empty()) {
@@ -431,10 +470,7 @@ std::string AgentStatusJson(const AgentStats& s, const RunInfo& run) {
                           {"dropped", src.dropped},
                           {"last_error", src.last_error}};
     if (const auto p = s.processors.find(name); p != s.processors.end() && !p->second.empty()) {
-      auto& list = j["sources"][name]["processors"] = nlohmann::json::array();
-      for (const auto& st : p->second) {
-        list.push_back({{"type", st.type}, {"in", st.in}, {"out", st.out}, {"dropped", st.dropped}, {"failed", st.failed}});
-      }
+      j["sources"][name]["processors"] = ProcessorsJson(p->second);
     }
     if (const auto w = s.source_windows.find(name); w != s.source_windows.end()) {
       j["sources"][name]["window_inputs"] = w->second.inputs;
@@ -459,7 +495,9 @@ std::string AgentStatusJson(const AgentStats& s, const RunInfo& run) {
                         {"poison_records", snk.poison_records},
                         {"moved_records", snk.moved_records},
                         {"sink_exceptions", snk.sink_exceptions},
+                        {"dropped", snk.dropped_records},
                         {"last_error", RedactUrlsIn(snk.last_error)}};
+    if (!snk.processors.empty()) j["sinks"][name]["processors"] = ProcessorsJson(snk.processors);
   }
   return j.dump(2);
 }
@@ -527,15 +565,7 @@ std::string StatusForPerson(std::string_view status_json, int64_t now_ns) {
                        Get<uint64_t>(src, "stored"), dropped ? fmt::format("dropped {}, ", dropped) : "",
                        Get<uint64_t>(src, "dead_lettered"), Get<uint64_t>(src, "reconnects"),
                        unrouted ? fmt::format(" ({} selected by no sink)", unrouted) : "");
-    if (const auto p = src.find("processors"); p != src.end() && p->is_array()) {
-      std::string chain;
-      for (const auto& st : *p) {
-        chain += fmt::format("{}{} {}->{}", chain.empty() ? "" : ", ", Get<std::string>(st, "type", "?"),
-                             Get<uint64_t>(st, "in"), Get<uint64_t>(st, "out"));
-        if (const auto failed = Get<uint64_t>(st, "failed")) chain += fmt::format(" ({} failed)", failed);
-      }
-      out += fmt::format("          processors: {}\n", chain);
-    }
+    out += ProcessorChainLine(src);
     if (const auto e = Get<std::string>(src, "last_error"); !e.empty()) {
       out += fmt::format("          last error: {}\n", EscapeControlChars(e));
     }
@@ -553,6 +583,7 @@ std::string StatusForPerson(std::string_view status_json, int64_t now_ns) {
                        oldest > 0 ? " (oldest stored " + Ago(oldest, now_ns) + " ago)" : "",
                        Get<uint64_t>(snk, "delivered"), Get<uint64_t>(snk, "dead_lettered"), Get<uint64_t>(snk, "retries"),
                        success > 0 ? ", last success " + Ago(success, now_ns) + " ago" : "");
+    out += ProcessorChainLine(snk);
     if (const auto e = Get<std::string>(snk, "last_error"); !e.empty()) {
       out += fmt::format("          last error: {}\n", EscapeControlChars(RedactUrlsIn(e)));  // an older agent may not
     }

@@ -11,9 +11,9 @@ class Deadband final : public Processor {
  public:
   explicit Deadband(DeadbandConfig c) : c_(std::move(c)) {}
 
-  Result<Verdict> Process(Record& r, int64_t mono_ns) override {
-    const auto doc = ParsePayload(r);
-    const auto value = doc ? FindNumber(*doc, c_.field) : std::nullopt;
+  Result<Verdict> Process(Record& r, RecordJson& json, int64_t mono_ns) override {
+    const nlohmann::json* doc = json.Get();
+    const auto value = doc != nullptr ? FindNumber(*doc, c_.field) : std::nullopt;
     if (!value) return Verdict::kPass;  // not a reading of this series
     // Bounded: a source with ever new channels (a topic per message id) must not grow
     // this without limit; past the bound every new series passes unfiltered.
@@ -33,7 +33,7 @@ class Deadband final : public Processor {
     return Verdict::kPass;
   }
 
-  nlohmann::json SaveState() const override {
+  nlohmann::json SaveState(int64_t /*mono_ns*/) const override {
     nlohmann::json j = nlohmann::json::object();
     for (const auto& [series, last] : last_) j[series] = last.value;
     return j;

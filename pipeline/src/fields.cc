@@ -11,12 +11,13 @@ namespace {
 class Fields final : public Processor {
  public:
   explicit Fields(FieldsConfig c) : c_(std::move(c)) {}
-  Result<Verdict> Process(Record& r, int64_t) override {
-    auto doc = ParsePayload(r);
-    if (!doc || !doc->is_object()) {
+  Result<Verdict> Process(Record& r, RecordJson& json, int64_t) override {
+    const nlohmann::json* peek = json.Get();
+    if (peek == nullptr || !peek->is_object()) {
       return Status::InvalidArgument(fmt::format("payload is not a JSON object (content type {})",
                                                  ContentTypeName(r.content_type)));
     }
+    nlohmann::json* doc = json.Mutable();
     using Kind = FieldsConfig::Kind;
     switch (c_.kind) {
       case Kind::kSet:
@@ -43,7 +44,6 @@ class Fields final : public Processor {
         break;
       }
     }
-    SetPayload(r, *doc);
     return Verdict::kPass;
   }
 

@@ -37,20 +37,20 @@ bool Compare(const nlohmann::json& v, FilterConfig::Op op, const nlohmann::json&
 class Filter final : public Processor {
  public:
   explicit Filter(FilterConfig c) : c_(std::move(c)) {}
-  Result<Verdict> Process(Record& r, int64_t) override {
-    return Matches(r) != c_.drop ? Verdict::kPass : Verdict::kDrop;
+  Result<Verdict> Process(Record& r, RecordJson& json, int64_t) override {
+    return Matches(r, json) != c_.drop ? Verdict::kPass : Verdict::kDrop;
   }
 
  private:
-  bool Matches(const Record& r) const {
+  bool Matches(const Record& r, RecordJson& json) const {
     if (!c_.channels.empty() &&
         std::none_of(c_.channels.begin(), c_.channels.end(), [&](const auto& f) { return TopicMatches(f, r.channel); })) {
       return false;
     }
     if (c_.content_type && r.content_type != *c_.content_type) return false;
     if (!c_.field) return true;
-    const auto doc = ParsePayload(r);
-    if (!doc) return false;
+    const nlohmann::json* doc = json.Get();
+    if (doc == nullptr) return false;
     const nlohmann::json* v = Find(*doc, *c_.field);
     return v != nullptr && Compare(*v, c_.op, c_.value);
   }

@@ -16,13 +16,6 @@ std::optional<FieldPath> ParseFieldPath(std::string_view text) {
   }
 }
 
-std::optional<nlohmann::json> ParsePayload(const Record& r) {
-  if (r.content_type != ContentType::kJson) return std::nullopt;
-  auto j = nlohmann::json::parse(r.payload, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return std::nullopt;
-  return j;
-}
-
 const nlohmann::json* Find(const nlohmann::json& doc, const FieldPath& path) {
   const nlohmann::json* at = &doc;
   for (const auto& part : path.parts) {

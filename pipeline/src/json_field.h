@@ -10,9 +10,6 @@
 
 namespace edgeferry::pipeline {
 
-// The payload as a JSON value, or nullopt when it is not JSON (content type or syntax).
-// The source validated it (and bounded its depth) when it took it in.
-std::optional<nlohmann::json> ParsePayload(const Record& r);
 // The member at `path`, or null when a level is missing or not an object.
 const nlohmann::json* Find(const nlohmann::json& doc, const FieldPath& path);
 // The member at `path` as a number, or nullopt.

@@ -9,6 +9,7 @@ std::string ProcessorTypeName(const ProcessorConfig& c) {
   if (std::holds_alternative<FilterConfig>(c)) return "filter";
   if (std::holds_alternative<DeadbandConfig>(c)) return "deadband";
   if (std::holds_alternative<SampleConfig>(c)) return "sample";
+  if (std::holds_alternative<AggregateConfig>(c)) return "aggregate";
   switch (std::get<FieldsConfig>(c).kind) {
     case FieldsConfig::Kind::kSet: return "set";
     case FieldsConfig::Kind::kRename: return "rename";
@@ -26,6 +27,7 @@ std::unique_ptr<Processor> MakeProcessor(const ProcessorConfig& config) {
         if constexpr (std::is_same_v<T, FieldsConfig>) return MakeFields(c);
         if constexpr (std::is_same_v<T, DeadbandConfig>) return MakeDeadband(c);
         if constexpr (std::is_same_v<T, SampleConfig>) return MakeSample(c);
+        if constexpr (std::is_same_v<T, AggregateConfig>) return MakeAggregate(c);
       },
       config);
 }
@@ -34,26 +36,79 @@ Pipeline::Pipeline(const std::vector<ProcessorConfig>& configs) {
   for (const auto& c : configs) stages_.push_back(Stage{MakeProcessor(c), ProcessorStats{ProcessorTypeName(c)}});
 }
 
-Result<bool> Pipeline::Run(Record& record, int64_t mono_ns) {
+Result<bool> Pipeline::Run(Record& record, int64_t mono_ns) { return RunFrom(0, record, mono_ns); }
+
+Result<bool> Pipeline::Rerun(Record& record, int64_t mono_ns) { return RunFrom(0, record, mono_ns, false); }
+
+bool Pipeline::Stateless(const ProcessorConfig& c) {
+  return std::holds_alternative<FilterConfig>(c) || std::holds_alternative<FieldsConfig>(c);
+}
+
+Pipeline::Emitted Pipeline::Expire(int64_t mono_ns) {
+  Emitted e;
   for (size_t i = 0; i < stages_.size(); ++i) {
+    std::vector<Record> made;
+    stages_[i].processor->Expire(mono_ns, &made);
+    stages_[i].stats.emitted += made.size();
+    for (auto& r : made) {
+      auto keep = RunFrom(i + 1, r, mono_ns);
+      if (!keep.ok()) {
+        e.failed.emplace_back(std::move(r), keep.status().message());
+      } else if (*keep) {
+        e.store.push_back(std::move(r));
+      }
+    }
+  }
+  return e;
+}
+
+const nlohmann::json* RecordJson::Get() {
+  if (!parsed_) {
+    parsed_ = true;
+    if (record_.content_type == ContentType::kJson) {
+      auto j = nlohmann::json::parse(record_.payload, nullptr, /*allow_exceptions=*/false);
+      if (!j.is_discarded()) doc_ = std::move(j);
+    }
+  }
+  return doc_ ? &*doc_ : nullptr;
+}
+
+nlohmann::json* RecordJson::Mutable() {
+  if (Get() == nullptr) return nullptr;
+  changed_ = true;
+  return &*doc_;
+}
+
+void RecordJson::CommitTo(Record& record) {
+  if (!changed_) return;
+  record.payload = doc_->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  record.content_type = ContentType::kJson;
+  changed_ = false;
+}
+
+Result<bool> Pipeline::RunFrom(size_t first, Record& record, int64_t mono_ns, bool count) {
+  RecordJson json(record);
+  for (size_t i = first; i < stages_.size(); ++i) {
     Stage& s = stages_[i];
-    ++s.stats.in;
+    const uint64_t n = count ? 1 : 0;
+    s.stats.in += n;
     Result<Verdict> v = Verdict::kPass;
     try {
-      v = s.processor->Process(record, mono_ns);
+      v = s.processor->Process(record, json, mono_ns);
     } catch (const std::exception& e) {  // a bug in a processor must not stop the source
       v = Status::InvalidArgument(std::string("threw: ") + e.what());
     }
     if (!v.ok()) {
-      ++s.stats.failed;
+      s.stats.failed += n;
       return Status::InvalidArgument(fmt::format("processor {} ({}): {}", i, s.stats.type, v.status().message()));
     }
     if (*v == Verdict::kDrop) {
-      ++s.stats.dropped;
+      s.stats.dropped += n;
       return false;
     }
-    ++s.stats.out;
+    s.stats.out += n;
   }
+  json.CommitTo(record);
   return true;
 }
 
@@ -63,10 +118,10 @@ std::vector<ProcessorStats> Pipeline::Stats() const {
   return out;
 }
 
-nlohmann::json Pipeline::SaveState() const {
+nlohmann::json Pipeline::SaveState(int64_t mono_ns) const {
   nlohmann::json j;
   for (size_t i = 0; i < stages_.size(); ++i) {
-    auto st = stages_[i].processor->SaveState();
+    auto st = stages_[i].processor->SaveState(mono_ns);
     if (!st.is_null()) j[fmt::format("{}:{}", i, stages_[i].stats.type)] = std::move(st);
   }
   return j;
@@ -77,7 +132,11 @@ void Pipeline::LoadState(const nlohmann::json& state, int64_t mono_ns) {
   for (size_t i = 0; i < stages_.size(); ++i) {
     // Keyed by position and type: a reordered or changed pipeline does not get stale state.
     const auto it = state.find(fmt::format("{}:{}", i, stages_[i].stats.type));
-    if (it != state.end()) stages_[i].processor->LoadState(*it, mono_ns);
+    if (it == state.end()) continue;
+    try {
+      stages_[i].processor->LoadState(*it, mono_ns);
+    } catch (const std::exception&) {  // a damaged file loses that processor's state, nothing more
+    }
   }
 }
 

@@ -11,5 +11,6 @@ std::unique_ptr<Processor> MakeFilter(FilterConfig c);
 std::unique_ptr<Processor> MakeFields(FieldsConfig c);
 std::unique_ptr<Processor> MakeDeadband(DeadbandConfig c);
 std::unique_ptr<Processor> MakeSample(SampleConfig c);
+std::unique_ptr<Processor> MakeAggregate(AggregateConfig c);
 
 }  // namespace edgeferry::pipeline

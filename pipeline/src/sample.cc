@@ -8,7 +8,7 @@ namespace {
 class Sample final : public Processor {
  public:
   explicit Sample(SampleConfig c) : c_(c) {}
-  Result<Verdict> Process(Record& r, int64_t mono_ns) override {
+  Result<Verdict> Process(Record& r, RecordJson&, int64_t mono_ns) override {
     auto it = series_.find(r.channel);
     if (it == series_.end()) {
       if (series_.size() >= kMaxSeries) return Verdict::kPass;  // bounded, as the deadband

@@ -23,6 +23,20 @@ topics = ["sensors/#"]
 type = "outbox"
 )";
 
+TEST(Config, SinkProcessorsAreReadInOrder) {
+  ConfigErrors errors;
+  auto cfg = ParseConfig(std::string(kMinimal) +
+                             "[[sinks.local.processors]]\ntype = \"drop_fields\"\nfields = [\"secret\"]\n"
+                             "[[sinks.local.processors]]\ntype = \"filter\"\nfield = \"t\"\nop = \">\"\nvalue = 1.5\n",
+                         "test.toml", &errors);
+  ASSERT_TRUE(cfg.ok()) << errors.Join();
+  const auto& p = cfg->sinks[0].processors;
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(pipeline::ProcessorTypeName(p[0]), "drop_fields");
+  EXPECT_EQ(pipeline::ProcessorTypeName(p[1]), "filter");
+  EXPECT_EQ(std::get<pipeline::FilterConfig>(p[1]).value, 1.5);
+}
+
 TEST(Config, MinimalConfigGetsDocumentedDefaults) {
   ConfigErrors errors;
   auto cfg = ParseConfig(kMinimal, "test.toml", &errors);
@@ -179,7 +193,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "health.min_inputs: must be between 1 and 1000000000 (got 0)"},
         BadCase{"health_unknown", With("[health]\nmax_lagg = \"1h\"\n"), "health.max_lagg: unknown key"},
         BadCase{"processor_type", With("[[sources.plant.processors]]\ntype = \"lua\"\n"),
-                "sources.plant.processors[0].type: must be one of \"filter\", \"set\", \"rename\", \"drop_fields\", \"select\", \"deadband\", \"sample\" (got \"lua\")"},
+                "sources.plant.processors[0].type: must be one of \"filter\", \"set\", \"rename\", \"drop_fields\", \"select\", \"deadband\", \"sample\", \"aggregate\" (got \"lua\")"},
         BadCase{"processor_no_type", With("[[sources.plant.processors]]\nfield = \"t\"\n"),
                 "sources.plant.processors[0].type: is required"},
         BadCase{"deadband_field", With("[[sources.plant.processors]]\ntype = \"deadband\"\nabsolute = 0.5\n"),
@@ -196,6 +210,17 @@ INSTANTIATE_TEST_SUITE_P(
                 "sources.plant.processors[0].feild: unknown key"},
         BadCase{"set_empty", With("[[sources.plant.processors]]\ntype = \"set\"\n"),
                 "sources.plant.processors[0].fields: is required: a table of name = value"},
+        BadCase{"aggregate_no_fields", With("[[sources.plant.processors]]\ntype = \"aggregate\"\nwindow = \"1m\"\n"),
+                "sources.plant.processors[0].fields: is required: a list of numeric fields"},
+        BadCase{"aggregate_window", With("[[sources.plant.processors]]\ntype = \"aggregate\"\nwindow = \"10ms\"\nfields = [\"t\"]\n"),
+                "sources.plant.processors[0].window: must be between 1000 ms and 86400000 ms (got 10 ms)"},
+        BadCase{"aggregate_path", With("[[sources.plant.processors]]\ntype = \"aggregate\"\nfields = [\"t\", \".x\"]\n"),
+                "sources.plant.processors[0].fields: \".x\" is not a field path (names joined by '.', at most 16 levels)"},
+        BadCase{"sink_processor_stateful", With("[[sinks.local.processors]]\ntype = \"deadband\"\nfield = \"t\"\n"),
+                "sinks.local.processors[0].type: \"deadband\" keeps state and runs at a source; a sink's processors are "
+                "filter, set, rename, drop_fields and select"},
+        BadCase{"sink_processor_key", With("[[sinks.local.processors]]\ntype = \"select\"\nfeilds = [\"t\"]\n"),
+                "sinks.local.processors[0].feilds: unknown key"},
         BadCase{"select_not_list", With("[[sources.plant.processors]]\ntype = \"select\"\nfields = \"a\"\n"),
                 "sources.plant.processors[0].fields: must be a non-empty list of strings"},
         BadCase{"processors_not_array", With("[sources.plant.processors]\ntype = \"sample\"\n"),

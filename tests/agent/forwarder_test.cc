@@ -4,11 +4,13 @@
 #include "edgeferry/drivers/envelope.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <stdexcept>
 #include <deque>
+#include <map>
 #include <set>
 #include <mutex>
 #include <thread>
@@ -58,7 +60,10 @@ class FaultySink final : public drivers::Sink {
         script_.pop_front();
       }
       calls_.push_back(std::vector<uint64_t>());
-      for (const auto& r : batch) calls_.back().push_back(r.seq);
+      for (const auto& r : batch) {
+        calls_.back().push_back(r.seq);
+        channels_.push_back(r.record.channel);
+      }
     }
     std::this_thread::sleep_for(step.stall);
     if (step.throw_instead) throw std::runtime_error("[json.exception.type_error.302] type must be string");
@@ -77,9 +82,20 @@ class FaultySink final : public drivers::Sink {
     d.acked_through = batch.back().seq;
     std::lock_guard<std::mutex> l(mu_);
     for (const auto& r : batch) {
-      if (std::find(step.reject.begin(), step.reject.end(), r.seq) == step.reject.end()) accepted_.push_back(r.seq);
+      if (std::find(step.reject.begin(), step.reject.end(), r.seq) == step.reject.end()) {
+        accepted_.push_back(r.seq);
+        payloads_[r.seq] = r.record.payload;
+      }
     }
     return d;
+  }
+  std::map<uint64_t, std::string> Payloads() {
+    std::lock_guard<std::mutex> l(mu_);
+    return payloads_;
+  }
+  std::vector<std::string> ChannelsSent() {
+    std::lock_guard<std::mutex> l(mu_);
+    return channels_;
   }
   void Script(std::vector<Step> steps) { script_.assign(steps.begin(), steps.end()); }
   std::vector<uint64_t> Accepted() {
@@ -105,6 +121,8 @@ class FaultySink final : public drivers::Sink {
   std::deque<Step> script_;
   std::vector<std::vector<uint64_t>> calls_;
   std::vector<uint64_t> accepted_;
+  std::map<uint64_t, std::string> payloads_;  // accepted, as sent
+  std::vector<std::string> channels_;         // of every record in every call
 };
 
 class ForwarderTest : public ::testing::Test {
@@ -187,6 +205,121 @@ TEST_F(ForwarderTest, ARoutedSinkThatFailsDoesNotPassRecordsItHasNotDelivered) {
   const auto calls = sink.Calls();
   ASSERT_EQ(calls.size(), 3u);
   for (const auto& call : calls) EXPECT_EQ(call, odd);
+}
+
+// Per-sink processors (issue 14): the sink sends what they make of each record, acks past
+// what they drop, dead-letters what they fail on; retries do not count a record twice.
+TEST_F(ForwarderTest, SinkProcessorsShapeWhatIsSentDropAndDeadLetterAndCountEachRecordOnce) {
+  FaultySink sink("cloud", {100, 1 << 20, 0});
+  const Status down = Status::Unavailable("connection refused");
+  sink.Script({{down, {}}, {down, {}}});
+  pipeline::FieldsConfig strip;
+  strip.kind = pipeline::FieldsConfig::Kind::kDrop;
+  strip.names = {"secret"};
+  pipeline::FilterConfig warm;
+  warm.field = pipeline::ParseFieldPath("t");
+  warm.op = pipeline::FilterConfig::Op::kGe;
+  warm.value = 5;
+  std::vector<uint64_t> sent, dead;
+  uint64_t dropped = 0;
+  for (int i = 1; i <= 30; ++i) {
+    if (i % 10 == 0) {  // not JSON: drop_fields fails on it
+      ASSERT_TRUE(store_->Append(Record{i, "plant", "a", ContentType::kText, "t=" + std::to_string(i)}).ok());
+      dead.push_back(static_cast<uint64_t>(i));
+      continue;
+    }
+    const std::string json = nlohmann::json{{"t", i}, {"secret", "pw"}, {"i", i}}.dump();
+    ASSERT_TRUE(store_->Append(Record{i, "plant", "a", ContentType::kJson, json}).ok());
+    if (i >= 5) {
+      sent.push_back(static_cast<uint64_t>(i));
+    } else {
+      ++dropped;
+    }
+  }
+  Forwarder f(*store_, sink, fast_retry_, {}, Route{}, {strip, warm});
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 30; }, 5s)) << f.Stats().acked_seq;
+  EXPECT_EQ(sink.Accepted(), sent);
+  for (const auto& [seq, payload] : sink.Payloads()) {
+    EXPECT_EQ(nlohmann::json::parse(payload), (nlohmann::json{{"t", seq}, {"i", seq}})) << payload;
+  }
+  const auto dlq = store_->ListDeadLetters(0, 10).value();
+  ASSERT_EQ(dlq.size(), dead.size());
+  for (size_t k = 0; k < dlq.size(); ++k) {
+    EXPECT_EQ(*dlq[k].seq, dead[k]);
+    EXPECT_EQ(dlq[k].stage, "sink:cloud");
+    EXPECT_NE(dlq[k].reason.find("processor 0 (drop_fields)"), std::string::npos) << dlq[k].reason;
+    EXPECT_EQ(dlq[k].record.payload, "t=" + std::to_string(dead[k])) << "as stored, for a replay";
+  }
+  const auto stats = f.Stats();
+  EXPECT_EQ(sink.Calls().size(), 3u) << "two failed attempts, then the batch";
+  EXPECT_EQ(stats.dropped_records, dropped);
+  ASSERT_EQ(stats.processors.size(), 2u);
+  EXPECT_EQ(stats.processors[0].in, 30u) << "counted once, though read three times";
+  EXPECT_EQ(stats.processors[0].failed, dead.size());
+  EXPECT_EQ(stats.processors[1].dropped, dropped);
+  EXPECT_EQ(stats.processors[1].out, sent.size());
+}
+
+// Found while adding per-sink processors: the probe that tells a poison record from a
+// dead link sent the next record in the store, whether the sink's route selected it or not.
+TEST_F(ForwarderTest, ThePoisonProbeIsARecordTheSinkWouldSend) {
+  FaultySink sink("alarms", {100, 1 << 20, 0});
+  sink.poison_ = {7};
+  pipeline::FieldsConfig tag;
+  tag.kind = pipeline::FieldsConfig::Kind::kSet;
+  tag.set["site"] = "north";
+  for (int i = 1; i <= 40; ++i) {
+    ASSERT_TRUE(store_->Append(Record{i, "plant", i % 2 ? "a/alarm" : "a/temp", ContentType::kJson, "{}"}).ok());
+  }
+  Forwarder f(*store_, sink, fast_retry_, {}, Route{{}, {"+/alarm"}}, {tag});
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 40; }, 5s)) << f.Stats().last_error;
+  for (const auto& ch : sink.ChannelsSent()) EXPECT_EQ(ch, "a/alarm");
+  for (const auto& [seq, payload] : sink.Payloads()) EXPECT_EQ(payload, R"({"site":"north"})") << seq;
+  const auto dlq = store_->ListDeadLetters(0, 10).value();
+  ASSERT_EQ(dlq.size(), 1u);
+  EXPECT_EQ(*dlq[0].seq, 7u);
+  EXPECT_EQ(f.Stats().poison_records, 1u);
+}
+
+// Found by review: the probe looked 256 records ahead only, so on a sparse route a
+// poison record that could not be proven was retried for ever, holding back the rest.
+TEST_F(ForwarderTest, OnASparseRouteThePoisonProbeLooksFarEnough) {
+  FaultySink sink("alarms", {100, 1 << 20, 0});
+  sink.poison_ = {501};
+  for (int i = 1; i <= 2000; ++i) {
+    ASSERT_TRUE(store_->Append(Record{i, "plant", i % 500 == 1 ? "a/alarm" : "a/temp", ContentType::kText, "r"}).ok());
+  }
+  Forwarder f(*store_, sink, fast_retry_, {}, Route{{}, {"+/alarm"}});
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 2000; }, 10s)) << f.Stats().acked_seq;
+  EXPECT_EQ(sink.Accepted(), (std::vector<uint64_t>{1, 1001, 1001, 1501})) << "1001 was the probe, then sent in turn";
+  const auto dlq = store_->ListDeadLetters(0, 10).value();
+  ASSERT_EQ(dlq.size(), 1u);
+  EXPECT_EQ(*dlq[0].seq, 501u);
+}
+
+TEST_F(ForwarderTest, ReplayedDeadLettersPassTheSinksProcessors) {
+  FaultySink sink("s", {100, 1 << 20, 0});
+  sink.Script({{Status::Ok(), {3}}});  // refused the first time
+  pipeline::FieldsConfig strip;
+  strip.kind = pipeline::FieldsConfig::Kind::kDrop;
+  strip.names = {"secret"};
+  for (int i = 1; i <= 5; ++i) {
+    ASSERT_TRUE(store_->Append(Record{i, "src", "ch", ContentType::kJson, R"({"v":1,"secret":"pw"})"}).ok());
+  }
+  Forwarder f(*store_, sink, fast_retry_, {}, Route{}, {strip});
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 5; }, 5s));
+  const auto dlq = store_->ListDeadLetters(0, 10).value();
+  ASSERT_EQ(dlq.size(), 1u);
+  EXPECT_EQ(dlq[0].record.payload, R"({"v":1,"secret":"pw"})") << "the dead letter keeps the record as stored";
+  auto admin = buffer::DeadLetterAdmin::Open(dir_ / "buffer.db");
+  ASSERT_TRUE(admin.ok()) << admin.status().ToString();
+  EXPECT_EQ(*(*admin)->Replay({}, ""), 1u);
+  ASSERT_TRUE(WaitUntil([&] { return sink.Accepted().size() == 5; }, 5s));
+  EXPECT_EQ(sink.Payloads()[3], R"({"v":1})") << "the replayed record in the sink's shape";
 }
 
 // Found by review: a server's response body went raw into the log, /status and the
@@ -320,6 +453,39 @@ TEST_F(ForwarderTest, LiveFirstSendsNewRecordsAheadOfTheBacklog) {
   std::set<uint64_t> distinct(order.begin(), order.end());
   EXPECT_EQ(distinct.size(), 1050u) << "each exactly once";
   ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 1050; }, 5s)) << "the cursor catches up at the end";
+}
+
+// Live-first reads newer records before the backlog: each stream keeps its own count of
+// what the sink's processors saw, so a backlog record they fail on is still dead-lettered.
+TEST_F(ForwarderTest, LiveFirstWithProcessorsStillDeadLettersTheBacklogsFailures) {
+  FaultySink sink("s", {100, 1 << 20, 0});
+  for (int i = 1; i <= 400; ++i) {
+    const bool bad = i % 100 == 50;  // 50, 150, 250, 350: not JSON
+    ASSERT_TRUE(store_->Append(Record{i, "src", "ch", bad ? ContentType::kText : ContentType::kJson,
+                                      bad ? "x" : R"({"v":1,"secret":"pw"})"})
+                    .ok());
+  }
+  DrainPolicy drain;
+  drain.live_first = true;
+  drain.records_per_s = 300;
+  pipeline::FieldsConfig strip;
+  strip.kind = pipeline::FieldsConfig::Kind::kDrop;
+  strip.names = {"secret"};
+  Forwarder f(*store_, sink, fast_retry_, drain, Route{}, {strip});
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return !sink.Accepted().empty(); }, 5s));
+  for (int i = 401; i <= 450; ++i) {
+    ASSERT_TRUE(store_->Append(Record{i, "src", "ch", i == 420 ? ContentType::kText : ContentType::kJson,
+                                      i == 420 ? "x" : R"({"v":1})"})
+                    .ok());
+  }
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 450; }, 10s)) << f.Stats().acked_seq;
+  std::set<uint64_t> dead;
+  const auto dlq = store_->ListDeadLetters(0, 100).value();
+  for (const auto& d : dlq) dead.insert(d.seq.value_or(0));
+  EXPECT_EQ(dead, (std::set<uint64_t>{50, 150, 250, 350, 420}));
+  EXPECT_EQ(sink.Accepted().size(), 445u);
+  EXPECT_EQ(f.Stats().processors[0].in, 450u);
 }
 
 TEST_F(ForwarderTest, ReplayedDeadLettersGoBackToTheirSink) {

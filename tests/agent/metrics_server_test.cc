@@ -87,7 +87,8 @@ std::string Get(int port, const std::string& path) {
 MetricsServer::Handlers TestHandlers() {
   return {.metrics = [] { return std::string("edgeferry_up 1\n"); },
           .health = [] { return std::string(); },
-          .status = [] { return std::string(R"({"healthy":true})"); }};
+          .status = [] { return std::string(R"({"healthy":true})"); },
+          .tap = {}};
 }
 
 TEST(MetricsServer, AnswersEachEndpoint) {
@@ -97,6 +98,33 @@ TEST(MetricsServer, AnswersEachEndpoint) {
   EXPECT_NE(Get(server.port(), "/metrics").find("edgeferry_up 1"), std::string::npos);
   EXPECT_NE(Get(server.port(), "/status").find(R"({"healthy":true})"), std::string::npos);
   EXPECT_TRUE(Get(server.port(), "/nope").starts_with("HTTP/1.1 404"));
+}
+
+// /tap serves payloads: only to a client on this machine, even when the endpoint
+// listens on every interface for Prometheus.
+TEST(MetricsServer, TapAnswersClientsOnThisMachineAndGetsTheQuery) {
+  auto handlers = TestHandlers();
+  std::string seen;
+  handlers.tap = [&](std::string_view query) {
+    seen = std::string(query);
+    return std::pair<int, std::string>{200, "{\"entries\":[]}"};
+  };
+  MetricsServer server(handlers);
+  ASSERT_TRUE(server.Start("0.0.0.0", 0).ok());
+  const std::string local = Get(server.port(), "/tap?after=3&channel=a%2F%23");
+  EXPECT_TRUE(local.starts_with("HTTP/1.1 200 OK")) << local;
+  EXPECT_EQ(seen, "after=3&channel=a%2F%23");
+  // Who may tap: decided on the addresses (another host cannot be had in a test).
+  EXPECT_TRUE(TapClientAllowed("127.0.0.1", "127.0.0.1"));
+  EXPECT_TRUE(TapClientAllowed("127.0.0.5", "192.0.2.2"));
+  EXPECT_TRUE(TapClientAllowed("::1", "::1"));
+  EXPECT_TRUE(TapClientAllowed("192.0.2.2", "192.0.2.2")) << "the gateway tapping its own LAN address";
+  EXPECT_TRUE(TapClientAllowed("::ffff:192.0.2.2", "192.0.2.2"));
+  EXPECT_TRUE(TapClientAllowed("::ffff:127.0.0.1", "::ffff:192.0.2.2"));
+  EXPECT_FALSE(TapClientAllowed("192.0.2.7", "192.0.2.2")) << "another host on the LAN";
+  EXPECT_FALSE(TapClientAllowed("::ffff:192.0.2.7", "::ffff:192.0.2.2"));
+  EXPECT_FALSE(TapClientAllowed("fd00::7", "fd00::2"));
+  EXPECT_FALSE(TapClientAllowed("not an address", "127.0.0.1"));
 }
 
 // Prometheus `params:` in a scrape config adds a query string; it must not change the route.

@@ -546,6 +546,201 @@ linger = "50ms"
   EXPECT_EQ(filtered + banded + expected.size(), run1.size() + run2.size());
 }
 
+// An aggregate in the running agent: the readings of one 10 s window, half before a
+// SIGTERM restart and half after, come out as one window record whose statistics are
+// worked out here; no raw reading is stored.
+TEST(Processors, AnAggregateWindowSpansASigtermRestart) {
+  EDGEFERRY_REQUIRE_TOOL("mosquitto");
+  EDGEFERRY_REQUIRE_TOOL("mosquitto_pub");
+  MosquittoBroker broker;
+  ASSERT_TRUE(broker.Start());
+  TempDir dir;
+  AgentProcess agent(dir, R"(
+[gateway]
+id = "gw-agg"
+data_dir = "@DATA@"
+[sources.plant]
+type = "mqtt"
+uri = ")" + broker.uri() + R"("
+topics = ["plant/#"]
+content_type = "json"
+[[sources.plant.processors]]
+type = "aggregate"
+window = "10s"
+fields = ["t", "p.kpa"]
+[sinks.local]
+type = "outbox"
+linger = "50ms"
+)");
+  const std::vector<double> run1 = {20.5, 21.0, 19.25}, run2 = {22.0, 18.5};
+  const auto publish = [&](const std::vector<double>& run) {
+    std::string lines;
+    for (double t : run) lines += nlohmann::json{{"t", t}, {"p", {{"kpa", t * 5}}}}.dump() + "\n";
+    return PublishLines(broker, dir, "plant/line1", lines);
+  };
+  // Start just after a 10 s boundary, so both runs fall in one window (receive time).
+  const auto since_boundary = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+               .count() %
+           10'000;
+  };
+  while (since_boundary() > 300) std::this_thread::sleep_for(50ms);
+  const auto window_start = std::chrono::system_clock::now();
+  ASSERT_TRUE(agent.Start());
+  ASSERT_EQ(publish(run1), 0);
+  std::string text;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        RunCommand({EdgeferryBinary(), "status", "--config", agent.config_path()}, &text);
+        return text.find("aggregate 3->0") != std::string::npos;
+      },
+      5s))
+      << text;
+  ASSERT_EQ(agent.Terminate(), 0);
+  const std::string state = ReadFile(agent.data_dir() + "/state/processors-plant.json");
+  EXPECT_NE(state.find("\"records\":3"), std::string::npos) << state;
+  ASSERT_TRUE(agent.Start());
+  EXPECT_FALSE(std::filesystem::exists(agent.data_dir() + "/state/processors-plant.json"))
+      << "taken once loaded: a crash now must not emit the same window twice";
+  ASSERT_EQ(publish(run2), 0);
+  ASSERT_LT(std::chrono::system_clock::now() - window_start, 9s) << "too slow to test within one window";
+  ASSERT_TRUE(WaitUntil([&] { return !OutboxRecords(agent.outbox()).empty(); }, 20s)) << agent.Log();
+  ASSERT_EQ(agent.Terminate(), 0);
+  const auto records = OutboxRecords(agent.outbox());
+  ASSERT_EQ(records.size(), 1u) << records.size();
+  const auto& w = records[0]["payload"];
+  std::vector<double> all = run1;
+  all.insert(all.end(), run2.begin(), run2.end());
+  double sum = 0;
+  for (double t : all) sum += t;
+  EXPECT_EQ(w["records"], 5) << w;
+  EXPECT_EQ(w["t"]["count"], 5) << w;
+  EXPECT_DOUBLE_EQ(w["t"]["min"].get<double>(), 18.5);
+  EXPECT_DOUBLE_EQ(w["t"]["max"].get<double>(), 22.0);
+  EXPECT_DOUBLE_EQ(w["t"]["sum"].get<double>(), sum);
+  EXPECT_DOUBLE_EQ(w["t"]["mean"].get<double>(), sum / 5);
+  EXPECT_DOUBLE_EQ(w["t"]["last"].get<double>(), 18.5);
+  EXPECT_DOUBLE_EQ(w["p.kpa"]["max"].get<double>(), 110.0);
+  const std::string start = w["window_start"].get<std::string>();
+  EXPECT_EQ(start.substr(17, 2).back(), '0') << "a 10 s boundary: " << start;
+}
+
+// `edgeferry tap` (issue 14): records seen after the source, as stored (after the
+// source's processors) and as each sink sends them (after its route and processors);
+// bounded, and of no effect on delivery.
+TEST(Tap, ShowsRecordsAtEachPointAsTheyAreThereWithoutTouchingDelivery) {
+  EDGEFERRY_REQUIRE_TOOL("mosquitto");
+  EDGEFERRY_REQUIRE_TOOL("mosquitto_pub");
+  MosquittoBroker broker;
+  ASSERT_TRUE(broker.Start());
+  TempDir dir;
+  const int port = FreeLoopbackPort();
+  AgentProcess agent(dir, R"(
+[gateway]
+id = "gw-tap"
+data_dir = "@DATA@"
+[metrics]
+port = )" + std::to_string(port) + R"(
+[sources.plant]
+type = "mqtt"
+uri = ")" + broker.uri() + R"("
+topics = ["plant/#"]
+content_type = "json"
+[[sources.plant.processors]]
+type = "drop_fields"
+fields = ["debug"]
+[sinks.local]
+type = "outbox"
+linger = "50ms"
+[sinks.cloud]
+type = "outbox"
+dir = "@DATA@/cloud"
+linger = "50ms"
+channels = ["plant/alarm"]
+[[sinks.cloud.processors]]
+type = "set"
+fields = { site = "north" }
+)");
+  ASSERT_TRUE(agent.Start());
+  long status = 0;
+  // No client yet: nothing is kept. The first poll turns the taps on.
+  auto first = nlohmann::json::parse(Get(port, "/tap", &status));
+  ASSERT_EQ(status, 200) << first;
+  EXPECT_TRUE(first["entries"].empty());
+  const uint64_t start = first["next"];
+  ASSERT_EQ(PublishLines(broker, dir, "plant/alarm", "{\"v\":1,\"debug\":\"x\"}\n{\"v\":2,\"debug\":\"y\"}\n"), 0);
+  ASSERT_EQ(PublishLines(broker, dir, "plant/temp", "{\"v\":3,\"debug\":\"z\"}\n"), 0);
+  ASSERT_TRUE(WaitUntil([&] { return OutboxRecords(agent.outbox()).size() == 3; }, 10s)) << agent.Log();
+  ASSERT_TRUE(WaitUntil([&] { return OutboxRecords(agent.data_dir() + "/cloud").size() == 2; }, 10s));
+
+  std::string out;
+  const auto tap = [&](std::vector<std::string> args) {
+    std::vector<std::string> cmd = {EdgeferryBinary(), "tap", "--config", agent.config_path(), "--json"};
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    return RunCommand(cmd, &out);
+  };
+  const auto lines = [&] {
+    std::vector<nlohmann::json> v;
+    std::istringstream in(out);
+    for (std::string l; std::getline(in, l);) {
+      if (!l.empty() && l[0] == '{') v.push_back(nlohmann::json::parse(l));
+    }
+    return v;
+  };
+  // As the source read them: with the debug field, all three.
+  ASSERT_EQ(tap({"--point", "source", "--count", "3"}), 0) << out;
+  auto got = lines();
+  ASSERT_EQ(got.size(), 3u) << out;
+  EXPECT_EQ(nlohmann::json::parse(got[0]["payload"].get<std::string>()), (nlohmann::json{{"v", 1}, {"debug", "x"}}));
+  EXPECT_EQ(got[2]["channel"], "plant/temp");
+  // As stored: the source's processor took the debug field out.
+  ASSERT_EQ(tap({"--point", "stored", "--count", "3"}), 0) << out;
+  got = lines();
+  ASSERT_EQ(got.size(), 3u) << out;
+  for (const auto& e : got) EXPECT_EQ(nlohmann::json::parse(e["payload"].get<std::string>()).count("debug"), 0u) << e;
+  // As the cloud sink sends them: its route (alarms) and its processor (site).
+  ASSERT_EQ(tap({"--sink", "cloud", "--count", "2"}), 0) << out;
+  got = lines();
+  ASSERT_EQ(got.size(), 2u) << out;
+  for (const auto& e : got) {
+    EXPECT_EQ(e["channel"], "plant/alarm");
+    EXPECT_GT(e["seq"].get<uint64_t>(), 0u);
+    EXPECT_EQ(nlohmann::json::parse(e["payload"].get<std::string>())["site"], "north") << e;
+  }
+  // A channel filter; and the human format names the point.
+  ASSERT_EQ(RunCommand({EdgeferryBinary(), "tap", "--config", agent.config_path(), "--point", "stored", "--channel",
+                        "plant/+", "--count", "1"},
+                       &out),
+            0);
+  EXPECT_NE(out.find("stored:plant"), std::string::npos) << out;
+  // Bounded: a client that falls behind is told how many records it missed.
+  std::string lots;
+  for (int i = 0; i < 1300; ++i) lots += "{\"v\":" + std::to_string(i) + "}\n";
+  // A poll that matches nothing answers the newest id; it also keeps the taps on.
+  const auto keep_alive = [&] { return nlohmann::json::parse(Get(port, "/tap?sink=none", &status))["next"].get<uint64_t>(); };
+  const uint64_t before = keep_alive();
+  EXPECT_GT(before, start);
+  ASSERT_EQ(PublishLines(broker, dir, "plant/temp", lots), 0);
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        keep_alive();
+        return OutboxRecords(agent.outbox()).size() == 1303;
+      },
+      20s));
+  const auto behind = nlohmann::json::parse(Get(port, "/tap?point=stored&after=" + std::to_string(before), &status));
+  // 1300 records at two points (source, stored) and one sink (local): 3900 entries
+  // since `before`, of which the ring keeps the last 1000.
+  EXPECT_EQ(behind["missed"], 3 * 1300 - 1000) << behind.dump().substr(0, 300);
+  // Malformed queries are refused with the reason; no agent: exit 3.
+  EXPECT_EQ(RunCommand({EdgeferryBinary(), "tap", "--config", agent.config_path(), "--channel", "a/#/b"}, &out), 64);
+  EXPECT_NE(out.find("channel: not an MQTT topic filter"), std::string::npos) << out;
+  Get(port, "/tap?point=nowhere", &status);
+  EXPECT_EQ(status, 400);
+  ASSERT_EQ(agent.Terminate(), 0);
+  EXPECT_EQ(RunCommand({EdgeferryBinary(), "tap", "--config", agent.config_path(), "--count", "1"}, &out), 3);
+  EXPECT_NE(out.find("no agent answers"), std::string::npos) << out;
+}
+
 // Found by review: `status` showed whichever agent answered on the configured port as
 // its own (a second agent on the same port could not bind it).
 TEST(Status, AnotherAgentOnTheMetricsPortIsNotTakenForThisOne) {

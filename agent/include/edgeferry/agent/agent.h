@@ -17,6 +17,7 @@
 #include "edgeferry/agent/config.h"
 #include "edgeferry/agent/forwarder.h"
 #include "edgeferry/agent/offline_cover.h"
+#include "edgeferry/agent/tap.h"
 #include "edgeferry/buffer/store.h"
 #include "edgeferry/drivers/sink.h"
 #include "edgeferry/drivers/source.h"
@@ -71,10 +72,13 @@ class Agent {
   // True when `next` can be applied in place (same buffer and gateway settings).
   bool CanApplyInPlace(const AgentConfig& next) const;
   // Periodic work of the main loop (about once a second): dead letters replayed for
-  // every sink are appended again; cursors of removed sinks are dropped when due.
+  // every sink are appended again; cursors of removed sinks are dropped when due;
+  // processors' closed aggregate windows are stored.
   void Tick();
   // Thread-safe once started.
   AgentStats Stats();
+  // Where `edgeferry tap` sees records pass (tap.h). Thread-safe; lives as long as the agent.
+  TapHub& tap() { return tap_; }
   const AgentConfig& config() const { return config_; }
 
  private:
@@ -98,6 +102,7 @@ class Agent {
   AgentConfig config_;
   std::unique_ptr<buffer::Store> store_;
   RouteTable routes_;  // every sink's route, for the unrouted count at ingest; outlives the sources
+  TapHub tap_;         // outlives the sources and sinks that offer to it
   std::mutex mu_;  // guards the slot maps against Stats() from other threads
   std::map<std::string, SourceSlot> sources_;
   std::map<std::string, SinkSlot> sinks_;

@@ -64,6 +64,9 @@ struct SinkConfig {
   RetryPolicy retry;
   DrainPolicy drain;
   Route route;  // `sources` and `channels`: what this sink receives (default: everything)
+  // [[sinks.<name>.processors]]: stateless ones only (Pipeline::Stateless), applied in
+  // order to what the route selects, before each delivery.
+  std::vector<pipeline::ProcessorConfig> processors;
 };
 
 // Fleet-managed configuration ([fleet], fleet.h): where pushes come from and what they

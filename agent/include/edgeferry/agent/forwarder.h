@@ -33,8 +33,11 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 
 #include "edgeferry/agent/config.h"
+#include "edgeferry/agent/tap.h"
+#include "edgeferry/pipeline/processor.h"
 #include "edgeferry/pipeline/route.h"
 #include "edgeferry/buffer/store.h"
 #include "edgeferry/drivers/sink.h"
@@ -60,7 +63,9 @@ struct SinkStats {
   uint64_t poison_records = 0;     // dead-lettered after bisecting a refused batch
   uint64_t moved_records = 0;      // dead-lettered by hand (edgeferry dlq move)
   uint64_t sink_exceptions = 0;    // exceptions that escaped the sink, caught here
-  uint64_t skipped_records = 0;    // not selected by the sink's route: acked past, never sent
+  uint64_t skipped_records = 0;    // not selected by the sink's route: acked past, never sent (each counted once)
+  uint64_t dropped_records = 0;    // dropped by the sink's processors: acked past, never sent
+  std::vector<pipeline::ProcessorStats> processors;  // the sink's processors, each record counted once
   uint64_t wire_bytes = 0;         // bytes sent, after compression, retries included (Delivery::wire_bytes)
   int64_t last_success_ns = 0;     // wall clock ns since epoch of the last call the destination accepted records; 0 = never
   // Per record delivered: its ack time minus its ts_ns (the source's receive time, or the
@@ -75,7 +80,12 @@ class Forwarder {
  public:
   // `store` and `sink` are not owned and must outlive the forwarder.
   // `route`: the records this sink receives (route.h); the default selects every one.
-  Forwarder(buffer::Store& store, drivers::Sink& sink, RetryPolicy retry, DrainPolicy drain = {}, Route route = {});
+  // `processors`: stateless ones (Pipeline::Stateless), run in order on what the route
+  // selects before each delivery; what they drop is acked past, what they fail on is
+  // dead-lettered with the reason.
+  // `tap`: where `edgeferry tap` sees what the sink sends (not owned; null = none).
+  Forwarder(buffer::Store& store, drivers::Sink& sink, RetryPolicy retry, DrainPolicy drain = {}, Route route = {},
+            const std::vector<pipeline::ProcessorConfig>& processors = {}, TapHub* tap = nullptr);
   ~Forwarder();
   // Opens the sink's cursor and starts the delivery thread. Errors: from the store.
   Status Start();
@@ -100,10 +110,24 @@ class Forwarder {
   Outcome DeliverBisecting(std::span<const StoredRecord> batch);
   // True when the record after `seq` in the store, delivered alone, is accepted.
   bool LinkWorksAfter(uint64_t seq);
-  // Dead-letters one record; false if the store could not take it.
+  // `r` as the buffer holds it, not as this sink's processors left it: what a dead
+  // letter keeps, since a replay runs the processors again.
+  const Record& AsStored(const StoredRecord& r) const;
+  // Dead-letters one record (AsStored); false if the store could not take it.
   bool DeadLetter(const StoredRecord& r, const std::string& reason);
   // Counts the outcome of one sink call for `batch`.
   Outcome Account(std::span<const StoredRecord> batch, drivers::Delivery& d);
+  // The route and the processors on `batch` (seq order), in place: unselected and
+  // dropped records removed and counted, failed ones dead-lettered and removed. Returns
+  // the seq through which every record read (through `read_through`) is accounted for:
+  // less when a dead letter could not be written (the batch then ends before it).
+  // `counted_through`: the read stream's mark (backlog or live-first) of records
+  // counted once already; advanced here.
+  // `dead_letter_failed`: set when a record could not be dead-lettered (the loop backs off).
+  uint64_t Select(std::vector<StoredRecord>& batch, uint64_t read_through, uint64_t& counted_through,
+                  bool* dead_letter_failed);
+  // The route and processors on one record, uncounted: whether the sink would send it.
+  bool WouldSend(StoredRecord& r);
   // Loads hand-moves queued by `edgeferry dlq move` for this sink.
   void LoadMoves();
   // Delivers dead letters replayed for this sink; false when there were none.
@@ -117,6 +141,13 @@ class Forwarder {
   const RetryPolicy retry_;
   const DrainPolicy drain_;
   const Route route_;
+  pipeline::Pipeline processors_;  // the delivery thread's; stats copied into stats_
+  TapHub* const tap_;
+  // The records of the batch in hand as the buffer holds them, when the sink has
+  // processors: dead letters keep these (a replay runs the processors again).
+  std::unordered_map<uint64_t, Record> originals_;
+  uint64_t counted_through_ = 0;       // records up to here were counted (skipped, processors) once
+  uint64_t live_counted_through_ = 0;  // the same for the records sent ahead of a backlog (live_first)
   const std::string stage_;  // "sink:<name>" in dead letters
   const std::string repeat_key_;  // its dead-letter log lines, limited by LogRepeats()
   std::thread thread_;

@@ -3,6 +3,9 @@
 //   GET /healthz  200 "ok" when the buffer is writable and the main loop is alive,
 //                 503 with the reason otherwise
 //   GET /status   the agent's status as JSON (report.h AgentStatusJson), for `edgeferry status`
+//   GET /tap?...  records passing the agent (tap.h TapAnswer), for `edgeferry tap`; only
+//                 to a client on this machine: from the loopback interface or from the
+//                 address it connected to (403 otherwise: payloads are data)
 // A query string is ignored for routing (Prometheus `params:`); HEAD answers GET's
 // status and headers without the body; any other method gets 405 with
 // "Allow: GET, HEAD". A request body is never read: after the answer at most 256 KiB of
@@ -20,10 +23,17 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "edgeferry/status.h"
 
 namespace edgeferry::agent {
+
+// Whether /tap answers a client at `peer` that reached this endpoint at `local` (IP
+// addresses as text): loopback, or this machine itself (the peer's address is the
+// endpoint's own). False for anything unparsable.
+bool TapClientAllowed(const std::string& peer, const std::string& local);
 
 class MetricsServer {
  public:
@@ -31,6 +41,8 @@ class MetricsServer {
     std::function<std::string()> metrics;  // renders /metrics
     std::function<std::string()> health;   // "" when healthy, else the reason
     std::function<std::string()> status;   // renders /status
+    // Answers /tap with the query string (after '?'): HTTP status and body. Unset: 404.
+    std::function<std::pair<int, std::string>(std::string_view query)> tap;
   };
   struct Limits {
     std::chrono::milliseconds request_timeout{5000};  // whole request read, and the answer's write

@@ -69,23 +69,66 @@ struct SampleConfig {
   int64_t interval_ns = 0;
 };
 
-using ProcessorConfig = std::variant<FilterConfig, FieldsConfig, DeadbandConfig, SampleConfig>;
+// Tumbling windows per series (channel). A record with at least one of `fields` as a
+// number is absorbed into the window [start, start + window_ns) its ts_ns falls in
+// (start a multiple of window_ns since the epoch); other records pass unchanged. A
+// window is emitted as one JSON record on the same channel, ts_ns = its start:
+//   {"window_start": RFC 3339, "window_end": RFC 3339, "records": n,
+//    "first_ts": RFC 3339, "last_ts": RFC 3339,
+//    "<field>": {"count", "min", "max", "mean", "sum", "last"}, ...}
+// when a record of a later window arrives on its series, or when as much monotonic
+// time as was left of the window at its first record has passed (so a live stream's
+// window closes at its end, and a replay of old data is not held back for ever).
+// A record older than its series' open window starts a window of its own.
+struct AggregateConfig {
+  int64_t window_ns = 60'000'000'000;
+  std::vector<FieldPath> fields;  // 1..32
+};
 
-// "filter", "set", "rename", "drop_fields", "select", "deadband", "sample".
+using ProcessorConfig = std::variant<FilterConfig, FieldsConfig, DeadbandConfig, SampleConfig, AggregateConfig>;
+
+// "filter", "set", "rename", "drop_fields", "select", "deadband", "sample", "aggregate".
 std::string ProcessorTypeName(const ProcessorConfig& c);
 
 // ---- the processors
 
 enum class Verdict { kPass, kDrop };
 
+// A record's payload as JSON on its way through one pipeline run: parsed at most once,
+// on the first processor that needs it, and serialised back into the record once, at
+// the end of the run, if a processor changed it. Not thread-safe (one run).
+class RecordJson {
+ public:
+  explicit RecordJson(const Record& record) : record_(record) {}
+  // The payload as a JSON value, or null when it is not JSON (content type or syntax).
+  // The source validated it (and bounded its depth) when it took it in.
+  const nlohmann::json* Get();
+  // The same, to change it; null when it is not JSON.
+  nlohmann::json* Mutable();
+  // Writes a changed document into `record` (content type JSON). Invalid UTF-8 inside
+  // strings was already in the payload: kept as U+FFFD.
+  void CommitTo(Record& record);
+
+ private:
+  const Record& record_;
+  std::optional<nlohmann::json> doc_;  // engaged once parsed as JSON
+  bool parsed_ = false;
+  bool changed_ = false;
+};
+
 class Processor {
  public:
   virtual ~Processor() = default;
-  // Handles `record` in place; `mono_ns` is the monotonic time it arrived. Errors:
-  // InvalidArgument with the reason the record is dead-lettered for. Never throws.
-  virtual Result<Verdict> Process(Record& record, int64_t mono_ns) = 0;
-  // State worth keeping across a restart (deadband's last values), or null.
-  virtual nlohmann::json SaveState() const { return nullptr; }
+  // Handles `record` in place (its payload through `json`, which the caller commits);
+  // `mono_ns` is the monotonic time it arrived. Errors: InvalidArgument with the reason
+  // the record is dead-lettered for. Never throws.
+  virtual Result<Verdict> Process(Record& record, RecordJson& json, int64_t mono_ns) = 0;
+  // Records the processor emits on its own (an aggregate's closed windows) by
+  // `mono_ns`, appended to `out`. The agent calls it about once a second.
+  virtual void Expire(int64_t /*mono_ns*/, std::vector<Record>* /*out*/) {}
+  // State worth keeping across a restart (deadband's last values, open windows), or
+  // null. `mono_ns`: now.
+  virtual nlohmann::json SaveState(int64_t /*mono_ns*/) const { return nullptr; }
   // Restores SaveState's output; anything malformed is ignored. `mono_ns`: now.
   virtual void LoadState(const nlohmann::json& /*state*/, int64_t /*mono_ns*/) {}
 };
@@ -96,8 +139,9 @@ struct ProcessorStats {
   std::string type;    // ProcessorTypeName
   uint64_t in = 0;     // records it was given
   uint64_t out = 0;    // handed on
-  uint64_t dropped = 0;
-  uint64_t failed = 0; // dead-lettered with its error
+  uint64_t dropped = 0;   // dropped or absorbed (an aggregate's inputs)
+  uint64_t failed = 0;    // dead-lettered with its error
+  uint64_t emitted = 0;   // records it made on its own (an aggregate's windows)
 };
 
 // The processors of one source, in order. Not thread-safe: the owner serializes calls.
@@ -108,9 +152,23 @@ class Pipeline {
   // Runs `record` through every processor. True: store it (changed in place); false:
   // dropped. Errors: InvalidArgument naming the processor and why (dead-letter it).
   Result<bool> Run(Record& record, int64_t mono_ns);
+  // As Run, but not counted in Stats: for a record run before (a sink's retry of a
+  // batch it read again). Meant for stateless processors, which give the same result.
+  Result<bool> Rerun(Record& record, int64_t mono_ns);
+  // True when every processor is stateless (filter, set, rename, drop_fields, select):
+  // a record run again comes out the same.
+  static bool Stateless(const ProcessorConfig& c);
+  // What the processors emitted on their own by `mono_ns`, each run through the
+  // processors after the one that emitted it: `store` to be stored, `failed` to be
+  // dead-lettered with the reason.
+  struct Emitted {
+    std::vector<Record> store;
+    std::vector<std::pair<Record, std::string>> failed;
+  };
+  Emitted Expire(int64_t mono_ns);
   std::vector<ProcessorStats> Stats() const;
   // {"<index>:<type>": state} for the processors that keep some; null when none do.
-  nlohmann::json SaveState() const;
+  nlohmann::json SaveState(int64_t mono_ns) const;
   void LoadState(const nlohmann::json& state, int64_t mono_ns);
 
  private:
@@ -118,6 +176,8 @@ class Pipeline {
     std::unique_ptr<Processor> processor;
     ProcessorStats stats;
   };
+  // Runs `record` through stages [first, end); same result as Run.
+  Result<bool> RunFrom(size_t first, Record& record, int64_t mono_ns, bool count = true);
   std::vector<Stage> stages_;
 };
 
