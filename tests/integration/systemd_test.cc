@@ -555,10 +555,14 @@ TEST(Processors, AnAggregateWindowSpansASigtermRestart) {
   MosquittoBroker broker;
   ASSERT_TRUE(broker.Start());
   TempDir dir;
+  // Its own metrics port: `status` asks the agent there, and another test's agent may
+  // hold the default one.
   AgentProcess agent(dir, R"(
 [gateway]
 id = "gw-agg"
 data_dir = "@DATA@"
+[metrics]
+port = )" + std::to_string(FreeLoopbackPort()) + R"(
 [sources.plant]
 type = "mqtt"
 uri = ")" + broker.uri() + R"("
