@@ -21,3 +21,6 @@ else()
 endif()
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
+# RE2 (the parse processor's regex): linear-time matching, so a hostile payload cannot
+# make a pattern backtrack for ever. Debian ships a pkg-config file, no CMake config.
+pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)

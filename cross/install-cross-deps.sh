@@ -17,7 +17,7 @@ export DEBIAN_FRONTEND=noninteractive
 TARGET_LIBS=(
   libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev libsqlite3-dev libzstd-dev
   libcurl4-openssl-dev libboost-dev zlib1g-dev libtomlplusplus-dev libspdlog-dev
-  libfmt-dev libsystemd-dev libgtest-dev libgmock-dev
+  libfmt-dev libsystemd-dev libre2-dev libgtest-dev libgmock-dev
 )
 HOST_TOOLS=(qemu-user-static binfmt-support dpkg-dev file)
 

@@ -44,6 +44,13 @@ csv += [b"\x05" + b"\n".join(l.replace(b",", b";").replace(b".", b",") for l in 
 csv += [b"\x08\x03a\nb\nc\n1,2,3\n\"x,y\",,-0.5e3"]
 write("csv_fuzz", csv)
 
+# parse_fuzz: flags (bits 0-1 format csv/kv/regex/nmea, bit 2 through a JSON member,
+# bits 3-4 separator, bit 5 pair separator ';'), then the text.
+parse = [b"\x00" + l for l in telosb[:3]] + [b"\x08" + l.replace(b",", b";").replace(b".", b",") for l in uci[1:3]]
+parse += [b"\x01temp=21.5 hum=40 site=\"line 1\"", b"\x21a: 1; b: two words;", b"\x05x=1 y=\"q\\\"\""]
+parse += [b"\x02boiler T=-4.25 C", b"\x06rh: 55 %"] + [b"\x03" + l for l in nmea[:20]] + [b"\x07" + nmea[0]]
+write("parse_fuzz", parse)
+
 with gzip.open(ROOT / "examples/data/lorawan-tourperret-2000.ndjson.gz") as f:
     ndjson = [next(f).rstrip(b"\n") for _ in range(30)]
 write("json_lines_fuzz", ndjson + [b"[1,2,{\"a\":null}]", b"\"text\"", b"-0.0e+1"])

@@ -4,10 +4,11 @@
 #include <cmath>
 
 #include "edgeferry/drivers/serial/frame_parser.h"
-#include "edgeferry/drivers/serial/nmea.h"
+#include "edgeferry/formats/nmea.h"
 #include "fuzz_check.h"
 
 namespace serial = edgeferry::drivers::serial;
+namespace formats = edgeferry::formats;
 using edgeferry::fuzz::Excerpt;
 
 namespace {
@@ -41,22 +42,22 @@ constexpr int64_t kNsPerYear = 31'556'952LL * 1'000'000'000LL;  // Gregorian mea
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view s(reinterpret_cast<const char*>(data), size);
 
-  const bool valid = serial::ValidateNmeaSentence(s).ok();
+  const bool valid = formats::ValidateNmeaSentence(s).ok();
   FUZZ_CHECK(valid == WellFormed(s), "ValidateNmeaSentence says %s for \"%s\"", valid ? "valid" : "invalid",
              Excerpt(s).c_str());
 
-  const std::string_view address = serial::NmeaAddress(s);
+  const std::string_view address = formats::NmeaAddress(s);
   FUZZ_CHECK(address.empty() || (address.data() == s.data() + 1 && address.size() < s.size()),
              "address is not the field after the start character");
   FUZZ_CHECK(address.find_first_of(",*") == std::string_view::npos, "address spans a field separator");
 
-  if (const auto ts = serial::NmeaEventTimeNs(s)) {
+  if (const auto ts = formats::NmeaEventTimeNs(s)) {
     // Dates a device can carry: two-digit RMC years 1980-2079, four-digit ZDA years
     // 0000-9999 (int64 ns cover 1678-2262). Only plausible years may date a record.
     FUZZ_CHECK(*ts >= -70 * kNsPerYear && *ts < 230 * kNsPerYear, "event time %lld ns is not a plausible date",
                static_cast<long long>(*ts));
   }
-  if (const auto fix = serial::DecodeRmc(s)) {
+  if (const auto fix = formats::DecodeRmc(s)) {
     FUZZ_CHECK(std::fabs(fix->lat) <= 90.0, "latitude %f out of range for \"%s\"", fix->lat, Excerpt(s).c_str());
     FUZZ_CHECK(std::fabs(fix->lon) <= 180.0, "longitude %f out of range for \"%s\"", fix->lon, Excerpt(s).c_str());
   }
@@ -66,8 +67,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (p.error.ok()) {
     FUZZ_CHECK(p.content_type == edgeferry::ContentType::kNmea, "accepted sentence is not content type nmea");
     FUZZ_CHECK(p.junk + p.payload == s, "junk + sentence is not the frame");
-    FUZZ_CHECK(serial::ValidateNmeaSentence(p.payload).ok(), "accepted an invalid sentence");
-    FUZZ_CHECK(p.channel == serial::NmeaAddress(p.payload), "channel is not the address field");
+    FUZZ_CHECK(formats::ValidateNmeaSentence(p.payload).ok(), "accepted an invalid sentence");
+    FUZZ_CHECK(p.channel == formats::NmeaAddress(p.payload), "channel is not the address field");
   } else {
     FUZZ_CHECK(!p.error.message().empty(), "a rejected frame carries no reason");
   }

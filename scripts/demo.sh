@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${EDGEFERRY_BUILD_DIR:-$ROOT/build/release}
 
-if [ ! -x "$BUILD/agent/edgeferry" ] || [ ! -x "$BUILD/tools/replay/edgeferry-replay" ]; then
+# Built every time (a no-op when up to date): a binary older than the sources would run
+# the demo's configuration against yesterday's code. EDGEFERRY_BUILD_DIR: a ready build.
+if [ -z "${EDGEFERRY_BUILD_DIR:-}" ]; then
   echo "== building (release preset)"
   cmake --preset release >/dev/null
   cmake --build --preset release -j"$(nproc)" | tail -n 1
@@ -73,16 +75,20 @@ count_stored() { "$EF" buffer stats --json --config "$WORK/edgeferry.toml" 2>/de
 for _ in $(seq 100); do [ -s "$WORK/gps.txt" ] && break; sleep 0.1; done
 echo "   serial GPS: $(cat "$WORK/gps.txt")"
 echo "== waiting for the outbox to receive every stored record"
-DELIVERED=0; STABLE=0
+DELIVERED=0; STABLE=0; PREV_CLOUD=-1
 for _ in $(seq 300); do
   DELIVERED=$(count_delivered); STORED=$(count_stored); IN_CLOUD=$(count_cloud)
-  printf '\r   outbox %s / %s stored, cloud %s / %s air-quality rows (%s published over MQTT)' "$DELIVERED" "$STORED" \
-    "$IN_CLOUD" "$AQ_PUBLISHED" "$PUBLISHED"
-  if [ "$DELIVERED" -ge "$PUBLISHED" ] && [ "$DELIVERED" -ge "$STORED" ] && [ "$IN_CLOUD" -ge "$AQ_PUBLISHED" ]; then
+  printf '\r   outbox %s / %s stored, cloud %s (%s air-quality rows + GPS fixes) (%s published over MQTT)' \
+    "$DELIVERED" "$STORED" "$IN_CLOUD" "$AQ_PUBLISHED" "$PUBLISHED"
+  # The cloud also gets the GPS fixes, as many as the receiver sent RMC sentences: done
+  # when its count stops moving once the outbox has everything.
+  if [ "$DELIVERED" -ge "$PUBLISHED" ] && [ "$DELIVERED" -ge "$STORED" ] && [ "$IN_CLOUD" -gt "$AQ_PUBLISHED" ] &&
+     [ "$IN_CLOUD" -eq "$PREV_CLOUD" ]; then
     STABLE=$((STABLE + 1)); [ "$STABLE" -ge 3 ] && break
   else
     STABLE=0
   fi
+  PREV_CLOUD=$IN_CLOUD
   sleep 0.2
 done
 echo
@@ -116,8 +122,9 @@ print(f"  published    {published} MQTT messages ({mib(pub_bytes)}) + a serial G
 print(f"  stored       {st['appended_total']} records in the buffer ({', '.join(f'{k}: {v}' for k, v in sorted(sources.items()))})")
 print(f"  dead letters {st['dead_letters']}" + "".join(f"\n                 {n} x {r}" for r, n in sorted(reasons.items())))
 print(f"  delivered    {len(set(seqs))} records to the outbox in {len(files)} files, {dups} duplicates")
-# The cloud's route: the air-quality records, each reduced to five fields. Checked here
-# against the outbox's full copy of the same record.
+# The cloud's route: the air-quality records, each reduced to five fields, and the GPS
+# RMC sentences as position fixes. Checked here against the outbox's full copy of the
+# same record; the fixes decoded by hand from the NMEA text (ddmm.mmmm, hemisphere).
 cloud_lines = open(f"{work}/cloud-received.ndjson", "rb").read().splitlines()
 cloud = [json.loads(l) for l in cloud_lines]
 keep = ["Date", "Time", "CO_GT", "T", "RH"]
@@ -125,14 +132,29 @@ full = {}
 for line in open(f"{work}/delivered.ndjson", "rb"):
     r = json.loads(line)
     full[r["seq"]] = (r, len(line))
+def rmc_fix(sentence):
+    f = sentence.split("*")[0].split(",")
+    deg = lambda v, n, h: (int(v[:n]) + float(v[n:]) / 60) * (-1 if h in "SW" else 1)
+    d, t = f[9], f[1]
+    frac = (t.split(".") + ["0"])[1]
+    return {"time": f"20{d[4:6]}-{d[2:4]}-{d[0:2]}T{t[0:2]}:{t[2:4]}:{t[4:6]}.{frac.ljust(9, '0')}Z",
+            "lat": deg(f[3], 2, f[4]), "lon": deg(f[5], 3, f[6]), "speed_knots": float(f[7]) if f[7] else None}
+def close(a, b):
+    return all(abs(a[k] - b[k]) < 1e-9 if isinstance(a[k], float) else a[k] == b[k] for k in a) and a.keys() == b.keys()
 aq_seqs = sorted(s for s, (r, _) in full.items() if r["source"] == "airquality")
-cloud_ok = sorted(r["seq"] for r in cloud) == aq_seqs and all(
+rmc_seqs = sorted(s for s, (r, _) in full.items() if r["source"] == "gps" and r["channel"] in ("GNRMC", "GPRMC"))
+cloud_aq = [r for r in cloud if r["source"] == "airquality"]
+cloud_gps = [r for r in cloud if r["source"] == "gps"]
+cloud_ok = sorted(r["seq"] for r in cloud_aq) == aq_seqs and all(
     r["payload"] == {k: full[r["seq"]][0]["payload"][k] for k in keep if k in full[r["seq"]][0]["payload"]}
-    for r in cloud)
+    for r in cloud_aq)
+gps_ok = sorted(r["seq"] for r in cloud_gps) == rmc_seqs and len(rmc_seqs) > 0 and all(
+    close(r["payload"], rmc_fix(full[r["seq"]][0]["payload"])) for r in cloud_gps)
 uplink = sum(len(l) + 1 for l in cloud_lines)
 everything = sum(n for _, n in full.values())  # every record, whole, as the outbox has it
-print(f"  routes       outbox: every record ({len(set(seqs))}); cloud: air quality only, 5 of 15 fields "
-      f"({len(cloud)} records, " + ("each the outbox's record reduced" if cloud_ok else "NOT the outbox's records reduced") + ")")
+print(f"  routes       outbox: every record ({len(set(seqs))}); cloud: air quality, 5 of 15 fields "
+      f"({len(cloud_aq)} records, " + ("each the outbox's record reduced" if cloud_ok else "NOT the outbox's records reduced")
+      + f"), GPS RMC as JSON fixes ({len(cloud_gps)}, " + ("each matching its sentence" if gps_ok else "MISMATCHED") + ")")
 print(f"  uplink       {mib(uplink)} to the cloud broker instead of {mib(everything)} for every record whole "
       f"({100 * (1 - uplink / everything):.0f}% saved on the metered link)")
 print(f"  compression  buffer segments {mib(st['written_payload_bytes'])} -> {mib(st['written_compressed_bytes'])} "
@@ -141,9 +163,9 @@ print(f"  on disk      buffer {mib(st['file_bytes'])} (database + WAL), backlog 
 print(f"  elapsed      {end - start:.2f} s from first publish to last delivery")
 print(f"  files        {work} (config, logs, outbox; `edgeferry dlq list --config {work}/edgeferry.toml`)")
 ok = (mqtt == published and dups == 0 and len(set(seqs)) == st['appended_total'] and sources.get("gps", 0) > 0
-      and cloud_ok)
+      and cloud_ok and gps_ok)
 print("  result       " + ("OK: every MQTT message and valid NMEA sentence delivered exactly once to the outbox, "
-                          "every air-quality row reduced to the cloud"
+                          "every air-quality row reduced and every GPS fix decoded to the cloud"
                          if ok else "MISMATCH"))
 sys.exit(0 if ok else 1)
 PY

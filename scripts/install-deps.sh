@@ -15,6 +15,7 @@ PKGS=(
   libsqlite3-dev libzstd-dev libcurl4-openssl-dev libboost-dev zlib1g-dev
   # well-kept helpers instead of our own code: TOML config, JSON, CLI, logging
   libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libsystemd-dev
+  libre2-dev   # the parse processor's regex: RE2 matches in linear time
   # clang 14 with its sanitizer and libFuzzer runtimes: the clang (-Wthread-safety)
   # and fuzz presets (scripts/fuzz.sh)
   clang libclang-rt-14-dev

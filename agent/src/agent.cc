@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -55,7 +56,9 @@ class Agent::StoreIngest final : public drivers::Ingest {
     return Store(std::move(record));
   }
   // What the processors emitted on their own (an aggregate's closed windows), stored
-  // like the source's records. The agent's main loop calls it about once a second.
+  // like the source's records. The agent's main loop calls it about once a second, so
+  // it never waits on the buffer: what the buffer cannot take now (at its cap under
+  // backpressure) is kept, up to kMaxHeldEmitted, for the next call.
   void Expire() EXCLUDES(pipeline_mu_) {
     if (!has_processors_) return;
     pipeline::Pipeline::Emitted emitted;
@@ -64,10 +67,19 @@ class Agent::StoreIngest final : public drivers::Ingest {
       emitted = pipeline_.Expire(SystemClock().MonoNs());
     }
     for (const auto& [record, why] : emitted.failed) DeadLetter(record, why);
-    for (auto& record : emitted.store) {
-      if (auto seq = Store(std::move(record)); !seq.ok()) {
+    for (auto& record : emitted.store) held_emitted_.push_back(std::move(record));
+    while (!held_emitted_.empty()) {
+      auto seq = Store(held_emitted_.front(), /*wait=*/false);
+      if (!seq.ok() && seq.status().IsUnavailable()) break;  // the buffer is full: next time
+      if (!seq.ok()) {
         spdlog::error("source {}: an aggregate window was not stored: {}", name_, seq.status().ToString());
       }
+      held_emitted_.pop_front();
+    }
+    if (held_emitted_.size() > kMaxHeldEmitted) {
+      const size_t n = held_emitted_.size() - kMaxHeldEmitted;
+      held_emitted_.erase(held_emitted_.begin(), held_emitted_.begin() + static_cast<std::ptrdiff_t>(n));
+      spdlog::error("source {}: {} aggregate windows dropped: the buffer has had no room for them", name_, n);
     }
   }
   void DeadLetter(const Record& record, std::string_view reason) override {
@@ -115,9 +127,15 @@ class Agent::StoreIngest final : public drivers::Ingest {
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (text.size() > (64u << 20)) return;  // ours, but bounded like any file read
     const auto state = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    std::vector<std::string> untaken;
     {
       MutexLock l(pipeline_mu_);
-      pipeline_.LoadState(state, SystemClock().MonoNs());
+      untaken = pipeline_.LoadState(state, SystemClock().MonoNs());
+    }
+    if (!untaken.empty()) {
+      // An aggregate's open windows among them held records already absorbed: say so.
+      spdlog::warn("source {}: saved processor state for {} dropped: the processors changed since it was saved",
+                   name_, fmt::join(untaken, ", "));
     }
     // Taken: a crash before the next stop must not load (and emit) the same windows again.
     std::error_code ec;
@@ -137,7 +155,7 @@ class Agent::StoreIngest final : public drivers::Ingest {
   }
 
  private:
-  Result<uint64_t> Store(Record record) {
+  Result<uint64_t> Store(Record record, bool wait = true) {
     // Stored all the same (a route added later, a replay), but an operator must see it.
     if (!routes_.AnySelects(record)) {
       unrouted_.fetch_add(1, std::memory_order_relaxed);
@@ -145,11 +163,15 @@ class Agent::StoreIngest final : public drivers::Ingest {
         spdlog::warn("source {}: no sink's route selects records on channel \"{}\"", name_, record.channel);
       }
     }
-    std::optional<Record> tapped;
-    if (tap_.Active()) tapped = record;  // shown once stored, with its seq
-    auto seq = store_.Append(std::move(record));
+    std::optional<TapEntry> tapped;  // shown once stored, with its seq
+    if (tap_.Active()) tapped = TapHub::Entry(TapPoint::kStored, name_, record);
+    auto seq = wait ? store_.Append(std::move(record)) : store_.AppendNoWait(std::move(record));
+    if (!wait && !seq.ok() && seq.status().IsUnavailable()) return seq;  // not taken
     window_.Add(SystemClock().MonoNs(), /*dead_lettered=*/false);
-    if (tapped && seq.ok()) tap_.Offer(TapPoint::kStored, name_, *tapped, *seq);
+    if (tapped && seq.ok()) {
+      tapped->seq = *seq;
+      tap_.Offer(std::move(*tapped));
+    }
     return seq;
   }
 
@@ -160,6 +182,8 @@ class Agent::StoreIngest final : public drivers::Ingest {
   pipeline::Pipeline pipeline_ GUARDED_BY(pipeline_mu_);
   const bool has_processors_;  // fixed at construction: no lock to skip an empty pipeline
   std::atomic<uint64_t> unrouted_{0};
+  static constexpr size_t kMaxHeldEmitted = 100'000;
+  std::deque<Record> held_emitted_;  // by Expire, on the main loop only
   const std::string name_;
   const std::string stage_;       // "source:<name>", as the dead letter queue records it
   const std::string repeat_key_;  // the log lines it limits

@@ -425,6 +425,57 @@ nlohmann::json Scalar(const toml::node& n) {
   return nullptr;
 }
 
+// A one-character separator at `key`.
+char SeparatorAt(TableReader& r, const char* key, char fallback) {
+  const std::string s = r.String(key, std::string(1, fallback));
+  if (s.size() != 1 || s[0] == '"' || static_cast<unsigned char>(s[0]) < 0x20 || static_cast<unsigned char>(s[0]) > 0x7e) {
+    r.Error(key, "must be one printable ASCII character other than '\"'");
+    return fallback;
+  }
+  return s[0];
+}
+
+pipeline::ParseConfig ReadParse(TableReader& r) {
+  using Format = pipeline::ParseConfig::Format;
+  pipeline::ParseConfig p;
+  const std::string format = r.Enum("format", "", {"csv", "kv", "regex", "nmea"});
+  if (format.empty() && !r.Has("format")) r.Error("format", "is required: csv, kv, regex or nmea");
+  p.format = format == "kv" ? Format::kKeyValue : format == "regex" ? Format::kRegex
+           : format == "nmea" ? Format::kNmea : Format::kCsv;
+  p.field = FieldAt(r, "field", false);
+  const auto only_for = [&](const char* key, Format f, const char* name) {
+    if (r.Has(key) && !format.empty() && p.format != f) r.Error(key, fmt::format("is for format = \"{}\"", name));
+  };
+  only_for("columns", Format::kCsv, "csv");
+  only_for("separator", Format::kCsv, "csv");
+  only_for("decimal_comma", Format::kCsv, "csv");
+  only_for("kv_separator", Format::kKeyValue, "kv");
+  only_for("pair_separator", Format::kKeyValue, "kv");
+  only_for("pattern", Format::kRegex, "regex");
+  if (p.format == Format::kCsv && !format.empty()) {
+    if (!StringList(r, "columns", &p.columns) && !r.Has("columns")) {
+      r.Error("columns", "is required: the names of the row's cells, in order");
+    }
+    if (p.columns.size() > 1024) r.Error("columns", "at most 1024");
+    for (size_t i = 0; i < p.columns.size(); ++i) {
+      if (p.columns[i].empty()) r.Error(fmt::format("columns[{}]", i), "must not be empty");
+    }
+    p.separator = SeparatorAt(r, "separator", ',');
+    p.decimal_comma = r.Bool("decimal_comma", false);
+    if (p.decimal_comma && p.separator == ',') r.Error("decimal_comma", "needs a separator other than ','");
+  } else if (p.format == Format::kKeyValue) {
+    p.kv_separator = SeparatorAt(r, "kv_separator", '=');
+    if (r.Has("pair_separator")) p.pair_separator = SeparatorAt(r, "pair_separator", ',');
+    if (p.pair_separator == p.kv_separator) r.Error("pair_separator", "must differ from kv_separator");
+  } else if (p.format == Format::kRegex) {
+    p.pattern = r.String("pattern", "", /*required=*/true);
+    if (r.Has("pattern")) {
+      if (Status st = pipeline::CheckParsePattern(p.pattern); !st.ok()) r.Error("pattern", st.message());
+    }
+  }
+  return p;
+}
+
 pipeline::ProcessorConfig ReadProcessor(TableReader& r, const std::string& type) {
   using pipeline::FieldsConfig;
   if (type == "filter") {
@@ -481,6 +532,7 @@ pipeline::ProcessorConfig ReadProcessor(TableReader& r, const std::string& type)
     if (a.fields.size() > 32) r.Error("fields", "at most 32");
     return a;
   }
+  if (type == "parse") return ReadParse(r);
   FieldsConfig c;
   if (type == "set") {
     c.kind = FieldsConfig::Kind::kSet;
@@ -524,17 +576,28 @@ void ReadProcessors(TableReader& r, std::vector<pipeline::ProcessorConfig>* out,
   for (const auto& t : *n->as_array()) {
     TableReader tr(t.as_table(), r.Key(fmt::format("processors[{}]", i++)), r.errors());
     const std::string type = tr.Enum("type", "", {"filter", "set", "rename", "drop_fields", "select", "deadband", "sample",
-                                                       "aggregate"});
+                                                       "aggregate", "parse"});
     if (type.empty()) {
       if (!tr.Has("type")) tr.Error("type", "is required");
       continue;
     }
     out->push_back(ReadProcessor(tr, type));
+    // Any processor but a filter (whose `channels` are its condition) may be limited to
+    // some channels; records on others skip it.
+    if (type != "filter") {
+      std::vector<std::string> scope;
+      TopicFilters(tr, "channels", &scope);
+      std::visit(
+          [&](auto& c) {
+            if constexpr (!std::is_same_v<std::decay_t<decltype(c)>, pipeline::FilterConfig>) c.scope = std::move(scope);
+          },
+          out->back());
+    }
     // A sink reads a batch again after a failed delivery: only processors that give the
     // same result the second time may run there.
     if (at_sink && !pipeline::Pipeline::Stateless(out->back())) {
       tr.Error("type", fmt::format("\"{}\" keeps state and runs at a source; a sink's processors are filter, set, "
-                                   "rename, drop_fields and select",
+                                   "rename, drop_fields, select and parse",
                                    type));
     }
   }

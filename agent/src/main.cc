@@ -425,6 +425,7 @@ int TapCommand(const std::string& path, const TapOptions& o) {
   const int64_t start = SystemClock().MonoNs();
   uint64_t after = 0, shown = 0, missed = 0;
   bool first = true;
+  bool waiting = false;  // said once per outage that the agent stopped answering
   std::fprintf(stderr, "tapping %s%s (Ctrl-C to stop)\n", base.c_str(), filter.c_str());
   while (!tap_interrupted && (o.count == 0 || shown < o.count) &&
          (!duration_ns || SystemClock().MonoNs() - start < *duration_ns)) {
@@ -446,32 +447,44 @@ int TapCommand(const std::string& path, const TapOptions& o) {
                                        : res.error.c_str());
         return 3;
       }
+      if (!waiting) {
+        std::fprintf(stderr, "edgeferry tap: the agent stopped answering (%s); waiting for it (Ctrl-C to stop)\n",
+                     res.error.empty() ? fmt::format("HTTP {}", res.status).c_str() : res.error.c_str());
+        waiting = true;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a restart: wait for it
       continue;
     }
+    if (waiting) std::fprintf(stderr, "edgeferry tap: the agent answers again\n");
     first = false;
-    after = j.value("next", after);
-    if (const uint64_t m = j.value("missed", uint64_t{0}); m > 0) {
-      missed += m;
-      std::fprintf(stderr, "(%llu records passed while this tap was behind; not shown)\n", static_cast<unsigned long long>(m));
-    }
-    for (const auto& e : j["entries"]) {
-      if (o.json) {
-        std::printf("%s\n", e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
-      } else {
-        const std::string at = e.value("at", "");
-        // Names and channels come from outside too (an MQTT topic): no escape sequences.
-        const std::string point = EscapeControlChars(e.value("point", "") + ":" + e.value("name", ""));
-        const std::string channel = EscapeControlChars(e.value("channel", ""));
-        const uint64_t seq = e.value("seq", uint64_t{0});
-        const uint64_t bytes = e.value("payload_bytes", uint64_t{0});
-        const std::string payload = EscapeControlChars(e.value("payload", ""));
-        std::printf("%s %-20s %s%s %s%s\n", at.size() > 23 ? at.substr(11, 12).c_str() : at.c_str(), point.c_str(),
-                    channel.c_str(), seq ? fmt::format(" seq {}", seq).c_str() : "", payload.c_str(),
-                    bytes > payload.size() ? fmt::format(" ... ({} bytes)", bytes).c_str() : "");
+    waiting = false;
+    try {
+      after = j.value("next", after);
+      if (const uint64_t m = j.value("missed", uint64_t{0}); m > 0) {
+        missed += m;
+        std::fprintf(stderr, "(%llu records passed while this tap was behind; not shown)\n", static_cast<unsigned long long>(m));
       }
-      std::fflush(stdout);
-      if (++shown == o.count) break;
+      for (const auto& e : j["entries"]) {
+        if (o.json) {
+          std::printf("%s\n", e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+        } else {
+          const std::string at = e.value("at", "");
+          // Names and channels come from outside too (an MQTT topic): no escape sequences.
+          const std::string point = EscapeControlChars(e.value("point", "") + ":" + e.value("name", ""));
+          const std::string channel = EscapeControlChars(e.value("channel", ""));
+          const uint64_t seq = e.value("seq", uint64_t{0});
+          const uint64_t bytes = e.value("payload_bytes", uint64_t{0});
+          const std::string payload = EscapeControlChars(e.value("payload", ""));
+          std::printf("%s %-20s %s%s %s%s\n", at.size() > 23 ? at.substr(11, 12).c_str() : at.c_str(), point.c_str(),
+                      channel.c_str(), seq ? fmt::format(" seq {}", seq).c_str() : "", payload.c_str(),
+                      bytes > payload.size() ? fmt::format(" ... ({} bytes)", bytes).c_str() : "");
+        }
+        std::fflush(stdout);
+        if (++shown == o.count) break;
+      }
+    } catch (const nlohmann::json::exception& e) {  // whatever listens there is not edgeferry
+      std::fprintf(stderr, "edgeferry tap: a malformed answer from %s: %s\n", base.c_str(), e.what());
+      return 3;
     }
     if (o.count == 0 || shown < o.count) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }

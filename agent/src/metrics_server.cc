@@ -102,6 +102,13 @@ class Session : public std::enable_shared_from_this<Session> {
         Respond(http::status::forbidden, "/tap answers on the loopback interface only\n", "");
         return;
       }
+      // A local reverse proxy (put in front of /metrics for a remote Prometheus) would
+      // make every remote client look local: a proxied request is refused.
+      if (req.count(http::field::forwarded) || req.count("X-Forwarded-For") ||
+          req.count(http::field::via) || req.count("X-Real-IP")) {
+        Respond(http::status::forbidden, "/tap is not served through a proxy (Forwarded, X-Forwarded-For, Via)\n", "");
+        return;
+      }
       const size_t q = target.find('?');
       auto [code, body] = handlers_.tap(q == std::string_view::npos ? std::string_view() : target.substr(q + 1));
       Respond(static_cast<http::status>(code), std::move(body), "application/json");

@@ -25,6 +25,10 @@ std::string_view TapPointName(TapPoint p) {
 
 void TapHub::Offer(TapPoint point, std::string_view name, const Record& record, uint64_t seq) {
   if (!Active()) return;
+  Offer(Entry(point, name, record, seq));  // copied outside the lock
+}
+
+TapEntry TapHub::Entry(TapPoint point, std::string_view name, const Record& record, uint64_t seq) {
   TapEntry e;
   e.point = point;
   e.name = std::string(name);
@@ -35,7 +39,12 @@ void TapHub::Offer(TapPoint point, std::string_view name, const Record& record, 
   e.record.source = record.source;
   e.record.channel = record.channel;
   e.record.content_type = record.content_type;
-  e.record.payload = record.payload.substr(0, kMaxPayloadBytes);  // copied outside the lock
+  e.record.payload = record.payload.substr(0, kMaxPayloadBytes);
+  return e;
+}
+
+void TapHub::Offer(TapEntry e) {
+  if (!Active()) return;
   MutexLock l(mu_);
   e.id = next_id_++;
   ring_.push_back(std::move(e));

@@ -336,6 +336,50 @@ void BM_ProcessorAggregate(benchmark::State& state) {
 }
 BENCHMARK(BM_ProcessorAggregate);
 
+// The parse processor on one text record of each format: a raw UCI air-quality row
+// (15 cells), an RMC sentence from the u-blox capture, key=value pairs, a regex.
+void RunParse(benchmark::State& state, pipeline::ParseConfig c, const std::string& text) {
+  pipeline::Pipeline p({std::move(c)});
+  for (auto _ : state) {
+    Record r{0, "s", "c", ContentType::kText, text};
+    auto keep = p.Run(r, 0);
+    if (!keep.ok()) state.SkipWithError(keep.status().ToString().c_str());
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_ProcessorParseCsv(benchmark::State& state) {
+  pipeline::ParseConfig c;
+  c.format = pipeline::ParseConfig::Format::kCsv;
+  c.columns = {"Date", "Time", "CO_GT", "PT08_S1_CO", "NMHC_GT", "C6H6_GT", "PT08_S2_NMHC", "NOx_GT",
+               "PT08_S3_NOx", "NO2_GT", "PT08_S4_NO2", "PT08_S5_O3", "T", "RH", "AH"};
+  RunParse(state, c, "10/03/2004,18:00:00,2.6,1360,150,11.9,1046,166,1056,113,1692,1268,13.6,48.9,0.7578");
+}
+BENCHMARK(BM_ProcessorParseCsv);
+
+void BM_ProcessorParseNmea(benchmark::State& state) {
+  pipeline::ParseConfig c;
+  c.format = pipeline::ParseConfig::Format::kNmea;
+  RunParse(state, c, "$GNRMC,000941.00,A,4404.13387,N,12118.85628,W,0.029,,100117,,,A*7D");
+}
+BENCHMARK(BM_ProcessorParseNmea);
+
+void BM_ProcessorParseKeyValue(benchmark::State& state) {
+  pipeline::ParseConfig c;
+  c.format = pipeline::ParseConfig::Format::kKeyValue;
+  RunParse(state, c, "temp=21.5 hum=40 co2=612 site=\"line 1\" state=ok");
+}
+BENCHMARK(BM_ProcessorParseKeyValue);
+
+void BM_ProcessorParseRegex(benchmark::State& state) {
+  pipeline::ParseConfig c;
+  c.format = pipeline::ParseConfig::Format::kRegex;
+  c.pattern = R"((?P<sensor>[a-z]+)\s+T=(?P<temp>-?[0-9.]+)C\s+RH=(?P<rh>[0-9]+)%)";
+  RunParse(state, c, "boiler T=-4.25C RH=55% fan=on");
+}
+BENCHMARK(BM_ProcessorParseRegex);
+
 }  // namespace
 }  // namespace edgeferry::bench
 

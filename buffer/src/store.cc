@@ -228,7 +228,7 @@ class Store::Impl {
   ~Impl() { (void)Close(); }
 
   Status Open();
-  Result<uint64_t> Append(Record record);
+  Result<uint64_t> Append(Record record, bool wait = true);
   Status Flush();
   Status Close();
   Result<uint64_t> OpenCursor(std::string_view name);
@@ -750,7 +750,7 @@ Status Store::Impl::Close() {
 
 // ---------------------------------------------------------------- append / flush
 
-Result<uint64_t> Store::Impl::Append(Record record) {
+Result<uint64_t> Store::Impl::Append(Record record, bool wait) {
   Lock lock(mu_);
   if (Status ro = RefuseIfReadOnly(); !ro.ok()) return ro;
   if (!open_ || closing_) return Status::Cancelled("store is closed");
@@ -758,6 +758,11 @@ Result<uint64_t> Store::Impl::Append(Record record) {
     counters_["dropped.reject_new"] += 1;
     return Status::Full(fmt::format("buffer at its cap of {} or its free-disk floor (when_full = reject_new)",
                                     FormatBytes(opt_.max_bytes)));
+  }
+  const bool over_pending = pending_bytes_ >= opt_.max_pending_bytes &&
+                            !(commits_failing_ && opt_.when_full == FullPolicy::kDropOldest);
+  if (!wait && ((full_ && opt_.when_full == FullPolicy::kBackpressure) || over_pending)) {
+    return Status::Unavailable("the buffer would make this append wait (at its cap, or too much uncommitted)");
   }
   if (full_ && opt_.when_full == FullPolicy::kBackpressure) {
     counters_["backpressure_waits"] += 1;
@@ -803,7 +808,7 @@ Result<uint64_t> Store::Impl::Append(Record record) {
   // lingering forwarder for every message.
   if (!read_waiters_.empty() && seq > *read_waiters_.begin()) data_cv_.NotifyAll();
   if (seal_now || seg.records.size() == 1) flusher_cv_.NotifyOne();
-  if (opt_.durability == Durability::kSync) {
+  if (opt_.durability == Durability::kSync && wait) {
     const uint64_t errors = write_errors_;
     durable_cv_.Wait(lock, [&] {
       mu_.AssertHeld();
@@ -1718,6 +1723,7 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::~Store() = default;
 Result<uint64_t> Store::Append(Record record) { return impl_->Append(std::move(record)); }
+Result<uint64_t> Store::AppendNoWait(Record record) { return impl_->Append(std::move(record), /*wait=*/false); }
 Status Store::Flush() { return impl_->Flush(); }
 Status Store::Close() { return impl_->Close(); }
 Result<uint64_t> Store::OpenCursor(std::string_view name) { return impl_->OpenCursor(name); }

@@ -21,15 +21,23 @@ Status WriteFileAtomically(const std::string& path, std::string_view content, mo
     const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
     if (n < 0) {
       const int err = errno;
+      if (err == EINTR) continue;
       ::close(fd);
+      ::unlink(tmp.c_str());
       return Status::IOError(fmt::format("{}: {}", tmp, std::strerror(err)));
     }
     done += static_cast<size_t>(n);
   }
-  const bool synced = ::fsync(fd) == 0;
+  const int sync_err = ::fsync(fd) == 0 ? 0 : errno;
   ::close(fd);
-  if (!synced || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    return Status::IOError(fmt::format("{}: {}", path, std::strerror(errno)));
+  if (sync_err != 0) {
+    ::unlink(tmp.c_str());
+    return Status::IOError(fmt::format("{}: fsync: {}", tmp, std::strerror(sync_err)));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return Status::IOError(fmt::format("{}: {}", path, std::strerror(err)));
   }
   const std::string dir = std::filesystem::path(path).parent_path().string();
   if (const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {

@@ -47,7 +47,7 @@ class Filter final : public Processor {
         std::none_of(c_.channels.begin(), c_.channels.end(), [&](const auto& f) { return TopicMatches(f, r.channel); })) {
       return false;
     }
-    if (c_.content_type && r.content_type != *c_.content_type) return false;
+    if (c_.content_type && json.content_type() != *c_.content_type) return false;
     if (!c_.field) return true;
     const nlohmann::json* doc = json.Get();
     if (doc == nullptr) return false;

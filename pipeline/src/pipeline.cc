@@ -1,6 +1,11 @@
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <set>
+
 #include "edgeferry/pipeline/processor.h"
+#include "edgeferry/pipeline/route.h"
+#include "json_field.h"
 #include "processors.h"
 
 namespace edgeferry::pipeline {
@@ -10,6 +15,7 @@ std::string ProcessorTypeName(const ProcessorConfig& c) {
   if (std::holds_alternative<DeadbandConfig>(c)) return "deadband";
   if (std::holds_alternative<SampleConfig>(c)) return "sample";
   if (std::holds_alternative<AggregateConfig>(c)) return "aggregate";
+  if (std::holds_alternative<ParseConfig>(c)) return "parse";
   switch (std::get<FieldsConfig>(c).kind) {
     case FieldsConfig::Kind::kSet: return "set";
     case FieldsConfig::Kind::kRename: return "rename";
@@ -17,6 +23,19 @@ std::string ProcessorTypeName(const ProcessorConfig& c) {
     case FieldsConfig::Kind::kSelect: return "select";
   }
   return "?";
+}
+
+const std::vector<std::string>& ProcessorScope(const ProcessorConfig& c) {
+  static const std::vector<std::string> kNone;
+  return std::visit(
+      [](const auto& v) -> const std::vector<std::string>& {
+        if constexpr (std::is_same_v<std::decay_t<decltype(v)>, FilterConfig>) {
+          return kNone;
+        } else {
+          return v.scope;
+        }
+      },
+      c);
 }
 
 std::unique_ptr<Processor> MakeProcessor(const ProcessorConfig& config) {
@@ -28,12 +47,15 @@ std::unique_ptr<Processor> MakeProcessor(const ProcessorConfig& config) {
         if constexpr (std::is_same_v<T, DeadbandConfig>) return MakeDeadband(c);
         if constexpr (std::is_same_v<T, SampleConfig>) return MakeSample(c);
         if constexpr (std::is_same_v<T, AggregateConfig>) return MakeAggregate(c);
+        if constexpr (std::is_same_v<T, ParseConfig>) return MakeParse(c);
       },
       config);
 }
 
 Pipeline::Pipeline(const std::vector<ProcessorConfig>& configs) {
-  for (const auto& c : configs) stages_.push_back(Stage{MakeProcessor(c), ProcessorStats{ProcessorTypeName(c)}});
+  for (const auto& c : configs) {
+    stages_.push_back(Stage{MakeProcessor(c), ProcessorStats{ProcessorTypeName(c)}, ProcessorScope(c)});
+  }
 }
 
 Result<bool> Pipeline::Run(Record& record, int64_t mono_ns) { return RunFrom(0, record, mono_ns); }
@@ -41,7 +63,8 @@ Result<bool> Pipeline::Run(Record& record, int64_t mono_ns) { return RunFrom(0, 
 Result<bool> Pipeline::Rerun(Record& record, int64_t mono_ns) { return RunFrom(0, record, mono_ns, false); }
 
 bool Pipeline::Stateless(const ProcessorConfig& c) {
-  return std::holds_alternative<FilterConfig>(c) || std::holds_alternative<FieldsConfig>(c);
+  return std::holds_alternative<FilterConfig>(c) || std::holds_alternative<FieldsConfig>(c) ||
+         std::holds_alternative<ParseConfig>(c);
 }
 
 Pipeline::Emitted Pipeline::Expire(int64_t mono_ns) {
@@ -65,12 +88,18 @@ Pipeline::Emitted Pipeline::Expire(int64_t mono_ns) {
 const nlohmann::json* RecordJson::Get() {
   if (!parsed_) {
     parsed_ = true;
-    if (record_.content_type == ContentType::kJson) {
+    if (record_.content_type == ContentType::kJson && JsonDepthWithin(record_.payload, kMaxPayloadDepth)) {
       auto j = nlohmann::json::parse(record_.payload, nullptr, /*allow_exceptions=*/false);
       if (!j.is_discarded()) doc_ = std::move(j);
     }
   }
   return doc_ ? &*doc_ : nullptr;
+}
+
+void RecordJson::Replace(nlohmann::json doc) {
+  doc_ = std::move(doc);
+  parsed_ = true;
+  changed_ = true;
 }
 
 nlohmann::json* RecordJson::Mutable() {
@@ -90,6 +119,10 @@ Result<bool> Pipeline::RunFrom(size_t first, Record& record, int64_t mono_ns, bo
   RecordJson json(record);
   for (size_t i = first; i < stages_.size(); ++i) {
     Stage& s = stages_[i];
+    if (!s.scope.empty() &&
+        std::none_of(s.scope.begin(), s.scope.end(), [&](const auto& f) { return TopicMatches(f, record.channel); })) {
+      continue;  // not this processor's channel: on to the next one, uncounted
+    }
     const uint64_t n = count ? 1 : 0;
     s.stats.in += n;
     Result<Verdict> v = Verdict::kPass;
@@ -127,17 +160,25 @@ nlohmann::json Pipeline::SaveState(int64_t mono_ns) const {
   return j;
 }
 
-void Pipeline::LoadState(const nlohmann::json& state, int64_t mono_ns) {
-  if (!state.is_object()) return;
+std::vector<std::string> Pipeline::LoadState(const nlohmann::json& state, int64_t mono_ns) {
+  std::vector<std::string> untaken;
+  if (!state.is_object()) return untaken;
+  std::set<std::string> taken;
   for (size_t i = 0; i < stages_.size(); ++i) {
     // Keyed by position and type: a reordered or changed pipeline does not get stale state.
-    const auto it = state.find(fmt::format("{}:{}", i, stages_[i].stats.type));
+    const std::string key = fmt::format("{}:{}", i, stages_[i].stats.type);
+    const auto it = state.find(key);
     if (it == state.end()) continue;
+    taken.insert(key);
     try {
       stages_[i].processor->LoadState(*it, mono_ns);
     } catch (const std::exception&) {  // a damaged file loses that processor's state, nothing more
     }
   }
+  for (const auto& [key, value] : state.items()) {
+    if (!taken.count(key)) untaken.push_back(key);
+  }
+  return untaken;
 }
 
 }  // namespace edgeferry::pipeline

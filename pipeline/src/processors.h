@@ -12,5 +12,6 @@ std::unique_ptr<Processor> MakeFields(FieldsConfig c);
 std::unique_ptr<Processor> MakeDeadband(DeadbandConfig c);
 std::unique_ptr<Processor> MakeSample(SampleConfig c);
 std::unique_ptr<Processor> MakeAggregate(AggregateConfig c);
+std::unique_ptr<Processor> MakeParse(ParseConfig c);
 
 }  // namespace edgeferry::pipeline

@@ -37,6 +37,27 @@ TEST(Config, SinkProcessorsAreReadInOrder) {
   EXPECT_EQ(std::get<pipeline::FilterConfig>(p[1]).value, 1.5);
 }
 
+TEST(Config, ParseProcessorsAreReadWithTheirFormat) {
+  ConfigErrors errors;
+  auto cfg = ParseConfig(std::string(kMinimal) +
+                             "[[sources.plant.processors]]\ntype = \"parse\"\nformat = \"csv\"\ncolumns = [\"t\", \"rh\"]\n"
+                             "separator = \";\"\ndecimal_comma = true\n"
+                             "[[sinks.local.processors]]\ntype = \"parse\"\nformat = \"regex\"\nfield = \"raw\"\n"
+                             "pattern = '(?P<t>[0-9.]+)C'\n",
+                         "test.toml", &errors);
+  ASSERT_TRUE(cfg.ok()) << errors.Join();
+  const auto& csv = std::get<pipeline::ParseConfig>(cfg->sources[0].processors.at(0));
+  EXPECT_EQ(csv.format, pipeline::ParseConfig::Format::kCsv);
+  EXPECT_EQ(csv.columns, (std::vector<std::string>{"t", "rh"}));
+  EXPECT_EQ(csv.separator, ';');
+  EXPECT_TRUE(csv.decimal_comma);
+  const auto& re = std::get<pipeline::ParseConfig>(cfg->sinks[0].processors.at(0));
+  EXPECT_EQ(re.format, pipeline::ParseConfig::Format::kRegex);
+  EXPECT_EQ(re.pattern, "(?P<t>[0-9.]+)C");
+  ASSERT_TRUE(re.field.has_value());
+  EXPECT_EQ(re.field->text, "raw");
+}
+
 TEST(Config, MinimalConfigGetsDocumentedDefaults) {
   ConfigErrors errors;
   auto cfg = ParseConfig(kMinimal, "test.toml", &errors);
@@ -193,7 +214,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "health.min_inputs: must be between 1 and 1000000000 (got 0)"},
         BadCase{"health_unknown", With("[health]\nmax_lagg = \"1h\"\n"), "health.max_lagg: unknown key"},
         BadCase{"processor_type", With("[[sources.plant.processors]]\ntype = \"lua\"\n"),
-                "sources.plant.processors[0].type: must be one of \"filter\", \"set\", \"rename\", \"drop_fields\", \"select\", \"deadband\", \"sample\", \"aggregate\" (got \"lua\")"},
+                "sources.plant.processors[0].type: must be one of \"filter\", \"set\", \"rename\", \"drop_fields\", \"select\", \"deadband\", \"sample\", \"aggregate\", \"parse\" (got \"lua\")"},
         BadCase{"processor_no_type", With("[[sources.plant.processors]]\nfield = \"t\"\n"),
                 "sources.plant.processors[0].type: is required"},
         BadCase{"deadband_field", With("[[sources.plant.processors]]\ntype = \"deadband\"\nabsolute = 0.5\n"),
@@ -218,7 +239,26 @@ INSTANTIATE_TEST_SUITE_P(
                 "sources.plant.processors[0].fields: \".x\" is not a field path (names joined by '.', at most 16 levels)"},
         BadCase{"sink_processor_stateful", With("[[sinks.local.processors]]\ntype = \"deadband\"\nfield = \"t\"\n"),
                 "sinks.local.processors[0].type: \"deadband\" keeps state and runs at a source; a sink's processors are "
-                "filter, set, rename, drop_fields and select"},
+                "filter, set, rename, drop_fields, select and parse"},
+        BadCase{"parse_no_format", With("[[sources.plant.processors]]\ntype = \"parse\"\n"),
+                "sources.plant.processors[0].format: is required: csv, kv, regex or nmea"},
+        BadCase{"parse_csv_columns", With("[[sources.plant.processors]]\ntype = \"parse\"\nformat = \"csv\"\n"),
+                "sources.plant.processors[0].columns: is required: the names of the row's cells, in order"},
+        BadCase{"parse_bad_pattern",
+                With("[[sources.plant.processors]]\ntype = \"parse\"\nformat = \"regex\"\npattern = \"(?P<t>[0-9]+\"\n"),
+                "sources.plant.processors[0].pattern: missing ): (?P<t>[0-9]+"},
+        BadCase{"parse_unnamed_pattern",
+                With("[[sources.plant.processors]]\ntype = \"parse\"\nformat = \"regex\"\npattern = \"[0-9]+\"\n"),
+                "sources.plant.processors[0].pattern: no named group: name what to keep, e.g. (?P<temp>[0-9.]+)"},
+        BadCase{"parse_key_of_other_format",
+                With("[[sources.plant.processors]]\ntype = \"parse\"\nformat = \"nmea\"\ncolumns = [\"a\"]\n"),
+                "sources.plant.processors[0].columns: is for format = \"csv\""},
+        BadCase{"parse_decimal_comma",
+                With("[[sources.plant.processors]]\ntype = \"parse\"\nformat = \"csv\"\ncolumns = [\"a\"]\ndecimal_comma = true\n"),
+                "sources.plant.processors[0].decimal_comma: needs a separator other than ','"},
+        BadCase{"parse_separator",
+                With("[[sources.plant.processors]]\ntype = \"parse\"\nformat = \"kv\"\nkv_separator = \"==\"\n"),
+                "sources.plant.processors[0].kv_separator: must be one printable ASCII character other than '\"'"},
         BadCase{"sink_processor_key", With("[[sinks.local.processors]]\ntype = \"select\"\nfeilds = [\"t\"]\n"),
                 "sinks.local.processors[0].feilds: unknown key"},
         BadCase{"select_not_list", With("[[sources.plant.processors]]\ntype = \"select\"\nfields = \"a\"\n"),

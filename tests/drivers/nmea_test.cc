@@ -1,4 +1,4 @@
-#include "edgeferry/drivers/serial/nmea.h"
+#include "edgeferry/formats/nmea.h"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -14,6 +14,7 @@
 
 namespace edgeferry::drivers::serial {
 namespace {
+using namespace edgeferry::formats;
 
 TEST(Nmea, ChecksumIsValidatedAndProblemsAreNamed) {
   EXPECT_TRUE(ValidateNmeaSentence("$GPGSA,A,3,17,28,06,01,30,20,26,13,,,,,1.8,1.1,1.5*33").ok());
@@ -83,6 +84,9 @@ TEST_P(RmcVsGpsd, TimeAndPositionMatchGpsd) {
     EXPECT_EQ(ts.substr(0, 23), tpv["time"].get<std::string>().substr(0, 23)) << rmc;
     EXPECT_NEAR(fix->lat, tpv["lat"].get<double>(), 1e-6);
     EXPECT_NEAR(fix->lon, tpv["lon"].get<double>(), 1e-6);
+    if (tpv.contains("speed") && fix->speed_knots) {
+      EXPECT_NEAR(*fix->speed_knots * 1852.0 / 3600.0, tpv["speed"].get<double>(), 1e-3) << "m/s";
+    }
     ++compared;
   }
   EXPECT_GT(compared, 50) << "RMC/TPV pairs compared";
@@ -90,6 +94,65 @@ TEST_P(RmcVsGpsd, TimeAndPositionMatchGpsd) {
 
 INSTANTIATE_TEST_SUITE_P(Receivers, RmcVsGpsd, ::testing::Values("sirfstarv-nmea.log", "ublox-8.log"),
                          [](const auto& p) { return std::regex_replace(p.param, std::regex("[^A-Za-z0-9]"), "_"); });
+
+// edgeferry's decoding of every GGA sentence against the gpsd TPV report (with an
+// altitude) that follows it: time of day, position and altitude above mean sea level.
+class GgaVsGpsd : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GgaVsGpsd, TimeOfDayPositionAndAltitudeMatchGpsd) {
+  std::ifstream in(edgeferry::testing::SourceDir() + "/tests/data/nmea/expected/" + GetParam() + ".chk");
+  ASSERT_TRUE(in) << GetParam();
+  std::string line, gga;
+  int compared = 0;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (std::regex_search(line, std::regex("^\\$..GGA,"))) {
+      gga = line;
+      continue;
+    }
+    if (gga.empty() || !line.starts_with("{\"class\":\"TPV\"")) continue;
+    const auto tpv = nlohmann::json::parse(line);
+    if (!tpv.contains("lat") || !tpv.contains("time") || !(tpv.contains("altMSL") || tpv.contains("alt"))) continue;
+    const auto fix = DecodeGga(gga);
+    ASSERT_TRUE(fix.has_value()) << gga;
+    // "2017-01-10T00:09:41.000Z": the time of day, as gpsd dates it.
+    const std::string t = tpv["time"].get<std::string>();
+    const int64_t tod_ms = ((std::stoll(t.substr(11, 2)) * 60 + std::stoll(t.substr(14, 2))) * 60 + std::stoll(t.substr(17, 2))) * 1000 +
+                           std::stoll(t.substr(20, 3));
+    EXPECT_EQ(fix->time_of_day_ns / 1'000'000, tod_ms) << gga;
+    EXPECT_NEAR(fix->lat, tpv["lat"].get<double>(), 1e-6) << gga;
+    EXPECT_NEAR(fix->lon, tpv["lon"].get<double>(), 1e-6) << gga;
+    ASSERT_TRUE(fix->altitude_m.has_value()) << gga;
+    EXPECT_NEAR(*fix->altitude_m, tpv.value("altMSL", tpv.value("alt", 0.0)), 1e-3) << gga;
+    EXPECT_GE(fix->quality, 1) << gga;
+    gga.clear();
+    ++compared;
+  }
+  EXPECT_GT(compared, 50) << "GGA/TPV pairs compared";
+}
+
+INSTANTIATE_TEST_SUITE_P(Receivers, GgaVsGpsd, ::testing::Values("sirfstarv-nmea.log", "ublox-8.log"),
+                         [](const auto& p) { return std::regex_replace(p.param, std::regex("[^A-Za-z0-9]"), "_"); });
+
+TEST(Gga, FieldsAndRefusals) {
+  const auto g = DecodeGga("$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47");
+  ASSERT_TRUE(g.has_value());
+  EXPECT_EQ(g->time_of_day_ns, ((12 * 60 + 35) * 60 + 19) * 1'000'000'000LL);
+  EXPECT_NEAR(g->lat, 48 + 7.038 / 60, 1e-9);
+  EXPECT_NEAR(g->lon, 11 + 31.0 / 60, 1e-9);
+  EXPECT_EQ(g->quality, 1);
+  EXPECT_EQ(g->satellites, 8);
+  EXPECT_EQ(g->hdop, 0.9);
+  EXPECT_EQ(g->altitude_m, 545.4);
+  const auto empty = DecodeGga("$GPGGA,123519,4807.038,S,01131.000,W,0,,,,M,,M,,*47");
+  ASSERT_TRUE(empty.has_value());
+  EXPECT_LT(empty->lat, 0);
+  EXPECT_LT(empty->lon, 0);
+  EXPECT_FALSE(empty->satellites || empty->hdop || empty->altitude_m);
+  EXPECT_FALSE(DecodeGga("$GPGGA,,,,,,0,,,,M,,M,,*66").has_value()) << "no fix: no time, no position";
+  EXPECT_FALSE(DecodeGga("$GPGGA,123519,48nan,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47").has_value());
+  EXPECT_FALSE(DecodeGga("$GPRMC,123519,A,4807.038,N,01131.000,E,0.0,0.0,230394,,*00").has_value());
+}
 
 TEST(NmeaParser, JunkBeforeASentenceIsSplitOffAndTheSentenceKept) {
   auto parser = MakeNmeaParser();

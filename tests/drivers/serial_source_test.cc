@@ -14,7 +14,7 @@
 #include "edgeferry/buffer/store.h"
 #include "edgeferry/drivers/serial/frame_parser.h"
 #include "edgeferry/drivers/serial/framer.h"
-#include "edgeferry/drivers/serial/nmea.h"
+#include "edgeferry/formats/nmea.h"
 #include "pseudo_terminal.h"
 #include "store_ingest.h"
 #include "test_support.h"
@@ -22,6 +22,9 @@
 namespace edgeferry::drivers::serial {
 namespace {
 
+using edgeferry::formats::NmeaAddress;
+using edgeferry::formats::NmeaEventTimeNs;
+using edgeferry::formats::ValidateNmeaSentence;
 using edgeferry::testing::Pty;
 using edgeferry::testing::TempDir;
 using edgeferry::testing::WaitUntil;

@@ -458,5 +458,226 @@ TEST(FieldPath, ParsesDottedNamesWithBounds) {
   EXPECT_FALSE(ParseFieldPath(deep)) << "17 levels";
 }
 
+// ---- parse
+
+ParseConfig Csv(std::vector<std::string> columns, char separator = ',') {
+  ParseConfig c;
+  c.format = ParseConfig::Format::kCsv;
+  c.columns = std::move(columns);
+  c.separator = separator;
+  return c;
+}
+
+// Every raw UCI row, as a device would send it, becomes the object the header names.
+// Expected: the row split by hand, each cell compared as the number strtod reads.
+TEST(Parse, CsvRowsOfTheAirQualityDataBecomeObjectsKeyedByTheHeader) {
+  std::ifstream in(std::string(EDGEFERRY_SOURCE_DIR) + "/examples/data/uci-airquality-2000.csv");
+  std::string header;
+  std::getline(in, header);
+  std::vector<std::string> columns;
+  std::stringstream hs(header);
+  for (std::string c; std::getline(hs, c, ',');) columns.push_back(c);
+  ASSERT_EQ(columns.size(), 15u);
+  Pipeline p({Csv(columns)});
+  int rows = 0;
+  for (std::string line; std::getline(in, line);) {
+    Record r{0, "aq", "aq/raw", ContentType::kText, line + "\r\n"};
+    auto keep = p.Run(r, 0);
+    ASSERT_TRUE(keep.ok() && *keep) << keep.status().ToString() << " " << line;
+    EXPECT_EQ(r.content_type, ContentType::kJson);
+    const auto j = nlohmann::json::parse(r.payload);
+    std::vector<std::string> cells;
+    std::stringstream ls(line);
+    for (std::string c; std::getline(ls, c, ',');) cells.push_back(c);
+    ASSERT_EQ(j.size(), columns.size());
+    EXPECT_EQ(j["Date"], cells[0]) << "dd/mm/yyyy is not a number";
+    EXPECT_EQ(j["Time"], cells[1]);
+    for (size_t i = 2; i < columns.size(); ++i) {
+      ASSERT_TRUE(j[columns[i]].is_number()) << columns[i] << " in " << line;
+      EXPECT_DOUBLE_EQ(j[columns[i]].get<double>(), std::strtod(cells[i].c_str(), nullptr)) << columns[i];
+    }
+    ++rows;
+  }
+  EXPECT_EQ(rows, 2000);
+  EXPECT_EQ(p.Stats()[0].out, 2000u);
+}
+
+TEST(Parse, CsvRefusalsAreDeadLetteredWithTheReason) {
+  Pipeline p({Csv({"t", "rh"})});
+  Record r{0, "s", "c", ContentType::kText, "21.5,40,9"};
+  EXPECT_EQ(p.Run(r, 0).status().message(), "processor 0 (parse): row has 3 fields, expected 2 (t,rh)");
+  r = Record{0, "s", "c", ContentType::kText, "1,2\n3,4"};
+  EXPECT_EQ(p.Run(r, 0).status().message(),
+            "processor 0 (parse): more than one line: the csv parser takes one row per record");
+  r = Record{0, "s", "c", ContentType::kText, "1,\xff"};
+  EXPECT_EQ(p.Run(r, 0).status().message(), "processor 0 (parse): field 2 (rh) is not valid UTF-8");
+  r = Record{0, "s", "c", ContentType::kJson, R"({"t":1})"};
+  EXPECT_EQ(p.Run(r, 0).status().message(),
+            "processor 0 (parse): payload is JSON already; name the string member to parse with `field`");
+  EXPECT_EQ(p.Stats()[0].failed, 4u);
+  EXPECT_EQ(r.payload, R"({"t":1})") << "a failed record is dead-lettered as it came";
+
+  ParseConfig dc = Csv({"t", "rh", "note"}, ';');
+  dc.decimal_comma = true;
+  Pipeline q({dc});
+  r = Record{0, "s", "c", ContentType::kText, "21,5; 48,9 ;\"a;b\""};
+  ASSERT_TRUE(q.Run(r, 0).ok());
+  EXPECT_EQ(nlohmann::json::parse(r.payload), nlohmann::json::parse(R"({"t":21.5,"rh":48.9,"note":"a;b"})"));
+  r = Record{0, "s", "c", ContentType::kText, ";007;"};
+  ASSERT_TRUE(q.Run(r, 0).ok());
+  EXPECT_EQ(nlohmann::json::parse(r.payload), nlohmann::json::parse(R"({"t":null,"rh":"007","note":null})"));
+}
+
+TEST(Parse, KeyValuesAndAStringMemberOfAJsonPayload) {
+  ParseConfig kv;
+  kv.format = ParseConfig::Format::kKeyValue;
+  kv.field = Path("data.raw");
+  Pipeline p({kv});
+  Record r{0, "s", "c", ContentType::kJson,
+           R"({"dev":"m1","data":{"raw":"temp=21.5 hum=40 state=\"door open\" big=18446744073709551615 neg=-3"}})"};
+  auto keep = p.Run(r, 0);
+  ASSERT_TRUE(keep.ok() && *keep) << keep.status().ToString();
+  const auto j = nlohmann::json::parse(r.payload);
+  EXPECT_EQ(j["dev"], "m1");
+  EXPECT_EQ(j["data"]["raw"], nlohmann::json::parse(
+                                  R"({"temp":21.5,"hum":40,"state":"door open","big":18446744073709551615,"neg":-3})"));
+  EXPECT_TRUE(j["data"]["raw"]["big"].is_number_unsigned());
+  r = Record{0, "s", "c", ContentType::kJson, R"({"data":{"raw":5}})"};
+  EXPECT_EQ(p.Run(r, 0).status().message(), "processor 0 (parse): data.raw is not a string member");
+  r = Record{0, "s", "c", ContentType::kJson, R"({"data":{"raw":"a=1 b"}})"};
+  EXPECT_EQ(p.Run(r, 0).status().message(), "processor 0 (parse): \"b\" has no '='");
+}
+
+TEST(Parse, RegexNamedGroupsInLinearTime) {
+  ParseConfig re;
+  re.format = ParseConfig::Format::kRegex;
+  re.pattern = R"(^(?P<sensor>[a-z]+)\s+T=(?P<temp>-?[0-9.]+)C(?:\s+RH=(?P<rh>[0-9]+)%)?)";
+  ASSERT_TRUE(CheckParsePattern(re.pattern).ok());
+  Pipeline p({re});
+  Record r{0, "s", "c", ContentType::kText, "boiler T=-4.25C RH=55% trailing"};
+  ASSERT_TRUE(p.Run(r, 0).ok());
+  EXPECT_EQ(nlohmann::json::parse(r.payload), nlohmann::json::parse(R"({"sensor":"boiler","temp":-4.25,"rh":55})"));
+  r = Record{0, "s", "c", ContentType::kText, "boiler T=7C"};
+  ASSERT_TRUE(p.Run(r, 0).ok());
+  EXPECT_EQ(nlohmann::json::parse(r.payload), nlohmann::json::parse(R"({"sensor":"boiler","temp":7,"rh":null})"));
+  r = Record{0, "s", "c", ContentType::kText, "BOILER T=7C"};
+  EXPECT_EQ(p.Run(r, 0).status().message(), "processor 0 (parse): does not match the pattern");
+
+  // (a+)+$ on a long run of a's and one b: exponential for a backtracking engine, one
+  // pass for RE2. A backtracking regex would hold the source here for ever.
+  ParseConfig evil;
+  evil.format = ParseConfig::Format::kRegex;
+  evil.pattern = "(?P<x>(a+)+)$";
+  Pipeline q({evil});
+  r = Record{0, "s", "c", ContentType::kText, std::string(100'000, 'a') + "b"};
+  EXPECT_EQ(q.Run(r, 0).status().message(), "processor 0 (parse): does not match the pattern");
+
+  EXPECT_EQ(CheckParsePattern("(?P<x>[0-9]+").message(), "missing ): (?P<x>[0-9]+");
+  EXPECT_EQ(CheckParsePattern("[0-9]+").message(), "no named group: name what to keep, e.g. (?P<temp>[0-9.]+)");
+  EXPECT_FALSE(CheckParsePattern(std::string(5000, 'a')).ok());
+}
+
+// Every RMC and GGA sentence of a real u-blox 8 capture, parsed by the processor,
+// against gpsd's TPV report after it (tests/data/nmea/expected): gpsd is the oracle.
+TEST(Parse, NmeaRmcAndGgaAgreeWithGpsdAndOtherSentencesPass) {
+  ParseConfig nmea;
+  nmea.format = ParseConfig::Format::kNmea;
+  Pipeline p({nmea});
+  std::ifstream in(std::string(EDGEFERRY_SOURCE_DIR) + "/tests/data/nmea/expected/ublox-8.log.chk");
+  ASSERT_TRUE(in);
+  nlohmann::json rmc, gga;
+  int rmc_checked = 0, gga_checked = 0, passed = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.starts_with("$") || line.starts_with("!")) {
+      Record r{0, "gps", line.substr(1, 5), ContentType::kNmea, line};
+      auto keep = p.Run(r, 0);
+      if (!keep.ok()) continue;  // RMC/GGA before the first fix: dead-lettered, checked below
+      if (r.content_type != ContentType::kJson) {
+        EXPECT_EQ(r.payload, line) << "a sentence other than RMC and GGA passes as it is";
+        ++passed;
+        continue;
+      }
+      const auto j = nlohmann::json::parse(r.payload);
+      (j["sentence"] == "RMC" ? rmc : gga) = j;
+      continue;
+    }
+    if (!line.starts_with("{\"class\":\"TPV\"")) continue;
+    const auto tpv = nlohmann::json::parse(line);
+    if (!tpv.contains("lat")) continue;
+    const std::string t = tpv["time"].get<std::string>();
+    if (!rmc.is_null()) {
+      EXPECT_EQ(rmc["time"].get<std::string>().substr(0, 23), t.substr(0, 23));
+      EXPECT_NEAR(rmc["lat"].get<double>(), tpv["lat"].get<double>(), 1e-6);
+      EXPECT_NEAR(rmc["lon"].get<double>(), tpv["lon"].get<double>(), 1e-6);
+      EXPECT_EQ(rmc["talker"], "GN");
+      rmc = nullptr;
+      ++rmc_checked;
+    }
+    if (!gga.is_null() && tpv.contains("altMSL")) {
+      EXPECT_EQ(gga["time_of_day"].get<std::string>(), t.substr(11, 12));
+      EXPECT_NEAR(gga["lat"].get<double>(), tpv["lat"].get<double>(), 1e-6);
+      EXPECT_NEAR(gga["altitude_m"].get<double>(), tpv["altMSL"].get<double>(), 1e-3);
+      gga = nullptr;
+      ++gga_checked;
+    }
+  }
+  EXPECT_GT(rmc_checked, 50);
+  EXPECT_GT(gga_checked, 50);
+  EXPECT_GT(passed, 100);
+
+  Record bad{0, "gps", "GPRMC", ContentType::kNmea, "$GPRMC,030719,A,3747.0873,S,17518.8938,E,0.69,181.39,311214,,,A*00"};
+  EXPECT_TRUE(p.Run(bad, 0).status().message().starts_with("processor 0 (parse): not an NMEA 0183 sentence: bad checksum"))
+      << p.Run(bad, 0).status().message();
+  Record nofix{0, "gps", "GPGGA", ContentType::kNmea, "$GPGGA,,,,,,0,,,,M,,M,,*66"};
+  EXPECT_EQ(p.Run(nofix, 0).status().message(), "processor 0 (parse): GPGGA without time or position (no fix?)");
+}
+
+// A dead letter replayed with content type JSON skips the sources' depth check: the
+// processors must not parse (and later dump, recursively) a document that deep.
+TEST(Parse, ADeeplyNestedPayloadIsNotJsonToTheProcessors) {
+  const auto nested = [](int levels) {
+    std::string s;
+    for (int i = 0; i < levels; ++i) s += "{\"a\":";
+    s += "1";
+    return s + std::string(static_cast<size_t>(levels), '}');
+  };
+  Pipeline set({FieldsConfig{FieldsConfig::Kind::kSet, {{"site", "x"}}, {}, {}}});
+  Record r{0, "s", "c", ContentType::kJson, nested(100'000)};
+  EXPECT_EQ(set.Run(r, 0).status().message(), "processor 0 (set): payload is not a JSON object (content type json)");
+  r.payload = nested(64);
+  ASSERT_TRUE(set.Run(r, 0).ok()) << "64 levels, the sources' bound, is JSON";
+  EXPECT_EQ(nlohmann::json::parse(r.payload)["site"], "x");
+  r.payload = nested(65);
+  EXPECT_FALSE(set.Run(r, 0).ok()) << "65 levels is not";
+}
+
+// A processor limited to some channels: records on the others skip it, unchanged and
+// uncounted, and meet the processors after it.
+TEST(Scope, AProcessorWithChannelsHandlesOnlyThoseAndTheRestSkipIt) {
+  FieldsConfig select{FieldsConfig::Kind::kSelect, {}, {}, {"T"}};
+  select.scope = {"aq/0", "aq/1"};
+  FieldsConfig tag{FieldsConfig::Kind::kSet, {{"site", "x"}}, {}, {}};
+  Pipeline p({select, tag});
+  const auto rows = AirQuality();
+  size_t in_scope = 0;
+  for (const auto& row : rows) {
+    Record r = row;
+    auto keep = p.Run(r, 0);
+    ASSERT_TRUE(keep.ok() && *keep) << keep.status().ToString();
+    const auto j = nlohmann::json::parse(r.payload);
+    auto want = nlohmann::json::parse(row.payload);
+    if (row.channel == "aq/0" || row.channel == "aq/1") {
+      want = nlohmann::json{{"T", want["T"]}};
+      ++in_scope;
+    }
+    want["site"] = "x";
+    EXPECT_EQ(j, want) << row.channel;
+  }
+  EXPECT_EQ(p.Stats()[0].in, in_scope);
+  EXPECT_EQ(p.Stats()[1].in, rows.size());
+  EXPECT_EQ(in_scope, rows.size() * 2 / 3 + (rows.size() % 3 > 1 ? 1 : 0));
+}
+
 }  // namespace
 }  // namespace edgeferry::pipeline

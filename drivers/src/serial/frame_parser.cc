@@ -4,11 +4,16 @@
 
 #include "edgeferry/drivers/envelope.h"
 #include "edgeferry/drivers/json_check.h"
-#include "edgeferry/drivers/serial/nmea.h"
+#include "edgeferry/formats/nmea.h"
+#include "edgeferry/formats/text.h"
 
 namespace edgeferry::drivers::serial {
 
 namespace {
+
+using formats::NmeaAddress;
+using formats::NmeaEventTimeNs;
+using formats::ValidateNmeaSentence;
 
 ParsedFrame Fail(std::string reason) {
   ParsedFrame p;
@@ -86,24 +91,7 @@ class CsvParser final : public FrameParser {
   }
 
  private:
-  std::vector<std::string> Split(std::string_view line) const {
-    std::vector<std::string> cells(1);
-    bool quoted = false;
-    for (char c : line) {
-      if (c == '"') {
-        quoted = !quoted;
-      } else if (c == opt_.separator && !quoted) {
-        cells.emplace_back();
-      } else {
-        cells.back().push_back(c);
-      }
-    }
-    for (auto& c : cells) {
-      while (!c.empty() && (c.back() == ' ' || c.back() == '\t')) c.pop_back();
-      while (!c.empty() && (c.front() == ' ' || c.front() == '\t')) c.erase(0, 1);
-    }
-    return cells;
-  }
+  std::vector<std::string> Split(std::string_view line) const { return formats::SplitCsvRow(line, opt_.separator); }
 
   void AppendValue(std::string cell, std::string* out) const {
     if (cell.empty()) {
@@ -116,9 +104,7 @@ class CsvParser final : public FrameParser {
       }
     }
     // A JSON number (RFC 8259 grammar) stays a number, written as the device wrote it.
-    // Valid JSON that starts with '-' or a digit is a number (depth 0 suffices).
-    const bool numeric_start = cell[0] == '-' || (cell[0] >= '0' && cell[0] <= '9');
-    if (numeric_start && ValidateJson(cell, 0).ok()) {
+    if (formats::IsJsonNumber(cell)) {
       out->append(cell);
     } else {
       AppendJsonString(cell, out);  // UTF-8: checked by Parse

@@ -54,6 +54,11 @@ class TapHub {
   bool Active() const { return active_.load(std::memory_order_relaxed); }
   // Copies `record` in when active. Thread-safe (every source and sink thread).
   void Offer(TapPoint point, std::string_view name, const Record& record, uint64_t seq = 0) EXCLUDES(mu_);
+  // The entry Offer would make (payload cut to kMaxPayloadBytes, no id yet): for a caller
+  // that must let go of the record before it knows the seq. Pure.
+  static TapEntry Entry(TapPoint point, std::string_view name, const Record& record, uint64_t seq = 0);
+  // Adds an entry made by Entry when active. Thread-safe.
+  void Offer(TapEntry entry) EXCLUDES(mu_);
 
   struct Page {
     std::vector<TapEntry> entries;  // id > after, matching the filter, oldest first

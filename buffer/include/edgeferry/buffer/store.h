@@ -200,6 +200,12 @@ class Store {
   // Errors: Full (kRejectNew and the store is at max_bytes; the record is counted
   // as dropped "reject_new"), Cancelled (store closed), IOError.
   Result<uint64_t> Append(Record record);
+  // As Append, but never waits: Unavailable (nothing counted) where Append would wait
+  // for room (kBackpressure at the cap, or over max_pending_bytes uncommitted), and in
+  // kSync it returns before the fsync (the record is committed with the next commit).
+  // For records the agent makes itself (an aggregate's windows), which no source waits
+  // to acknowledge, from a thread that must not block (the agent's main loop).
+  Result<uint64_t> AppendNoWait(Record record);
 
   // Seals the open segment and commits everything appended so far. Blocks until done.
   Status Flush();

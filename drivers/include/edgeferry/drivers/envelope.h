@@ -17,6 +17,7 @@
 
 #include "edgeferry/drivers/json_check.h"
 #include "edgeferry/record.h"
+#include "edgeferry/utf8.h"
 
 namespace edgeferry::drivers {
 
@@ -29,8 +30,8 @@ enum class PayloadEncoding { kInlineJson, kText, kBase64 };
 PayloadEncoding ChoosePayloadEncoding(std::string_view payload, JsonCheck* check = nullptr,
                                       size_t max_json_depth = kMaxJsonDepth);
 
-// True when `bytes` is well-formed UTF-8 (RFC 3629: no overlongs, no surrogates).
-bool IsValidUtf8(std::string_view bytes);
+// IsValidUtf8 (RFC 3629) lives in common (edgeferry/utf8.h); named here as before.
+using edgeferry::IsValidUtf8;
 
 // An upper bound, in bytes, of the line AppendEnvelope writes for `record` (without the
 // '\n'), computed without encoding: every input byte becomes at most 6 output bytes

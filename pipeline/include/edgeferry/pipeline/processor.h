@@ -50,6 +50,9 @@ struct FieldsConfig {
   std::map<std::string, nlohmann::json> set;       // name -> value (kSet)
   std::map<std::string, std::string> rename;       // old -> new (kRename)
   std::vector<std::string> names;                  // kDrop, kSelect
+  // Only records on these channels (MQTT topic filters) pass through this processor;
+  // the others skip it unchanged. Empty = every record.
+  std::vector<std::string> scope = {};
 };
 
 // Report by exception per series (channel + field): a record is handed on when its
@@ -61,12 +64,18 @@ struct DeadbandConfig {
   double absolute = 0;       // in the field's unit; 0 = not used
   double percent = 0;        // of |last value|; 0 = not used
   int64_t heartbeat_ns = 0;  // 0 = none
+  // Only records on these channels (MQTT topic filters) pass through this processor;
+  // the others skip it unchanged. Empty = every record.
+  std::vector<std::string> scope = {};
 };
 
 // Per channel: one record in `every`, or the first record of each `interval_ns`.
 struct SampleConfig {
   uint64_t every = 0;
   int64_t interval_ns = 0;
+  // Only records on these channels (MQTT topic filters) pass through this processor;
+  // the others skip it unchanged. Empty = every record.
+  std::vector<std::string> scope = {};
 };
 
 // Tumbling windows per series (channel). A record with at least one of `fields` as a
@@ -83,12 +92,53 @@ struct SampleConfig {
 struct AggregateConfig {
   int64_t window_ns = 60'000'000'000;
   std::vector<FieldPath> fields;  // 1..32
+  // Only records on these channels (MQTT topic filters) pass through this processor;
+  // the others skip it unchanged. Empty = every record.
+  std::vector<std::string> scope = {};
 };
 
-using ProcessorConfig = std::variant<FilterConfig, FieldsConfig, DeadbandConfig, SampleConfig, AggregateConfig>;
+// Turns text into a JSON object: the payload (any content type but JSON), or with
+// `field` a string member of a JSON object payload, which the object then replaces.
+// Cells, values and groups that are numbers in RFC 8259's grammar become JSON numbers,
+// empty ones null, the rest strings (which must be UTF-8). A record that does not
+// parse is dead-lettered with the reason.
+//   csv:   one row, cells named by `columns` (a header line in the payload is not
+//          read: a row's meaning must not depend on which message came first);
+//   kv:    key=value pairs (formats::SplitKeyValues), keys as they are;
+//   regex: RE2 syntax (linear time: no backtracking blow-up on hostile input), the
+//          named groups (?P<name>...) of the first match; no match is an error;
+//   nmea:  an NMEA 0183 sentence, checksum checked: RMC -> {"sentence": "RMC",
+//          "talker", "time" (RFC 3339 UTC), "valid", "lat", "lon", "speed_knots",
+//          "course_deg"}, GGA -> {"sentence": "GGA", "talker", "time_of_day"
+//          ("hh:mm:ss.sss" UTC, GGA has no date), "lat", "lon", "quality",
+//          "satellites", "hdop", "altitude_m"}; degrees, south and west negative.
+//          Other sentences (GSV, GSA, ...) pass unchanged.
+struct ParseConfig {
+  enum class Format { kCsv, kKeyValue, kRegex, kNmea } format = Format::kCsv;
+  std::optional<FieldPath> field;     // parse this string member instead of the payload
+  std::vector<std::string> columns;   // csv: 1..1024 names
+  char separator = ',';               // csv
+  bool decimal_comma = false;         // csv: "21,5" is 21.5 (needs another separator)
+  char kv_separator = '=';            // kv
+  char pair_separator = 0;            // kv: 0 = spaces and tabs
+  std::string pattern;                // regex: at least one named group, at most 64
+  // Only records on these channels (MQTT topic filters) pass through this processor;
+  // the others skip it unchanged. Empty = every record.
+  std::vector<std::string> scope = {};
+};
+// Checks a regex pattern as the parse processor will compile it: OK, or
+// InvalidArgument with RE2's reason (or "no named group", "over 64 groups", "over 4 KiB").
+Status CheckParsePattern(std::string_view pattern);
 
-// "filter", "set", "rename", "drop_fields", "select", "deadband", "sample", "aggregate".
+using ProcessorConfig =
+    std::variant<FilterConfig, FieldsConfig, DeadbandConfig, SampleConfig, AggregateConfig, ParseConfig>;
+
+// "filter", "set", "rename", "drop_fields", "select", "deadband", "sample", "aggregate",
+// "parse".
 std::string ProcessorTypeName(const ProcessorConfig& c);
+// The channels a processor is limited to (its `scope`); empty for a filter, whose
+// `channels` are a condition that drops, not a scope that skips.
+const std::vector<std::string>& ProcessorScope(const ProcessorConfig& c);
 
 // ---- the processors
 
@@ -105,6 +155,10 @@ class RecordJson {
   const nlohmann::json* Get();
   // The same, to change it; null when it is not JSON.
   nlohmann::json* Mutable();
+  // Makes `doc` the payload (a parse of a text payload); committed as JSON.
+  void Replace(nlohmann::json doc);
+  // The record's content type as the run has made it so far (JSON once changed).
+  ContentType content_type() const { return changed_ ? ContentType::kJson : record_.content_type; }
   // Writes a changed document into `record` (content type JSON). Invalid UTF-8 inside
   // strings was already in the payload: kept as U+FFFD.
   void CommitTo(Record& record);
@@ -155,7 +209,7 @@ class Pipeline {
   // As Run, but not counted in Stats: for a record run before (a sink's retry of a
   // batch it read again). Meant for stateless processors, which give the same result.
   Result<bool> Rerun(Record& record, int64_t mono_ns);
-  // True when every processor is stateless (filter, set, rename, drop_fields, select):
+  // True when every processor is stateless (filter, set, rename, drop_fields, select, parse):
   // a record run again comes out the same.
   static bool Stateless(const ProcessorConfig& c);
   // What the processors emitted on their own by `mono_ns`, each run through the
@@ -169,12 +223,15 @@ class Pipeline {
   std::vector<ProcessorStats> Stats() const;
   // {"<index>:<type>": state} for the processors that keep some; null when none do.
   nlohmann::json SaveState(int64_t mono_ns) const;
-  void LoadState(const nlohmann::json& state, int64_t mono_ns);
+  // Returns the names ("<index>:<type>") of saved states no processor took: the
+  // pipeline changed (a processor inserted before, or its settings), so they are dropped.
+  std::vector<std::string> LoadState(const nlohmann::json& state, int64_t mono_ns);
 
  private:
   struct Stage {
     std::unique_ptr<Processor> processor;
     ProcessorStats stats;
+    std::vector<std::string> scope;  // topic filters; empty = every record
   };
   // Runs `record` through stages [first, end); same result as Run.
   Result<bool> RunFrom(size_t first, Record& record, int64_t mono_ns, bool count = true);

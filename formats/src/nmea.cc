@@ -1,4 +1,4 @@
-#include "edgeferry/drivers/serial/nmea.h"
+#include "edgeferry/formats/nmea.h"
 
 #include <fmt/format.h>
 
@@ -7,7 +7,7 @@
 #include <cmath>
 #include <vector>
 
-namespace edgeferry::drivers::serial {
+namespace edgeferry::formats {
 
 namespace {
 
@@ -87,12 +87,21 @@ std::optional<double> Coordinate(std::string_view value, std::string_view hemisp
   double minutes = 0;
   const auto rest = value.substr(static_cast<size_t>(degree_digits));
   auto [p, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), minutes);
-  if (ec != std::errc() || p != rest.data() + rest.size() || minutes >= 60) return std::nullopt;
+  if (ec != std::errc() || p != rest.data() + rest.size() || !(minutes >= 0 && minutes < 60)) return std::nullopt;
   double v = deg + minutes / 60.0;
   if (v > (degree_digits == 2 ? 90.0 : 180.0)) return std::nullopt;  // e.g. "9530.0" N
   if (hemisphere == "S" || hemisphere == "W") v = -v;
   else if (hemisphere != "N" && hemisphere != "E") return std::nullopt;
   return v;
+}
+
+// A plain decimal number ("0.69", "-12.5"), or nullopt when empty or malformed.
+std::optional<double> Number(std::string_view v) {
+  if (v.empty()) return std::nullopt;
+  double out = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  if (ec != std::errc() || p != v.data() + v.size() || !std::isfinite(out)) return std::nullopt;
+  return out;
 }
 
 }  // namespace
@@ -161,7 +170,23 @@ std::optional<RmcFix> DecodeRmc(std::string_view sentence) {
   const auto lat = Coordinate(f[3], f[4], 2);
   const auto lon = Coordinate(f[5], f[6], 3);
   if (!ts || !lat || !lon) return std::nullopt;
-  return RmcFix{*ts, f[2] == "A", *lat, *lon};
+  return RmcFix{*ts, f[2] == "A", *lat, *lon, Number(f[7]), Number(f[8])};
 }
 
-}  // namespace edgeferry::drivers::serial
+std::optional<GgaFix> DecodeGga(std::string_view sentence) {
+  if (!SentenceIs(NmeaAddress(sentence), "GGA")) return std::nullopt;
+  const auto f = Fields(sentence);
+  // 1 time, 2 lat, 3 N/S, 4 lon, 5 E/W, 6 quality, 7 satellites, 8 HDOP, 9 altitude, 10 M
+  if (f.size() < 10) return std::nullopt;
+  const auto tod = TimeOfDayNs(f[1]);
+  const auto lat = Coordinate(f[2], f[3], 2);
+  const auto lon = Coordinate(f[4], f[5], 3);
+  int quality = 0;
+  if (!tod || !lat || !lon || f[6].size() != 1 || !Digits(f[6], 1, &quality)) return std::nullopt;
+  GgaFix g{*tod, *lat, *lon, quality, std::nullopt, Number(f[8]), Number(f[9])};
+  int sats = 0;
+  if (!f[7].empty() && f[7].size() <= 2 && Digits(f[7], f[7].size(), &sats)) g.satellites = sats;
+  return g;
+}
+
+}  // namespace edgeferry::formats

@@ -13,7 +13,7 @@
 
 #include "edgeferry/status.h"
 
-namespace edgeferry::drivers::serial {
+namespace edgeferry::formats {
 
 // OK when `sentence` (start character to checksum, no CR LF) is well formed and its
 // checksum matches. Errors (InvalidArgument) say what is wrong: missing checksum,
@@ -28,13 +28,33 @@ std::string_view NmeaAddress(std::string_view sentence);
 // nullopt for other sentences or empty/invalid fields.
 std::optional<int64_t> NmeaEventTimeNs(std::string_view sentence);
 
+// RMC, recommended minimum data (NMEA 0183 v4.10 6.3): UTC date and time, position,
+// speed and course over ground.
 struct RmcFix {
   int64_t ts_ns = 0;
   bool valid = false;  // status field 'A'
   double lat = 0;      // degrees, south negative
   double lon = 0;      // degrees, west negative
+  std::optional<double> speed_knots;  // over ground; empty field = nullopt
+  std::optional<double> course_deg;   // true course over ground
 };
 // Decodes an RMC sentence (any talker); nullopt if it is not RMC or lacks time or position.
+// Does not check the checksum (ValidateNmeaSentence does).
 std::optional<RmcFix> DecodeRmc(std::string_view sentence);
 
-}  // namespace edgeferry::drivers::serial
+// GGA, fix data (NMEA 0183 v4.10 6.3): UTC time of day (GGA has no date), position,
+// fix quality, satellites in use, HDOP and altitude above mean sea level.
+struct GgaFix {
+  int64_t time_of_day_ns = 0;  // since midnight UTC
+  double lat = 0;              // degrees, south negative
+  double lon = 0;              // degrees, west negative
+  int quality = 0;             // 0 invalid, 1 GPS, 2 DGPS, 4 RTK fixed, 5 RTK float, 6 estimated ...
+  std::optional<int> satellites;
+  std::optional<double> hdop;
+  std::optional<double> altitude_m;  // above mean sea level
+};
+// Decodes a GGA sentence (any talker); nullopt if it is not GGA or lacks time, position
+// or quality. Does not check the checksum.
+std::optional<GgaFix> DecodeGga(std::string_view sentence);
+
+}  // namespace edgeferry::formats

@@ -1,0 +1,59 @@
+#include "edgeferry/formats/text.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+namespace edgeferry::formats {
+namespace {
+
+using Cells = std::vector<std::string>;
+
+TEST(SplitCsvRow, QuotesSeparatorsAndTrimming) {
+  EXPECT_EQ(SplitCsvRow("a,b,c", ','), (Cells{"a", "b", "c"}));
+  EXPECT_EQ(SplitCsvRow("", ','), (Cells{""}));
+  EXPECT_EQ(SplitCsvRow("a,,", ','), (Cells{"a", "", ""}));
+  EXPECT_EQ(SplitCsvRow(" a ;\tb\t", ';'), (Cells{"a", "b"}));
+  // RFC 4180: a quoted field holds the separator, and "" is one quote.
+  EXPECT_EQ(SplitCsvRow(R"("x,y",2)", ','), (Cells{"x,y", "2"}));
+  EXPECT_EQ(SplitCsvRow(R"("say ""hi""",2)", ','), (Cells{"say \"hi\"", "2"}));
+  EXPECT_EQ(SplitCsvRow(R"("open,to the end)", ','), (Cells{"open,to the end"}));
+}
+
+TEST(IsJsonNumber, Rfc8259Grammar) {
+  for (const char* yes : {"0", "-0", "12", "-12.5", "1e3", "1E-3", "2.5e+10", "0.0001"}) {
+    EXPECT_TRUE(IsJsonNumber(yes)) << yes;
+  }
+  for (const char* no : {"", "-", "+1", "01", ".5", "5.", "1e", "1e+", "NaN", "inf", "0x10", "1,5", " 1", "1 ", "--1"}) {
+    EXPECT_FALSE(IsJsonNumber(no)) << no;
+  }
+}
+
+TEST(SplitKeyValues, PairsQuotesAndErrors) {
+  auto kv = SplitKeyValues("temp=21.5  hum=40\tsite=\"line 1\" note=\"a \\\"b\\\" \\\\c\" empty=");
+  ASSERT_TRUE(kv.ok()) << kv.status().ToString();
+  ASSERT_EQ(kv->size(), 5u);
+  EXPECT_EQ((*kv)[0].key, "temp");
+  EXPECT_EQ((*kv)[0].value, "21.5");
+  EXPECT_EQ((*kv)[2].value, "line 1");
+  EXPECT_EQ((*kv)[3].value, "a \"b\" \\c");
+  EXPECT_EQ((*kv)[4].key, "empty");
+  EXPECT_EQ((*kv)[4].value, "");
+
+  kv = SplitKeyValues("a: 1; b: two words ;", ':', ';');
+  ASSERT_TRUE(kv.ok()) << kv.status().ToString();
+  ASSERT_EQ(kv->size(), 2u);
+  EXPECT_EQ((*kv)[0].value, "1");
+  EXPECT_EQ((*kv)[1].key, "b");
+  EXPECT_EQ((*kv)[1].value, "two words");
+
+  EXPECT_EQ(SplitKeyValues("a=1 lonely").status().message(), "\"lonely\" has no '='");
+  EXPECT_EQ(SplitKeyValues("=1").status().message(), "a pair has an empty key (at byte 0)");
+  EXPECT_EQ(SplitKeyValues("a=\"open").status().message(), "the value of \"a\" has no closing quote");
+  EXPECT_EQ(SplitKeyValues("a=\"x\"y").status().message(), "text right after the quoted value of \"a\"");
+  EXPECT_TRUE(SplitKeyValues("   ")->empty());
+  EXPECT_EQ(SplitKeyValues("a=1 b=2 c=3", '=', 0, 2).status().message(), "more than 2 key=value pairs");
+}
+
+}  // namespace
+}  // namespace edgeferry::formats
