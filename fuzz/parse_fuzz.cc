@@ -3,6 +3,7 @@
 // object whose strings are UTF-8 (a dump that must not throw); what it cannot parse
 // fails with a reason; the payload of a failed record is left as it came.
 #include "edgeferry/pipeline/processor.h"
+#include "edgeferry/utf8.h"
 #include "fuzz_check.h"
 
 namespace pl = edgeferry::pipeline;
@@ -30,7 +31,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   pl::Pipeline p({c});
   const auto out = p.Run(r, 0);
   if (!out.ok()) {
-    FUZZ_CHECK(!out.status().message().empty(), "a failure without a reason");
+    const std::string& why = out.status().message();
+    FUZZ_CHECK(!why.empty(), "a failure without a reason");
+    // Reasons reach status, metrics and the dead letter queue: UTF-8 and short, whatever
+    // the payload was.
+    FUZZ_CHECK(edgeferry::IsValidUtf8(why), "a reason that is not UTF-8: %s", why.substr(0, 200).c_str());
+    FUZZ_CHECK(why.size() < 1024, "a reason of %zu bytes", why.size());
     FUZZ_CHECK(r.payload == before, "a failed record was changed");
     return 0;
   }

@@ -36,6 +36,12 @@ class Agent::StoreIngest final : public drivers::Ingest {
         stage_("source:" + source),
         repeat_key_("source " + source + ": dead-lettered records"),
         window_(health_window_ns) {}
+  ~StoreIngest() override {
+    if (!held_emitted_.empty()) {
+      spdlog::error("source {}: {} aggregate windows the buffer had no room for are lost (stopped or reloaded)",
+                    name_, held_emitted_.size());
+    }
+  }
   Result<uint64_t> Append(Record record) override {
     if (tap_.Active()) tap_.Offer(TapPoint::kSource, name_, record);
     if (has_processors_) {
@@ -156,17 +162,19 @@ class Agent::StoreIngest final : public drivers::Ingest {
 
  private:
   Result<uint64_t> Store(Record record, bool wait = true) {
-    // Stored all the same (a route added later, a replay), but an operator must see it.
-    if (!routes_.AnySelects(record)) {
-      unrouted_.fetch_add(1, std::memory_order_relaxed);
-      if (LogRepeats().Allow(unrouted_key_)) {
-        spdlog::warn("source {}: no sink's route selects records on channel \"{}\"", name_, record.channel);
-      }
-    }
+    const bool unrouted = !routes_.AnySelects(record);
+    std::string channel = unrouted ? record.channel : std::string();
     std::optional<TapEntry> tapped;  // shown once stored, with its seq
     if (tap_.Active()) tapped = TapHub::Entry(TapPoint::kStored, name_, record);
     auto seq = wait ? store_.Append(std::move(record)) : store_.AppendNoWait(std::move(record));
-    if (!wait && !seq.ok() && seq.status().IsUnavailable()) return seq;  // not taken
+    if (!wait && !seq.ok() && seq.status().IsUnavailable()) return seq;  // not taken: counted when it is
+    // Stored all the same (a route added later, a replay), but an operator must see it.
+    if (unrouted) {
+      unrouted_.fetch_add(1, std::memory_order_relaxed);
+      if (LogRepeats().Allow(unrouted_key_)) {
+        spdlog::warn("source {}: no sink's route selects records on channel \"{}\"", name_, channel);
+      }
+    }
     window_.Add(SystemClock().MonoNs(), /*dead_lettered=*/false);
     if (tapped && seq.ok()) {
       tapped->seq = *seq;

@@ -501,7 +501,7 @@ Status FleetFiles::Save(const FleetRecord& r) const {
                       {"pending_version", r.pending_version}, {"status", r.status},
                       {"status_version", r.status_version},   {"errors", r.errors},
                       {"time_ns", r.time_ns},                 {"quarantined", r.quarantined}};
-  return WriteAtomically("state.json", j.dump(2) + "\n");
+  return WriteAtomically("state.json", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 Status FleetFiles::WriteApplied(std::string_view toml) const { return WriteAtomically("applied.toml", toml); }
@@ -510,7 +510,7 @@ std::string FleetFiles::ReadApplied() const { return Slurp(dir_ + "/applied.toml
 std::string FleetFiles::ReadLastGood() const { return Slurp(dir_ + "/last-good.toml"); }
 
 Status FleetFiles::WriteMarker(const InProgressMarker& m) const {
-  return WriteAtomically("in-progress.json", nlohmann::json{{"sha256", m.hash}, {"version", m.version}}.dump() + "\n");
+  return WriteAtomically("in-progress.json", nlohmann::json{{"sha256", m.hash}, {"version", m.version}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 std::optional<InProgressMarker> FleetFiles::ReadMarker() const {
@@ -898,7 +898,7 @@ void FleetManager::Report(int64_t version, const std::string& status, const std:
                       {"status", status},                {"errors", errors},
                       {"time", time},                    {"applied_version", record().applied_version}};
   if (!channel_) return;
-  if (Status st = channel_->Publish(reported_topic_, j.dump(), /*retained=*/true); !st.ok()) {
+  if (Status st = channel_->Publish(reported_topic_, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), /*retained=*/true); !st.ok()) {
     spdlog::warn("fleet: could not report {} of version {}: {}", status, version, st.ToString());
   }
 }

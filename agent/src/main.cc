@@ -573,7 +573,7 @@ int BufferCheck(const std::string& path, bool json) {
       j["bad_segments"].push_back({{"first_seq", b.first_seq}, {"last_seq", b.last_seq}, {"records", b.count},
                                    {"reason", b.reason}});
     }
-    std::cout << j.dump(2) << "\n";
+    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else if (r.clean()) {
     std::printf("%s: CLEAN (%llu segments, %llu records: every checksum and decode ok)\n", r.path.c_str(),
                 static_cast<unsigned long long>(r.segments_ok), static_cast<unsigned long long>(r.records_ok));
@@ -685,7 +685,7 @@ int Dlq(const std::string& path, const DlqCommand& cmd) {
     if (cmd.json) {
       nlohmann::json out = {{"count", list.size()}, {"dead_letters", nlohmann::json::array()}};
       for (const auto& d : list) out["dead_letters"].push_back(DeadLetterJson(d, gateway_id));
-      std::cout << out.dump() << "\n";
+      std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       return 0;
     }
     for (const auto& d : list) PrintDeadLetter(d, cmd.action == "show" ? 4096 : 60);

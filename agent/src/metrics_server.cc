@@ -76,6 +76,16 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       return;
     }
+    // A handler that throws (a bug, or bytes a JSON dump refuses) answers 500 and the
+    // server goes on: the endpoint's thread must never end the process.
+    try {
+      Route();
+    } catch (const std::exception& e) {
+      Respond(http::status::internal_server_error, std::string("internal error: ") + e.what() + "\n", "");
+    }
+  }
+
+  void Route() {
     const auto& req = parser_.get();
     // The route is the path: a query string (Prometheus `params:`) is ignored.
     const std::string_view target(req.target().data(), req.target().size());

@@ -71,7 +71,7 @@ std::string StoreStatsJson(const buffer::StoreStats& s) {
   for (const auto& c : s.cursors) {
     j["cursors"].push_back({{"sink", c.name}, {"acked_seq", c.acked_seq}, {"backlog_records", c.backlog_records}});
   }
-  return j.dump(2);
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string StoreStatsText(const buffer::StoreStats& s) {
@@ -499,7 +499,7 @@ std::string AgentStatusJson(const AgentStats& s, const RunInfo& run) {
                         {"last_error", RedactUrlsIn(snk.last_error)}};
     if (!snk.processors.empty()) j["sinks"][name]["processors"] = ProcessorsJson(snk.processors);
   }
-  return j.dump(2);
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string OfflineStatusJson(const buffer::StoreStats& s) {
@@ -509,7 +509,7 @@ std::string OfflineStatusJson(const buffer::StoreStats& s) {
   j["sources"] = nlohmann::json::object();
   j["sinks"] = nlohmann::json::object();
   for (const auto& c : s.cursors) j["sinks"][c.name] = {{"acked_seq", c.acked_seq}, {"backlog", c.backlog_records}};
-  return j.dump(2);
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string StatusForPerson(std::string_view status_json, int64_t now_ns) {

@@ -108,7 +108,7 @@ std::optional<std::string> PercentDecode(std::string_view s) {
 }
 
 std::pair<int, std::string> BadQuery(const std::string& why) {
-  return {400, nlohmann::json{{"error", why}}.dump() + "\n"};
+  return {400, nlohmann::json{{"error", why}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
 }
 
 std::string Rfc3339(int64_t ns) {

@@ -779,6 +779,7 @@ Result<uint64_t> Store::Impl::Append(Record record, bool wait) {
       DropOldestPending();
       continue;
     }
+    if (!wait) return Status::Unavailable("the buffer would make this append wait (too much uncommitted)");
     durable_cv_.Wait(lock);
   }
   if (closing_) return Status::Cancelled("store is closed");

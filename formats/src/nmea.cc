@@ -86,11 +86,13 @@ std::optional<double> Coordinate(std::string_view value, std::string_view hemisp
   if (!Digits(value, static_cast<size_t>(degree_digits), &deg)) return std::nullopt;
   double minutes = 0;
   const auto rest = value.substr(static_cast<size_t>(degree_digits));
+  // "mm.mmmm": digits and one dot (from_chars alone would take "-0" or "1e1").
+  if (rest.empty() || rest.find_first_not_of("0123456789.") != std::string_view::npos) return std::nullopt;
   auto [p, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), minutes);
   if (ec != std::errc() || p != rest.data() + rest.size() || !(minutes >= 0 && minutes < 60)) return std::nullopt;
   double v = deg + minutes / 60.0;
   if (v > (degree_digits == 2 ? 90.0 : 180.0)) return std::nullopt;  // e.g. "9530.0" N
-  if (hemisphere == "S" || hemisphere == "W") v = -v;
+  if ((hemisphere == "S" || hemisphere == "W") && v != 0) v = -v;  // never -0
   else if (hemisphere != "N" && hemisphere != "E") return std::nullopt;
   return v;
 }
@@ -117,7 +119,9 @@ Status ValidateNmeaSentence(std::string_view s) {
   // '*' is reserved for the checksum delimiter (5.1.3): two are two sentences glued.
   if (s.find('*') != star) return Status::InvalidArgument("more than one * (sentences run together?)");
   if (s.size() != star + 3 || HexDigit(s[star + 1]) < 0 || HexDigit(s[star + 2]) < 0) {
-    return Status::InvalidArgument(fmt::format("checksum field \"{}\" is not two hex digits", s.substr(star + 1)));
+    const auto field = s.substr(star + 1);
+    return Status::InvalidArgument(fmt::format("checksum field \"{}{}\" is not two hex digits", field.substr(0, 8),
+                                               field.size() > 8 ? "..." : ""));
   }
   uint8_t sum = 0;
   for (char c : s.substr(1, star - 1)) sum ^= static_cast<uint8_t>(c);

@@ -15,7 +15,7 @@ void Trim(std::string* s) {
 }
 }  // namespace
 
-std::vector<std::string> SplitCsvRow(std::string_view row, char separator) {
+std::vector<std::string> SplitCsvRow(std::string_view row, char separator, size_t max_cells) {
   std::vector<std::string> cells(1);
   bool quoted = false;
   for (size_t i = 0; i < row.size(); ++i) {
@@ -28,6 +28,7 @@ std::vector<std::string> SplitCsvRow(std::string_view row, char separator) {
         quoted = !quoted;
       }
     } else if (c == separator && !quoted) {
+      if (cells.size() > max_cells) break;  // more than the caller takes: it refuses the row
       cells.emplace_back();
     } else {
       cells.back().push_back(c);
@@ -71,13 +72,17 @@ Result<std::vector<KeyValue>> SplitKeyValues(std::string_view text, char kv_sepa
     if (i >= text.size()) break;
     if (out.size() == max_pairs) return Status::InvalidArgument(fmt::format("more than {} key=value pairs", max_pairs));
     KeyValue kv;
+    const size_t pair_at = i;
+    // Reasons name byte offsets, never the bytes: a payload is not trusted to be UTF-8
+    // (or short), and a reason ends up in status and the dead letter queue.
     while (i < text.size() && text[i] != kv_separator && !is_pair_end(text[i])) kv.key.push_back(text[i++]);
     if (i >= text.size() || text[i] != kv_separator) {
-      return Status::InvalidArgument(fmt::format("\"{}\" has no '{}'", kv.key, kv_separator));
+      return Status::InvalidArgument(fmt::format("the pair at byte {} has no '{}'", pair_at, kv_separator));
     }
     if (kv.key.empty()) return Status::InvalidArgument(fmt::format("a pair has an empty key (at byte {})", i));
     ++i;  // the separator
     if (i < text.size() && text[i] == '"') {
+      const size_t quote_at = i;
       ++i;
       bool closed = false;
       while (i < text.size()) {
@@ -91,9 +96,9 @@ Result<std::vector<KeyValue>> SplitKeyValues(std::string_view text, char kv_sepa
           kv.value.push_back(c);
         }
       }
-      if (!closed) return Status::InvalidArgument(fmt::format("the value of \"{}\" has no closing quote", kv.key));
+      if (!closed) return Status::InvalidArgument(fmt::format("the quote at byte {} is not closed", quote_at));
       if (i < text.size() && !is_pair_end(text[i])) {
-        return Status::InvalidArgument(fmt::format("text right after the quoted value of \"{}\"", kv.key));
+        return Status::InvalidArgument(fmt::format("text right after the quoted value at byte {}", quote_at));
       }
     } else {
       while (i < text.size() && !is_pair_end(text[i])) kv.value.push_back(text[i++]);

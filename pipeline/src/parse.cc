@@ -37,6 +37,7 @@ Result<nlohmann::json> Typed(std::string_view cell, std::string_view name) {
       if (auto [p, ec] = std::from_chars(b, e, i); ec == std::errc() && p == e) return nlohmann::json(i);
       uint64_t u = 0;
       if (auto [p, ec] = std::from_chars(b, e, u); ec == std::errc() && p == e) return nlohmann::json(u);
+      return nlohmann::json(std::string(cell));  // wider than 64 bits (an ICCID): exact as text
     }
     double d = 0;
     if (auto [p, ec] = std::from_chars(b, e, d); ec == std::errc() && p == e && std::isfinite(d)) {
@@ -122,9 +123,11 @@ class Parse final : public Processor {
     if (text.find_first_of("\r\n") != std::string_view::npos) {
       return Status::InvalidArgument("more than one line: the csv parser takes one row per record");
     }
-    std::vector<std::string> cells = formats::SplitCsvRow(text, c_.separator);
+    std::vector<std::string> cells = formats::SplitCsvRow(text, c_.separator, c_.columns.size());
     if (cells.size() != c_.columns.size()) {
-      return Status::InvalidArgument(fmt::format("row has {} fields, expected {} ({})", cells.size(), c_.columns.size(),
+      const std::string count = cells.size() > c_.columns.size() ? fmt::format("more than {}", c_.columns.size())
+                                                                  : std::to_string(cells.size());
+      return Status::InvalidArgument(fmt::format("row has {} fields, expected {} ({})", count, c_.columns.size(),
                                                  fmt::join(c_.columns, std::string(1, c_.separator))));
     }
     nlohmann::json out = nlohmann::json::object();
@@ -152,7 +155,8 @@ class Parse final : public Processor {
     nlohmann::json out = nlohmann::json::object();
     for (const auto& kv : *pairs) {
       if (!IsValidUtf8(kv.key)) return Status::InvalidArgument("a key is not valid UTF-8");
-      auto v = Typed(kv.value, "the value of " + kv.key);
+      auto v = Typed(kv.value, kv.key.size() <= 64 ? "the value of \"" + kv.key + "\""
+                                                   : fmt::format("the value of pair {}", out.size() + 1));
       if (!v.ok()) return v.status();
       out[kv.key] = std::move(*v);  // a repeated key: the last one wins, as in most kv readers
     }
@@ -204,9 +208,23 @@ class Parse final : public Processor {
                             {"hdop", Optional(gga->hdop)},
                             {"altitude_m", Optional(gga->altitude_m)}};
     }
-    // RMC or GGA without a position (no fix yet) says nothing a consumer can plot.
-    if (address.size() == 5 && address[0] != 'P' && (address.substr(2) == "RMC" || address.substr(2) == "GGA")) {
-      return Status::InvalidArgument(fmt::format("{} without time or position (no fix?)", address));
+    // RMC or GGA without a position: a receiver indoors or cold-starting sends these every
+    // second. An expected state, not a bad record: the same object, without a fix.
+    if (address.size() == 5 && address[0] != 'P' && address.substr(2) == "RMC") {
+      const auto ts = formats::NmeaEventTimeNs(text);  // time and date may come before a fix
+      return nlohmann::json{{"sentence", "RMC"},
+                            {"talker", talker},
+                            {"time", ts ? nlohmann::json(Rfc3339(*ts)) : nlohmann::json(nullptr)},
+                            {"valid", false},
+                            {"lat", nullptr},
+                            {"lon", nullptr},
+                            {"speed_knots", nullptr},
+                            {"course_deg", nullptr}};
+    }
+    if (address.size() == 5 && address[0] != 'P' && address.substr(2) == "GGA") {
+      return nlohmann::json{{"sentence", "GGA"}, {"talker", talker}, {"time_of_day", nullptr},
+                            {"lat", nullptr},    {"lon", nullptr},     {"quality", 0},
+                            {"satellites", nullptr}, {"hdop", nullptr}, {"altitude_m", nullptr}};
     }
     return nlohmann::json(nullptr);  // another sentence: passed on as it is
   }

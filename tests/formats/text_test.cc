@@ -18,6 +18,9 @@ TEST(SplitCsvRow, QuotesSeparatorsAndTrimming) {
   EXPECT_EQ(SplitCsvRow(R"("x,y",2)", ','), (Cells{"x,y", "2"}));
   EXPECT_EQ(SplitCsvRow(R"("say ""hi""",2)", ','), (Cells{"say \"hi\"", "2"}));
   EXPECT_EQ(SplitCsvRow(R"("open,to the end)", ','), (Cells{"open,to the end"}));
+  // A row of a million separators costs no more than the caller's columns + 1 cells.
+  EXPECT_EQ(SplitCsvRow(std::string(1'000'000, ','), ',', 3).size(), 4u);
+  EXPECT_EQ(SplitCsvRow("a,b,c", ',', 3).size(), 3u);
 }
 
 TEST(IsJsonNumber, Rfc8259Grammar) {
@@ -47,10 +50,12 @@ TEST(SplitKeyValues, PairsQuotesAndErrors) {
   EXPECT_EQ((*kv)[1].key, "b");
   EXPECT_EQ((*kv)[1].value, "two words");
 
-  EXPECT_EQ(SplitKeyValues("a=1 lonely").status().message(), "\"lonely\" has no '='");
+  // Reasons name byte offsets, never the payload's bytes (which may not be UTF-8).
+  EXPECT_EQ(SplitKeyValues("a=1 lonely").status().message(), "the pair at byte 4 has no '='");
+  EXPECT_EQ(SplitKeyValues("a=1 \xff\xfe").status().message(), "the pair at byte 4 has no '='");
   EXPECT_EQ(SplitKeyValues("=1").status().message(), "a pair has an empty key (at byte 0)");
-  EXPECT_EQ(SplitKeyValues("a=\"open").status().message(), "the value of \"a\" has no closing quote");
-  EXPECT_EQ(SplitKeyValues("a=\"x\"y").status().message(), "text right after the quoted value of \"a\"");
+  EXPECT_EQ(SplitKeyValues("a=\"open").status().message(), "the quote at byte 2 is not closed");
+  EXPECT_EQ(SplitKeyValues("a=\"x\"y").status().message(), "text right after the quoted value at byte 2");
   EXPECT_TRUE(SplitKeyValues("   ")->empty());
   EXPECT_EQ(SplitKeyValues("a=1 b=2 c=3", '=', 0, 2).status().message(), "more than 2 key=value pairs");
 }

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <ctime>
 #include <iomanip>
 #include <fstream>
@@ -505,7 +506,9 @@ TEST(Parse, CsvRowsOfTheAirQualityDataBecomeObjectsKeyedByTheHeader) {
 TEST(Parse, CsvRefusalsAreDeadLetteredWithTheReason) {
   Pipeline p({Csv({"t", "rh"})});
   Record r{0, "s", "c", ContentType::kText, "21.5,40,9"};
-  EXPECT_EQ(p.Run(r, 0).status().message(), "processor 0 (parse): row has 3 fields, expected 2 (t,rh)");
+  EXPECT_EQ(p.Run(r, 0).status().message(), "processor 0 (parse): row has more than 2 fields, expected 2 (t,rh)");
+  r = Record{0, "s", "c", ContentType::kText, "21.5"};
+  EXPECT_EQ(p.Run(r, 0).status().message(), "processor 0 (parse): row has 1 fields, expected 2 (t,rh)");
   r = Record{0, "s", "c", ContentType::kText, "1,2\n3,4"};
   EXPECT_EQ(p.Run(r, 0).status().message(),
             "processor 0 (parse): more than one line: the csv parser takes one row per record");
@@ -514,7 +517,7 @@ TEST(Parse, CsvRefusalsAreDeadLetteredWithTheReason) {
   r = Record{0, "s", "c", ContentType::kJson, R"({"t":1})"};
   EXPECT_EQ(p.Run(r, 0).status().message(),
             "processor 0 (parse): payload is JSON already; name the string member to parse with `field`");
-  EXPECT_EQ(p.Stats()[0].failed, 4u);
+  EXPECT_EQ(p.Stats()[0].failed, 5u);
   EXPECT_EQ(r.payload, R"({"t":1})") << "a failed record is dead-lettered as it came";
 
   ParseConfig dc = Csv({"t", "rh", "note"}, ';');
@@ -545,7 +548,11 @@ TEST(Parse, KeyValuesAndAStringMemberOfAJsonPayload) {
   r = Record{0, "s", "c", ContentType::kJson, R"({"data":{"raw":5}})"};
   EXPECT_EQ(p.Run(r, 0).status().message(), "processor 0 (parse): data.raw is not a string member");
   r = Record{0, "s", "c", ContentType::kJson, R"({"data":{"raw":"a=1 b"}})"};
-  EXPECT_EQ(p.Run(r, 0).status().message(), "processor 0 (parse): \"b\" has no '='");
+  EXPECT_EQ(p.Run(r, 0).status().message(), "processor 0 (parse): the pair at byte 4 has no '='");
+  // An integer wider than 64 bits (a SIM's ICCID) stays exact, as text.
+  r = Record{0, "s", "c", ContentType::kJson, R"({"data":{"raw":"iccid=89014103211118510720"}})"};
+  ASSERT_TRUE(p.Run(r, 0).ok());
+  EXPECT_EQ(nlohmann::json::parse(r.payload)["data"]["raw"]["iccid"], "89014103211118510720");
 }
 
 TEST(Parse, RegexNamedGroupsInLinearTime) {
@@ -629,8 +636,25 @@ TEST(Parse, NmeaRmcAndGgaAgreeWithGpsdAndOtherSentencesPass) {
   Record bad{0, "gps", "GPRMC", ContentType::kNmea, "$GPRMC,030719,A,3747.0873,S,17518.8938,E,0.69,181.39,311214,,,A*00"};
   EXPECT_TRUE(p.Run(bad, 0).status().message().starts_with("processor 0 (parse): not an NMEA 0183 sentence: bad checksum"))
       << p.Run(bad, 0).status().message();
+  // No fix yet (indoors, a cold start): the same members, null, not a dead letter.
   Record nofix{0, "gps", "GPGGA", ContentType::kNmea, "$GPGGA,,,,,,0,,,,M,,M,,*66"};
-  EXPECT_EQ(p.Run(nofix, 0).status().message(), "processor 0 (parse): GPGGA without time or position (no fix?)");
+  ASSERT_TRUE(p.Run(nofix, 0).ok());
+  EXPECT_EQ(nlohmann::json::parse(nofix.payload)["quality"], 0);
+  EXPECT_TRUE(nlohmann::json::parse(nofix.payload)["lat"].is_null());
+  Record rmc_nofix{0, "gps", "GPRMC", ContentType::kNmea, "$GPRMC,000001,V,,,,,,,010199,,*00"};
+  rmc_nofix.payload = rmc_nofix.payload.substr(0, rmc_nofix.payload.find('*'));
+  {
+    unsigned sum = 0;
+    for (char ch : rmc_nofix.payload.substr(1)) sum ^= static_cast<unsigned char>(ch);
+    char hex[4];
+    std::snprintf(hex, sizeof hex, "*%02X", sum);
+    rmc_nofix.payload += hex;
+  }
+  ASSERT_TRUE(p.Run(rmc_nofix, 0).ok()) << rmc_nofix.payload;
+  const auto rj = nlohmann::json::parse(rmc_nofix.payload);
+  EXPECT_EQ(rj["valid"], false);
+  EXPECT_EQ(rj["time"], "1999-01-01T00:00:01.000000000Z");
+  EXPECT_TRUE(rj["lat"].is_null());
 }
 
 // A dead letter replayed with content type JSON skips the sources' depth check: the

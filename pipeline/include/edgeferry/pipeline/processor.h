@@ -100,7 +100,8 @@ struct AggregateConfig {
 // Turns text into a JSON object: the payload (any content type but JSON), or with
 // `field` a string member of a JSON object payload, which the object then replaces.
 // Cells, values and groups that are numbers in RFC 8259's grammar become JSON numbers,
-// empty ones null, the rest strings (which must be UTF-8). A record that does not
+// empty ones null, the rest strings (which must be UTF-8; integers beyond 64 bits stay
+// strings, exact). A record that does not
 // parse is dead-lettered with the reason.
 //   csv:   one row, cells named by `columns` (a header line in the payload is not
 //          read: a row's meaning must not depend on which message came first);
@@ -112,7 +113,8 @@ struct AggregateConfig {
 //          "course_deg"}, GGA -> {"sentence": "GGA", "talker", "time_of_day"
 //          ("hh:mm:ss.sss" UTC, GGA has no date), "lat", "lon", "quality",
 //          "satellites", "hdop", "altitude_m"}; degrees, south and west negative.
-//          Other sentences (GSV, GSA, ...) pass unchanged.
+//          An RMC or GGA without a position (no fix) gives the same members, null, with
+//          "valid": false or "quality": 0. Other sentences (GSV, GSA, ...) pass unchanged.
 struct ParseConfig {
   enum class Format { kCsv, kKeyValue, kRegex, kNmea } format = Format::kCsv;
   std::optional<FieldPath> field;     // parse this string member instead of the payload
