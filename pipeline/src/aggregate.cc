@@ -39,12 +39,6 @@ struct Window {
   std::vector<FieldStats> fields;  // as configured
 };
 
-std::string Rfc3339(int64_t ns) {
-  std::string s;
-  AppendRfc3339Ns(ns, &s);
-  return s;
-}
-
 // Times an aggregate takes: far from int64's ends, so a window's start and end never
 // overflow (about 1824 to 2116; a record outside passes unaggregated).
 constexpr int64_t kMaxAbsTsNs = int64_t{1} << 62;

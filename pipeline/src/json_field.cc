@@ -1,5 +1,7 @@
 #include "json_field.h"
 
+#include "edgeferry/units.h"
+
 namespace edgeferry::pipeline {
 
 std::optional<FieldPath> ParseFieldPath(std::string_view text) {
@@ -37,6 +39,12 @@ void SetPayload(Record& r, const nlohmann::json& doc) {
   // Invalid UTF-8 inside strings was already in the payload: kept as replacement characters.
   r.payload = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   r.content_type = ContentType::kJson;
+}
+
+std::string Rfc3339(int64_t ns) {
+  std::string s;
+  AppendRfc3339Ns(ns, &s);
+  return s;
 }
 
 bool JsonDepthWithin(std::string_view text, size_t max) {

@@ -21,6 +21,8 @@ inline constexpr size_t kMaxPayloadDepth = 64;
 // True when no array or object in `text` nests deeper than `max` (strings skipped,
 // with their escapes). Linear; does not validate.
 bool JsonDepthWithin(std::string_view text, size_t max);
+// ns since the epoch as RFC 3339 UTC (units.h AppendRfc3339Ns), for JSON members.
+std::string Rfc3339(int64_t ns);
 // Serialises `doc` back into the record's payload (content type JSON).
 void SetPayload(Record& r, const nlohmann::json& doc);
 

@@ -49,15 +49,15 @@ Result<nlohmann::json> Typed(std::string_view cell, std::string_view name) {
   return nlohmann::json(std::string(cell));
 }
 
-std::string Rfc3339(int64_t ns) {
-  std::string s;
-  AppendRfc3339Ns(ns, &s);
-  return s;
-}
-
 std::string TimeOfDay(int64_t ns) {
   const int64_t ms = ns / 1'000'000;
   return fmt::format("{:02}:{:02}:{:02}.{:03}", ms / 3'600'000, ms / 60'000 % 60, ms / 1000 % 60, ms % 1000);
+}
+
+// A device's trailing CR/LF is not part of the record's text.
+std::string_view WithoutLineEnd(std::string_view text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+  return text;
 }
 
 nlohmann::json Optional(const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); }
@@ -119,7 +119,7 @@ class Parse final : public Processor {
 
   Result<nlohmann::json> Csv(std::string_view text) const {
     // One row: a trailing line end is the device's, not a cell's.
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+    text = WithoutLineEnd(text);
     if (text.find_first_of("\r\n") != std::string_view::npos) {
       return Status::InvalidArgument("more than one line: the csv parser takes one row per record");
     }
@@ -148,7 +148,7 @@ class Parse final : public Processor {
   }
 
   Result<nlohmann::json> KeyValues(std::string_view text) const {
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+    text = WithoutLineEnd(text);
     auto pairs = formats::SplitKeyValues(text, c_.kv_separator, c_.pair_separator);
     if (!pairs.ok()) return pairs.status();
     if (pairs->empty()) return Status::InvalidArgument("no key=value pair");
@@ -184,7 +184,7 @@ class Parse final : public Processor {
   }
 
   static Result<nlohmann::json> Nmea(std::string_view text) {
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+    text = WithoutLineEnd(text);
     if (Status st = formats::ValidateNmeaSentence(text); !st.ok()) {
       return Status::InvalidArgument("not an NMEA 0183 sentence: " + st.message());
     }
