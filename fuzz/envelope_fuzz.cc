@@ -39,6 +39,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string gateway = "gw-01";
   r.record.source = "plant";
   if (flags & 0x40) r.record.channel = std::string(in.Until('\n', 64));  // topics come from outside
+  // Time members: an event time, and an unsynchronized stamp whose boot id a damaged
+  // buffer may fill with anything.
+  const uint8_t time = in.Byte();
+  if (time & 1) r.record.event_ts_ns = r.record.ts_ns * 3 + 1;
+  r.record.ts_source = static_cast<edgeferry::TsSource>((time >> 1) % 3);
+  if (r.record.ts_source == edgeferry::TsSource::kUnsynced) {
+    r.record.boot_ns = static_cast<int64_t>(time) << 40;
+    r.record.boot_id = std::string(in.Until('\n', 64));
+  }
   r.record.payload = std::string(in.Rest());
   auto type = static_cast<edgeferry::ContentType>(flags % 5);
   if (type == edgeferry::ContentType::kJson &&
@@ -49,6 +58,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   std::string line;
   drivers::AppendEnvelope(gateway, r, &line);
+  FUZZ_CHECK(line.size() <= drivers::EnvelopeSizeBound(gateway, r), "the line is longer than its bound");
   FUZZ_CHECK(!line.empty() && line.back() == '\n', "the line does not end in LF");
   const std::string_view body(line.data(), line.size() - 1);
   FUZZ_CHECK(body.find_first_of("\r\n") == std::string_view::npos, "a line break inside the envelope line");
@@ -60,6 +70,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(j.is_object() && j.contains("payload") && j.value("gateway_id", "") == gateway &&
                  j.value("seq", uint64_t{0}) == r.seq,
              "envelope members are wrong: %s", Excerpt(body).c_str());
+  FUZZ_CHECK(j.value("ts_source", "") == std::string(edgeferry::TsSourceName(r.record.ts_source)) &&
+                 j.contains("event_ts") == (r.record.event_ts_ns != 0) &&
+                 j.contains("boot_id") == (r.record.ts_source == edgeferry::TsSource::kUnsynced),
+             "time members are wrong: %s", Excerpt(body).c_str());
   const std::string encoding = j.value("payload_encoding", "");
   if (encoding.empty()) {
     FUZZ_CHECK(j["payload"] == nlohmann::json::parse(r.record.payload),

@@ -98,7 +98,10 @@ zst = subprocess.run(["zstd", "-q", "-c", "-3", "--check"], input=raw, stdout=su
 codec = [b"\x00\x00" + bytes([len(recs), 1]) + raw, b"\x00\x01" + bytes([len(recs), 1]) + zst]
 rt = b"\x01"
 for ts, source, channel, ctype, payload in recs[:4]:
-    rt += struct.pack(">q", ts) + bytes([ctype]) + source + b"\n" + channel + b"\n" + payload + b"\n"
+    rt += struct.pack(">q", ts) + bytes([ctype]) + b"\x00" + source + b"\n" + channel + b"\n" + payload + b"\n"
+# Schema 3 time: an event time and an unsynchronized stamp with its boot.
+rt += (struct.pack(">q", 12_000_000_000) + bytes([2]) + b"\x03" + struct.pack(">q", 1_430_000_000_000_000_000)
+       + struct.pack(">q", 5_000_000_000) + b"11111111-1111-1111-1111-111111111111\n" + b"gps\nGNRMC\n$GNRMC\n")
 codec.append(rt)
 write("segment_codec_fuzz", codec)
 
@@ -115,10 +118,13 @@ fleet = [b"\x00" + push_toml, b"\x00" + push_json, b"\x01" + envelope, b"\x02" +
 fleet.append(b"\x00{\"version\":1,\"x\":" + b"{\"a\":" * 100_000 + b"1" + b"}" * 100_000 + b"}")
 write("fleet_push_fuzz", fleet)
 
-# envelope_fuzz: flags (bits 0-2 content type % 5, bit 6 channel first), seq, ts, payload.
-env = [b"\x01\x07\x09" + l for l in ndjson[:10]]
-env += [b"\x03\x01\x01" + l for l in telosb[:5]] + [b"\x02\x02\x02" + l for l in nmea[:5]]
-env += [b"\x40\x05\x05sensors/\xff\xfe\n\x00\x01\x02\xff"]
+# envelope_fuzz: flags (bits 0-2 content type % 5, bit 6 channel first), seq, ts,
+# [channel LF], time (bit 0 event time, bits 1-2 ts_source % 3; unsynced: boot id LF), payload.
+env = [b"\x01\x07\x09\x00" + l for l in ndjson[:10]]
+env += [b"\x03\x01\x01\x01" + l for l in telosb[:5]] + [b"\x02\x02\x02\x01" + l for l in nmea[:5]]
+env += [b"\x40\x05\x05sensors/\xff\xfe\n\x00\x00\x01\x02\xff"]
+env += [b"\x01\x07\x09\x03b40cf730-9432-4ae1-972e-97f1e080d904\n{}", b"\x01\x07\x09\x02\xff\xfe\n{}",
+        b"\x01\x07\x09\x04{}"]
 write("envelope_fuzz", env)
 
 write("http_response_fuzz", [b"120", b"0", b"Wed, 21 Oct 2015 07:28:00 GMT", b"Sun, 06 Nov 2094 08:49:37 GMT"])

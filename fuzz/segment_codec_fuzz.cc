@@ -25,6 +25,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         FUZZ_CHECK(out[i].seq == first_seq + i, "record %zu has seq %llu", i,
                    static_cast<unsigned long long>(out[i].seq));
         FUZZ_CHECK(static_cast<uint8_t>(out[i].record.content_type) <= 4, "unknown content type decoded");
+        FUZZ_CHECK(static_cast<uint8_t>(out[i].record.ts_source) <= 2, "unknown ts_source decoded");
+        FUZZ_CHECK(out[i].record.ts_source == edgeferry::TsSource::kUnsynced || out[i].record.boot_id.empty(),
+                   "a boot id without the unsynced flag");
       }
     } else {
       FUZZ_CHECK(st.IsCorruption(), "a bad blob is not reported as Corruption: %s",
@@ -40,6 +43,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     r.ts_ns = 0;
     for (int i = 0; i < 8; ++i) r.ts_ns = static_cast<int64_t>(static_cast<uint64_t>(r.ts_ns) << 8 | in.Byte());
     r.content_type = static_cast<edgeferry::ContentType>(in.Byte() % 5);
+    // Time (schema 3): an event time, and how the receive time was stamped.
+    const uint8_t time = in.Byte();
+    if (time & 1) {
+      for (int i = 0; i < 8; ++i) {
+        r.event_ts_ns = static_cast<int64_t>(static_cast<uint64_t>(r.event_ts_ns) << 8 | in.Byte());
+      }
+    }
+    r.ts_source = static_cast<edgeferry::TsSource>((time >> 1) % 3);
+    if (r.ts_source == edgeferry::TsSource::kUnsynced) {
+      for (int i = 0; i < 8; ++i) r.boot_ns = static_cast<int64_t>(static_cast<uint64_t>(r.boot_ns) << 8 | in.Byte());
+      r.boot_id = std::string(in.Until('\n', 64));
+    }
     r.source = std::string(in.Until('\n', 32));
     r.channel = std::string(in.Until('\n', 256));
     r.payload = std::string(in.Until('\n', 4096));
@@ -60,7 +75,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto& a = records[i];
     const auto& b = out[i].record;
     FUZZ_CHECK(out[i].seq == 1000 + i && a.ts_ns == b.ts_ns && a.source == b.source && a.channel == b.channel &&
-                   a.content_type == b.content_type && a.payload == b.payload,
+                   a.content_type == b.content_type && a.payload == b.payload && a.event_ts_ns == b.event_ts_ns &&
+                   a.ts_source == b.ts_source && a.boot_ns == b.boot_ns && a.boot_id == b.boot_id,
                "record %zu changed in the round trip", i);
   }
   return 0;

@@ -149,12 +149,19 @@ cloud_ok = sorted(r["seq"] for r in cloud_aq) == aq_seqs and all(
     r["payload"] == {k: full[r["seq"]][0]["payload"][k] for k in keep if k in full[r["seq"]][0]["payload"]}
     for r in cloud_aq)
 gps_ok = sorted(r["seq"] for r in cloud_gps) == rmc_seqs and len(rmc_seqs) > 0 and all(
-    close(r["payload"], rmc_fix(full[r["seq"]][0]["payload"])) for r in cloud_gps)
+    close(r["payload"], rmc_fix(full[r["seq"]][0]["payload"])) and r.get("event_ts") == rmc_fix(full[r["seq"]][0]["payload"])["time"]
+    for r in cloud_gps)
+ts_sources = {}
+for r, _ in full.values():
+    ts_sources[r.get("ts_source", "?")] = ts_sources.get(r.get("ts_source", "?"), 0) + 1
 uplink = sum(len(l) + 1 for l in cloud_lines)
 everything = sum(n for _, n in full.values())  # every record, whole, as the outbox has it
 print(f"  routes       outbox: every record ({len(set(seqs))}); cloud: air quality, 5 of 15 fields "
       f"({len(cloud_aq)} records, " + ("each the outbox's record reduced" if cloud_ok else "NOT the outbox's records reduced")
       + f"), GPS RMC as JSON fixes ({len(cloud_gps)}, " + ("each matching its sentence" if gps_ok else "MISMATCHED") + ")")
+print(f"  time         receive time from the clock as {', '.join(f'{k}: {v}' for k, v in sorted(ts_sources.items()))}"
+      + (" (the kernel says the clock is not synchronized: records carry the boot id, re-based once it is)"
+         if "unsynced" in ts_sources else "") + "; GPS fixes carry the receiver's own time as event_ts")
 print(f"  uplink       {mib(uplink)} to the cloud broker instead of {mib(everything)} for every record whole "
       f"({100 * (1 - uplink / everything):.0f}% saved on the metered link)")
 print(f"  compression  buffer segments {mib(st['written_payload_bytes'])} -> {mib(st['written_compressed_bytes'])} "

@@ -16,6 +16,7 @@
 #include "edgeferry/drivers/serial/serial_source.h"
 #include "edgeferry/clock.h"
 #include "edgeferry/files.h"
+#include "edgeferry/timebase.h"
 #include "edgeferry/redact.h"
 #include "edgeferry/repeat_limiter.h"
 
@@ -252,6 +253,7 @@ Agent::Agent(AgentConfig config) : config_(std::move(config)) {}
 Agent::~Agent() { (void)Stop(); }
 
 Status Agent::Start() {
+  TrustSystemClock(config_.clock_trusted);
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(config_.buffer.path).parent_path(), ec);
   if (ec) return Status::IOError(fmt::format("create {}: {}", config_.buffer.path, ec.message()));
@@ -263,6 +265,10 @@ Status Agent::Start() {
   spdlog::info("buffer: {} opened: {} records stored, next seq {}{}", config_.buffer.path, stats.records,
                stats.next_seq, stats.quarantined ? fmt::format(", {} quarantined earlier", stats.quarantined) : "");
 
+  if (!SystemClock().Synchronized()) {
+    spdlog::warn("the wall clock is not synchronized (adjtimex): records are stamped ts_source \"unsynced\" with "
+                 "the boot id, and re-based when it is ([gateway] clock = \"trusted\" if the host keeps time)");
+  }
   // A sink removed from the config must not hold back deletion forever.
   for (const auto& name : store_->CursorNames()) {
     if (!FindByName(config_.sinks, name)) ScheduleCursorDrop(name);

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstdlib>
 #include <cmath>
 #include <type_traits>
@@ -299,9 +300,46 @@ bool IsTlsUri(const std::string& uri) {
   return uri.starts_with("ssl://") || uri.starts_with("mqtts://") || uri.starts_with("wss://");
 }
 
+// What is wrong with the authority (`[user@]host[:port]`) of `scheme://authority/...`,
+// or "" if nothing: Paho and curl would otherwise fail only at the first connect.
+std::string AuthorityProblem(std::string_view url, bool allow_userinfo) {
+  const size_t scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return "";
+  std::string_view auth = url.substr(scheme_end + 3);
+  auth = auth.substr(0, auth.find_first_of("/?#"));
+  if (const size_t at = auth.rfind('@'); at != std::string_view::npos) {
+    if (!allow_userinfo) return "must not carry a user name or password (user:pass@): set username and password_file";
+    auth.remove_prefix(at + 1);
+  }
+  if (auth.empty()) return "has no host";
+  size_t colon = std::string_view::npos;
+  if (auth.front() == '[') {  // [IPv6]
+    const size_t close = auth.find(']');
+    if (close == std::string_view::npos) return "has an unterminated [IPv6] host";
+    if (close + 1 < auth.size() && auth[close + 1] != ':') return "has bytes after its [IPv6] host";
+    if (close + 1 < auth.size()) colon = close + 1;
+  } else {
+    colon = auth.rfind(':');
+  }
+  if (colon == std::string_view::npos) return "";
+  if (colon == 0) return "has no host";
+  const std::string_view port = auth.substr(colon + 1);
+  int n = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || n < 1 || n > 65535) {
+    return fmt::format("port must be 1 to 65535 (got \"{}\")", port.substr(0, 16));
+  }
+  return "";
+}
+
 void CheckMqttUri(TableReader& r, const std::string& uri) {
   for (const char* scheme : kMqttSchemes) {
-    if (uri.starts_with(scheme)) return;
+    if (uri.starts_with(scheme)) {
+      if (const std::string problem = AuthorityProblem(uri, /*allow_userinfo=*/false); !problem.empty()) {
+        r.Error("uri", problem);
+      }
+      return;
+    }
   }
   r.Error("uri", fmt::format("must start with tcp://, ssl://, mqtt://, mqtts://, ws:// or wss:// (got \"{}\")", RedactUrl(uri)));
 }
@@ -799,6 +837,8 @@ void ReadHttpSink(TableReader& r, const AgentConfig& cfg, SinkConfig* s) {
   h.url = r.String("url", "", /*required=*/true);
   if (!h.url.empty() && !h.url.starts_with("http://") && !h.url.starts_with("https://")) {
     r.Error("url", fmt::format("must start with http:// or https:// (got \"{}\")", RedactUrl(h.url)));
+  } else if (const std::string problem = AuthorityProblem(h.url, /*allow_userinfo=*/true); !problem.empty()) {
+    r.Error("url", problem);
   }
   if (const toml::table* headers = r.Table("headers")) {
     for (const auto& [k, v] : *headers) {
@@ -836,6 +876,8 @@ void ReadAwsCommon(TableReader& r, std::string* region, std::string* endpoint, s
   *endpoint = r.String("endpoint", "");
   if (!endpoint->empty() && !endpoint->starts_with("http://") && !endpoint->starts_with("https://")) {
     r.Error("endpoint", "must start with http:// or https://");
+  } else if (const std::string problem = AuthorityProblem(*endpoint, /*allow_userinfo=*/false); !problem.empty()) {
+    r.Error("endpoint", problem);
   }
   *file = r.String("credentials_file", "");
   *profile = r.String("profile", "");
@@ -1020,6 +1062,7 @@ Result<AgentConfig> ParseConfigTable(const toml::table& root, ConfigErrors* erro
     }
     cfg.data_dir = g.String("data_dir", "/var/lib/edgeferry");
     if (cfg.data_dir.empty()) g.Error("data_dir", "must not be empty");
+    cfg.clock_trusted = g.Enum("clock", "kernel", {"kernel", "trusted"}) == "trusted";
   }
   {
     TableReader l(top.Table("log"), "log", errors);

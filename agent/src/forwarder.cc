@@ -51,7 +51,7 @@ std::string_view SinkStateName(SinkState s) {
 }
 
 Forwarder::Forwarder(buffer::Store& store, drivers::Sink& sink, RetryPolicy retry, DrainPolicy drain, Route route,
-                     const std::vector<pipeline::ProcessorConfig>& processors, TapHub* tap)
+                     const std::vector<pipeline::ProcessorConfig>& processors, TapHub* tap, Rebaser* rebaser)
     : store_(store),
       sink_(sink),
       retry_(retry),
@@ -59,6 +59,7 @@ Forwarder::Forwarder(buffer::Store& store, drivers::Sink& sink, RetryPolicy retr
       route_(std::move(route)),
       processors_(processors),
       tap_(tap),
+      rebaser_(rebaser ? *rebaser : SystemRebaser()),
       stage_("sink:" + sink.name()),
       repeat_key_("sink " + sink.name() + ": dead-lettered records") {}
 
@@ -186,6 +187,7 @@ void Forwarder::Run() {
       continue;
     }
     while (!batch.empty() && batch.back().seq > upto) batch.pop_back();
+    for (auto& r : batch) rebaser_.Rebase(&r.record);
     uint64_t through = last_before_read;  // when empty: all up to here was dropped (cap, TTL)
     // Records the route does not select (or the sink's processors drop) are passed
     // over: the cursor moves past them with the sent ones around them.
@@ -301,6 +303,7 @@ bool Forwarder::DeliverReplay(const std::function<int64_t()>& backoff) {
   originals_.clear();
   for (const auto& it : *items) {
     StoredRecord r = it.record;
+    rebaser_.Rebase(&r.record);
     if (!processors_.empty()) originals_.insert_or_assign(r.seq, r.record);
     // An operator's replay goes to this sink whatever its route, but in the sink's shape.
     auto keep = processors_.empty() ? Result<bool>(true) : processors_.Rerun(r.record, SystemClock().MonoNs());
@@ -564,7 +567,8 @@ Forwarder::Outcome Forwarder::Account(std::span<const StoredRecord> batch, drive
       if (r.seq > through) break;
       const bool rejected = std::any_of(d.rejected.begin(), d.rejected.end(),
                                         [&](const drivers::Rejection& rej) { return rej.seq == r.seq; });
-      if (!rejected) stats_.latency.ObserveNs(now - r.record.ts_ns);
+      // A receive time from an earlier boot's unsynchronized clock is on another time line than now.
+      if (!rejected && rebaser_.OnThisBootsTimeLine(r.record)) stats_.latency.ObserveNs(now - r.record.ts_ns);
     }
   }
   stats_.delivered_records += records - std::min(records, dead);

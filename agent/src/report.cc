@@ -89,7 +89,7 @@ std::string StoreStatsText(const buffer::StoreStats& s) {
   out += fmt::format("written ever     {} records, {} payload -> {} (ratio {:.1f}x)\n", s.written_records,
                      FormatBytes(s.written_payload_bytes), FormatBytes(s.written_compressed_bytes),
                      s.compression_ratio);
-  out += fmt::format("event time       {} .. {}\n", Time(s.oldest_ts_ns), Time(s.newest_ts_ns));
+  out += fmt::format("received         {} .. {}\n", Time(s.oldest_ts_ns), Time(s.newest_ts_ns));
   out += fmt::format("appended         {} ever\n", s.appended_total);
   out += fmt::format("dropped          {}{}\n", dropped, by_reason);
   out += fmt::format("dead letters     {} now, {} ever, {} queued for replay{}\n", s.dead_letters, s.dead_letters_total,
@@ -287,7 +287,7 @@ std::string PrometheusText(const AgentStats& s, std::string_view version, std::s
                  "When the destination last accepted records, seconds since the epoch (0 = never since the agent started)");
   for (const auto& [name, snk] : s.sinks) success.Add(fmt::format("sink=\"{}\"", Label(name)), Seconds(snk.last_success_ns));
   Family latency(&out, "edgeferry_sink_delivery_latency_seconds", "histogram",
-                 "Per record delivered: acknowledgement time minus the record's timestamp (receive or event time)");
+                 "Per record delivered: acknowledgement time minus the record's receive time");
   for (const auto& [name, snk] : s.sinks) latency.AddHistogram(fmt::format("sink=\"{}\"", Label(name)), snk.latency);
   Family request(&out, "edgeferry_sink_request_duration_seconds", "histogram",
                  "Per delivery call (one request, publish run or file), whatever its outcome");

@@ -36,6 +36,8 @@ TapEntry TapHub::Entry(TapPoint point, std::string_view name, const Record& reco
   e.seq = seq;
   e.payload_bytes = record.payload.size();
   e.record.ts_ns = record.ts_ns;
+  e.record.event_ts_ns = record.event_ts_ns;
+  e.record.ts_source = record.ts_source;
   e.record.source = record.source;
   e.record.channel = record.channel;
   e.record.content_type = record.content_type;
@@ -182,6 +184,9 @@ std::pair<int, std::string> TapAnswer(TapHub& hub, std::string_view query, int64
                        {"name", e.name},
                        {"at", Rfc3339(e.at_ns)},
                        {"ts", Rfc3339(e.record.ts_ns)},
+                       {"ts_source", TsSourceName(e.record.ts_source)},
+                       {"event_ts", e.record.event_ts_ns != 0 ? nlohmann::json(Rfc3339(e.record.event_ts_ns))
+                                                              : nlohmann::json(nullptr)},
                        {"seq", e.seq},
                        {"source", e.record.source},
                        {"channel", e.record.channel},

@@ -16,6 +16,7 @@
 #include "edgeferry/drivers/envelope.h"
 #include "edgeferry/drivers/serial/frame_parser.h"
 #include "edgeferry/pipeline/processor.h"
+#include "edgeferry/timebase.h"
 #include "sample_records.h"
 
 namespace edgeferry::bench {
@@ -213,6 +214,36 @@ void BM_EnvelopeEncode(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_EnvelopeEncode);
+
+// Receive time (issue 14): what a source adds per record to read the clock, the
+// (cached) kernel sync status and, while unsynchronized, the boot stamp.
+void BM_StampReceipt(benchmark::State& state) {
+  Record r;
+  for (auto _ : state) {
+    StampReceipt(SystemClock(), &r);
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_StampReceipt);
+
+// What a forwarder adds per record received before the clock was synchronized.
+void BM_Rebase(benchmark::State& state) {
+  ManualClock clock(1'800'000'000'000'000'000);
+  Rebaser rebaser(clock);
+  const std::string boot = clock.BootId();
+  Record r;
+  int64_t i = 0;
+  for (auto _ : state) {
+    r.ts_source = TsSource::kUnsynced;
+    r.boot_ns = ++i;
+    r.boot_id = boot;
+    rebaser.Rebase(&r);
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Rebase);
 
 void RunParser(benchmark::State& state, drivers::serial::FrameParser& parser, const std::vector<std::string>& frames) {
   size_t i = 0, bytes = 0;

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "dead_letter_rows.h"
+#include "edgeferry/buffer/segment_codec.h"
 #include "edgeferry/clock.h"
 #include "sqlite.h"
 
@@ -37,10 +38,11 @@ Result<std::unique_ptr<DeadLetterAdmin>> DeadLetterAdmin::Open(const std::string
   if (Status st = impl->db.Exec(
           "CREATE TABLE IF NOT EXISTS replay(id INTEGER PRIMARY KEY AUTOINCREMENT, sink TEXT NOT NULL, seq INTEGER, "
           "queued_ns INTEGER NOT NULL, ts_ns INTEGER NOT NULL, source TEXT NOT NULL, channel TEXT NOT NULL, "
-          "content_type INTEGER NOT NULL, payload BLOB NOT NULL)");
+          "content_type INTEGER NOT NULL, payload BLOB NOT NULL, time BLOB)");
       !st.ok()) {
     return st;
   }
+  if (Status st = AddTimeColumns(impl->db); !st.ok()) return st;
   return std::unique_ptr<DeadLetterAdmin>(new DeadLetterAdmin(std::move(impl)));
 }
 
@@ -81,8 +83,8 @@ Result<size_t> DeadLetterAdmin::Replay(const std::vector<uint64_t>& ids, const s
     auto selected = impl_->Select(ids);
     if (!selected.ok()) return selected.status();
     auto ins = impl_->db.Prepare(
-        "INSERT INTO replay(sink,seq,queued_ns,ts_ns,source,channel,content_type,payload) "
-        "VALUES(?1,?2,?3,?4,?5,?6,?7,?8)");
+        "INSERT INTO replay(sink,seq,queued_ns,ts_ns,source,channel,content_type,payload,time) "
+        "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)");
     auto del = impl_->db.Prepare("DELETE FROM dead_letters WHERE id = ?1");
     if (!ins.ok()) return ins.status();
     if (!del.ok()) return del.status();
@@ -104,6 +106,7 @@ Result<size_t> DeadLetterAdmin::Replay(const std::vector<uint64_t>& ids, const s
                      .Bind(6, d.record.channel)
                      .Bind(7, static_cast<int64_t>(d.record.content_type))
                      .BindBlob(8, d.record.payload)
+                     .BindBlob(9, EncodeRecordTime(d.record))
                      .Exec();
       if (!s.ok()) return s;
       if (s = del->Bind(1, static_cast<int64_t>(d.id)).Exec(); !s.ok()) return s;

@@ -1,12 +1,20 @@
 #include "dead_letter_rows.h"
 
+#include <fmt/format.h>
+
+#include "edgeferry/buffer/segment_codec.h"
+
 namespace edgeferry::buffer {
 
 Result<std::vector<DeadLetter>> QueryDeadLetters(sql::Db& db, uint64_t after_id, size_t limit,
                                                  std::optional<uint64_t> id) {
-  auto stmt = db.Prepare(
-      "SELECT id,dead_ns,seq,stage,reason,ts_ns,source,channel,content_type,payload FROM dead_letters "
-      "WHERE id > ?1 AND (?3 IS NULL OR id = ?3) ORDER BY id LIMIT ?2");
+  // A store of schema 2 opened read-only (a quarantined copy being salvaged) has no time column.
+  auto has_time = db.QueryInt("SELECT count(*) FROM pragma_table_info('dead_letters') WHERE name = 'time'", 0);
+  if (!has_time.ok()) return has_time.status();
+  auto stmt = db.Prepare(fmt::format(
+      "SELECT id,dead_ns,seq,stage,reason,ts_ns,source,channel,content_type,payload,{} FROM dead_letters "
+      "WHERE id > ?1 AND (?3 IS NULL OR id = ?3) ORDER BY id LIMIT ?2",
+      *has_time > 0 ? "time" : "NULL"));
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, static_cast<int64_t>(after_id)).Bind(2, static_cast<int64_t>(limit));
   if (id) {
@@ -28,10 +36,22 @@ Result<std::vector<DeadLetter>> QueryDeadLetters(sql::Db& db, uint64_t after_id,
     d.record.channel = stmt->Text(7);
     d.record.content_type = static_cast<ContentType>(stmt->Int(8));
     d.record.payload = stmt->Blob(9);
+    (void)DecodeRecordTime(stmt->IsNull(10) ? std::string_view() : stmt->Blob(10), &d.record);
     out.push_back(std::move(d));
   }
   if (!st.ok()) return st;
   return out;
+}
+
+Status AddTimeColumns(sql::Db& db) {
+  for (const char* table : {"dead_letters", "replay"}) {
+    auto has = db.QueryInt(fmt::format("SELECT count(*) FROM pragma_table_info('{}') WHERE name = 'time'", table), 0);
+    if (!has.ok()) return has.status();
+    if (*has == 0) {
+      if (Status st = db.Exec(fmt::format("ALTER TABLE {} ADD COLUMN time BLOB", table)); !st.ok()) return st;
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace edgeferry::buffer

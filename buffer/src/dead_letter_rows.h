@@ -13,4 +13,8 @@ namespace edgeferry::buffer {
 Result<std::vector<DeadLetter>> QueryDeadLetters(sql::Db& db, uint64_t after_id, size_t limit,
                                                  std::optional<uint64_t> id = std::nullopt);
 
+// Schema 3: the `time` column (EncodeRecordTime) of dead_letters and replay, added to an
+// older store's tables. Both tables must exist.
+Status AddTimeColumns(sql::Db& db);
+
 }  // namespace edgeferry::buffer

@@ -50,6 +50,51 @@ bool GetBytes(std::string_view* in, std::string* s) {
   return true;
 }
 
+// The content type byte's upper bits (schema 3): what follows it before the payload.
+constexpr uint8_t kHasEventTs = 0x80;  // zigzag varint: event_ts_ns - ts_ns
+constexpr uint8_t kUnsynced = 0x40;    // zigzag varint boot_ns, then the boot id's length and bytes
+constexpr uint8_t kRebased = 0x20;
+constexpr uint8_t kTypeMask = 0x1f;
+
+uint8_t TimeFlags(const Record& r) {
+  uint8_t flags = 0;
+  if (r.event_ts_ns != 0) flags |= kHasEventTs;
+  if (r.ts_source == TsSource::kUnsynced) flags |= kUnsynced;
+  if (r.ts_source == TsSource::kRebased) flags |= kRebased;
+  return flags;
+}
+
+void PutTime(const Record& r, uint8_t flags, std::string* out) {
+  if (flags & kHasEventTs) {
+    // Modulo 2^64, as the decoder adds it back.
+    PutVarint(ZigZag(static_cast<int64_t>(static_cast<uint64_t>(r.event_ts_ns) - static_cast<uint64_t>(r.ts_ns))), out);
+  }
+  if (flags & kUnsynced) {
+    // Signed: an aggregate window's start can precede the boot.
+    PutVarint(ZigZag(r.boot_ns), out);
+    PutBytes(r.boot_id, out);
+  }
+}
+
+// The time members after a content type byte with `flags`; r->ts_ns is set.
+bool GetTime(uint8_t flags, std::string_view* in, Record* r) {
+  if ((flags & kUnsynced) && (flags & kRebased)) return false;
+  if (flags & kHasEventTs) {
+    uint64_t delta = 0;
+    if (!GetVarint(in, &delta)) return false;
+    r->event_ts_ns = static_cast<int64_t>(static_cast<uint64_t>(r->ts_ns) + static_cast<uint64_t>(UnZigZag(delta)));
+  }
+  if (flags & kUnsynced) {
+    uint64_t boot_ns = 0;
+    if (!GetVarint(in, &boot_ns) || !GetBytes(in, &r->boot_id)) return false;
+    r->boot_ns = UnZigZag(boot_ns);
+    r->ts_source = TsSource::kUnsynced;
+  } else if (flags & kRebased) {
+    r->ts_source = TsSource::kRebased;
+  }
+  return true;
+}
+
 struct ZstdCCtxFree {
   void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
 };
@@ -66,8 +111,32 @@ void EncodeRecord(const Record& record, int64_t* prev_ts_ns, std::string* out) {
   *prev_ts_ns = record.ts_ns;
   PutBytes(record.source, out);
   PutBytes(record.channel, out);
-  out->push_back(static_cast<char>(record.content_type));
+  const uint8_t flags = TimeFlags(record);
+  out->push_back(static_cast<char>(static_cast<uint8_t>(record.content_type) | flags));
+  PutTime(record, flags, out);
   PutBytes(record.payload, out);
+}
+
+std::string EncodeRecordTime(const Record& record) {
+  const uint8_t flags = TimeFlags(record);
+  if (flags == 0) return {};
+  std::string out(1, static_cast<char>(flags));
+  PutTime(record, flags, &out);
+  return out;
+}
+
+bool DecodeRecordTime(std::string_view bytes, Record* record) {
+  record->event_ts_ns = 0;
+  record->ts_source = TsSource::kClock;
+  record->boot_ns = 0;
+  record->boot_id.clear();
+  if (bytes.empty()) return true;
+  const auto flags = static_cast<uint8_t>(bytes.front());
+  bytes.remove_prefix(1);
+  Record r = *record;
+  if ((flags & kTypeMask) != 0 || !GetTime(flags, &bytes, &r) || !bytes.empty()) return false;
+  *record = std::move(r);
+  return true;
 }
 
 std::unique_ptr<SegmentDictionary> SegmentDictionary::Train(const std::vector<std::string>& samples, int level,
@@ -198,12 +267,16 @@ Status DecodeSegment(Codec codec, std::string_view blob, uint64_t first_seq, uin
     }
     ts = static_cast<int64_t>(static_cast<uint64_t>(ts) + static_cast<uint64_t>(UnZigZag(zz)));
     r.record.ts_ns = ts;
-    const auto ct = static_cast<uint8_t>(in.front());
+    const auto type = static_cast<uint8_t>(in.front());
     in.remove_prefix(1);
-    if (ct > static_cast<uint8_t>(ContentType::kText)) {
+    const uint8_t ct = type & kTypeMask;
+    if (ct > static_cast<uint8_t>(ContentType::kText) || (type & kUnsynced && type & kRebased)) {
       return Status::Corruption(fmt::format("segment {}: record {} bad content type", first_seq, i));
     }
     r.record.content_type = static_cast<ContentType>(ct);
+    if (!GetTime(static_cast<uint8_t>(type & ~kTypeMask), &in, &r.record)) {
+      return Status::Corruption(fmt::format("segment {}: record {} bad time", first_seq, i));
+    }
     if (!GetBytes(&in, &r.record.payload)) {
       return Status::Corruption(fmt::format("segment {}: record {} truncated", first_seq, i));
     }

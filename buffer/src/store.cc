@@ -16,6 +16,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
+#include <cstdlib>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -43,7 +45,8 @@ namespace {
 
 // 2: the dictionaries table and segment codec 2 (kZstdDict). Older edgeferry refuses a
 // schema-2 store instead of taking codec 2 for corruption.
-constexpr int64_t kSchemaVersion = 2;
+// 3: a record's content type byte carries time flags (FORMAT.md "Segment encoding").
+constexpr int64_t kSchemaVersion = 3;
 // Zstd dictionary for small segments: trained once from this many early records (or
 // bytes), used for segments up to kDictMaxSegmentBytes (larger ones gain nothing).
 // Only small records are sampled: they are what a dictionary helps, and training on a
@@ -61,6 +64,15 @@ constexpr size_t kDecodedCacheSegments = 4;
 // Per-row overhead added to a blob's size when estimating page use, bytes.
 constexpr uint64_t kRowOverhead = 64;
 
+int64_t SaturatingAdd(int64_t a, int64_t b) {
+  int64_t r = 0;
+  return __builtin_add_overflow(a, b, &r) ? (b > 0 ? INT64_MAX : INT64_MIN) : r;
+}
+int64_t SaturatingSub(int64_t a, int64_t b) {
+  int64_t r = 0;
+  return __builtin_sub_overflow(a, b, &r) ? (b < 0 ? INT64_MAX : INT64_MIN) : r;
+}
+
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(
   key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -76,14 +88,17 @@ CREATE TABLE IF NOT EXISTS counters(
 CREATE TABLE IF NOT EXISTS replay(
   id INTEGER PRIMARY KEY AUTOINCREMENT, sink TEXT NOT NULL, seq INTEGER, queued_ns INTEGER NOT NULL,
   ts_ns INTEGER NOT NULL, source TEXT NOT NULL, channel TEXT NOT NULL, content_type INTEGER NOT NULL,
-  payload BLOB NOT NULL);
+  payload BLOB NOT NULL, time BLOB);
 CREATE TABLE IF NOT EXISTS dictionaries(
   id INTEGER PRIMARY KEY, created_ns INTEGER NOT NULL, trained_records INTEGER NOT NULL,
   bytes BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS dead_letters(
   id INTEGER PRIMARY KEY AUTOINCREMENT, dead_ns INTEGER NOT NULL, seq INTEGER,
   stage TEXT NOT NULL, reason TEXT NOT NULL, ts_ns INTEGER NOT NULL, source TEXT NOT NULL,
-  channel TEXT NOT NULL, content_type INTEGER NOT NULL, payload BLOB NOT NULL);
+  channel TEXT NOT NULL, content_type INTEGER NOT NULL, payload BLOB NOT NULL, time BLOB);
+CREATE TABLE IF NOT EXISTS unsynced_seals(
+  first_seq INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL, boot_id TEXT NOT NULL,
+  wall_minus_boot_ns INTEGER NOT NULL, shift_ns INTEGER, floor_ns INTEGER);
 )sql";
 
 // Counter names persisted in the counters table.
@@ -277,6 +292,9 @@ class Store::Impl {
   Status PersistCursors() REQUIRES(mu_);   // inside a transaction
   Status PersistCounters() REQUIRES(mu_);  // inside a transaction
   Status DeleteSegmentsUpTo(uint64_t last_seq, const char* drop_reason) REQUIRES(mu_);
+  // Segments sealed while the wall clock was unsynchronized (FORMAT.md "Retention", TTL).
+  template <typename Batch, typename EncodedList>
+  Status NoteUnsyncedSeal(const Batch& batch, const EncodedList& encoded, int64_t sealed_ns) REQUIRES(mu_);
   // Inside a transaction. `drop_all_stored`: the batch itself is over the cap, so every
   // stored (older) segment goes, whatever room its deletion would make.
   Status EnforceCap(uint64_t incoming_bytes, bool drop_all_stored = false) REQUIRES(mu_);
@@ -377,6 +395,7 @@ Status Store::Impl::OpenDatabase(bool* corrupt) {
     }
   }
   if (st.ok()) st = db_.Exec(kSchema);
+  if (st.ok()) st = AddTimeColumns(db_);  // schema 3
   if (st.ok()) {
     auto version = db_.QueryInt("SELECT value FROM meta WHERE key='schema_version'", 0);
     if (!version.ok()) {
@@ -1006,6 +1025,7 @@ Status Store::Impl::WriteSealed() {
       counters_["written.payload_bytes"] += static_cast<int64_t>(seg.payload_bytes);
       counters_["written.compressed_bytes"] += static_cast<int64_t>(e.blob.size());
     }
+    if (Status s = NoteUnsyncedSeal(batch, encoded, now); !s.ok()) return s;
     if (next_seq_ + kSeqReserve / 2 > seq_ceiling_) {
       if (Status s = ExtendSeqReservation(next_seq_ + kSeqReserve); !s.ok()) return s;
     }
@@ -1257,18 +1277,129 @@ Status Store::Impl::TrimToCap() {
   }
 }
 
+template <typename Batch, typename EncodedList>
+Status Store::Impl::NoteUnsyncedSeal(const Batch& batch, const EncodedList& encoded, int64_t sealed_ns) {
+  if (clock_.Synchronized()) return Status::Ok();
+  uint64_t first = 0, last = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (encoded[i].skip || encoded[i].over_cap) continue;
+    if (first == 0) first = batch[i]->first_seq;
+    last = batch[i]->last_seq();
+  }
+  if (first == 0) return Status::Ok();
+  // While unsynchronized the wall clock runs at a fixed offset from boot time: one row per
+  // boot and offset covers every segment sealed on it.
+  const std::string boot = clock_.BootId();
+  const int64_t wall_minus_boot = sealed_ns - clock_.BootNs();
+  auto open_run = db_.Prepare(
+      "SELECT first_seq, boot_id, wall_minus_boot_ns FROM unsynced_seals WHERE shift_ns IS NULL AND floor_ns IS NULL "
+      "ORDER BY first_seq DESC LIMIT 1");
+  if (!open_run.ok()) return open_run.status();
+  Status st;
+  std::optional<int64_t> extend;
+  if (open_run->Step(&st) && open_run->Text(1) == boot &&
+      std::abs(open_run->Int(2) - wall_minus_boot) < 1'000'000'000) {
+    extend = open_run->Int(0);
+  }
+  open_run->Reset();
+  if (!st.ok()) return st;
+  auto write = extend ? db_.Prepare("UPDATE unsynced_seals SET last_seq = ?2 WHERE first_seq = ?1")
+                      : db_.Prepare("INSERT OR REPLACE INTO unsynced_seals(first_seq,last_seq,boot_id,wall_minus_boot_ns) "
+                                    "VALUES(?1,?2,?3,?4)");
+  if (!write.ok()) return write.status();
+  write->Bind(1, extend ? *extend : static_cast<int64_t>(first)).Bind(2, static_cast<int64_t>(last));
+  if (!extend) write->Bind(3, boot).Bind(4, wall_minus_boot);
+  return write->Exec();
+}
+
 Status Store::Impl::EnforceTtl() {
   if (opt_.ttl_ns <= 0) return Status::Ok();
+  // A segment sealed while the clock was unsynchronized has a sealed_ns on another time
+  // line (1970, or fake-hwclock's last save). One of this boot is brought onto the
+  // clock's present line through boot time, which no step moves (shift: the offset's
+  // change since); once the clock is synchronized that shift is kept. One of an earlier
+  // boot cannot be placed, but was sealed before this boot began, so it ages from that
+  // moment (floor: never expired early, at most this boot's uptime late), kept at sync.
+  // Few rows: one per boot and clock step.
+  struct Run {
+    uint64_t first = 0, last = 0;
+    std::string boot;
+    int64_t wall_minus_boot = 0;
+    std::optional<int64_t> shift, floor;
+  };
+  std::vector<Run> runs;
+  {
+    auto stmt = db_.Prepare(
+        "SELECT first_seq, last_seq, boot_id, wall_minus_boot_ns, shift_ns, floor_ns FROM unsynced_seals "
+        "ORDER BY first_seq");
+    if (!stmt.ok()) return stmt.status();
+    Status st;
+    while (stmt->Step(&st)) {
+      Run r;
+      r.first = static_cast<uint64_t>(stmt->Int(0));
+      r.last = static_cast<uint64_t>(stmt->Int(1));
+      r.boot = std::string(stmt->Text(2));
+      r.wall_minus_boot = stmt->Int(3);
+      if (!stmt->IsNull(4)) r.shift = stmt->Int(4);
+      if (!stmt->IsNull(5)) r.floor = stmt->Int(5);
+      runs.push_back(std::move(r));
+    }
+    if (!st.ok()) return st;
+  }
+  const bool synced = clock_.Synchronized();
+  const int64_t now = clock_.NowNs();
+  const std::string boot = clock_.BootId();
+  const int64_t offset_now = now - clock_.BootNs();  // this boot's start on the present line
+  if (synced && std::any_of(runs.begin(), runs.end(), [](const Run& r) { return !r.shift && !r.floor; })) {
+    Status placed = Transaction([&]() -> Status {
+      mu_.AssertHeld();
+      for (Run& r : runs) {
+        if (r.shift || r.floor) continue;
+        if (r.boot == boot && !boot.empty()) {
+          r.shift = SaturatingSub(offset_now, r.wall_minus_boot);
+        } else {
+          r.floor = offset_now;  // this boot's start, on the synchronized line
+        }
+        auto up = db_.Prepare("UPDATE unsynced_seals SET shift_ns = ?2, floor_ns = ?3 WHERE first_seq = ?1");
+        if (!up.ok()) return up.status();
+        up->Bind(1, static_cast<int64_t>(r.first));
+        if (r.shift) up->Bind(2, *r.shift); else up->BindNull(2);
+        if (r.floor) up->Bind(3, *r.floor); else up->BindNull(3);
+        if (Status s = up->Exec(); !s.ok()) return s;
+        spdlog::info("buffer: segments {}..{} sealed before the clock was synchronized: {}", r.first, r.last,
+                     r.shift ? fmt::format("re-based by {:.3f} s", static_cast<double>(*r.shift) / 1e9)
+                             : std::string("from an earlier boot, their TTL counts from this boot's start"));
+      }
+      return Status::Ok();
+    });
+    if (!placed.ok()) return placed;
+  }
   // Oldest first, stopping at the first unexpired segment: a clock that jumped
   // backwards cannot make newer segments look expired.
-  const int64_t cutoff = clock_.NowNs() - opt_.ttl_ns;
-  auto stmt = db_.Prepare("SELECT last_seq, sealed_ns FROM segments ORDER BY first_seq LIMIT 256");
+  const int64_t cutoff = now - opt_.ttl_ns;
+  auto stmt = db_.Prepare("SELECT first_seq, last_seq, sealed_ns FROM segments ORDER BY first_seq LIMIT 256");
   if (!stmt.ok()) return stmt.status();
   uint64_t drop_to = 0;
+  size_t run = 0;
   Status st;
   while (stmt->Step(&st)) {
-    if (stmt->Int(1) >= cutoff) break;
-    drop_to = static_cast<uint64_t>(stmt->Int(0));
+    const auto first = static_cast<uint64_t>(stmt->Int(0));
+    int64_t sealed = stmt->Int(2);
+    while (run < runs.size() && runs[run].last < first) ++run;
+    if (run < runs.size() && runs[run].first <= first) {
+      const Run& r = runs[run];
+      if (r.shift) {
+        sealed = SaturatingAdd(sealed, *r.shift);
+      } else if (r.floor) {
+        sealed = *r.floor;
+      } else if (r.boot == boot && !boot.empty()) {
+        sealed = SaturatingAdd(sealed, SaturatingSub(offset_now, r.wall_minus_boot));
+      } else {
+        sealed = offset_now;
+      }
+    }
+    if (sealed >= cutoff) break;
+    drop_to = static_cast<uint64_t>(stmt->Int(1));
   }
   stmt->Reset();
   if (!st.ok() || drop_to == 0) return st;
@@ -1287,6 +1418,12 @@ Status Store::Impl::Maintain() {
       if (Status s = DeleteSegmentsUpTo(MinCursor(), nullptr); !s.ok()) return s;
     }
     if (Status s = PersistCursors(); !s.ok()) return s;
+    // unsynced_seals rows whose segments are all gone (acked, TTL, cap): a few rows at most.
+    if (Status s = db_.Exec("DELETE FROM unsynced_seals WHERE last_seq < "
+                            "coalesce((SELECT min(first_seq) FROM segments), 1 << 62)");
+        !s.ok()) {
+      return s;
+    }
     auto max_id = db_.QueryInt("SELECT max(id) FROM dead_letters", 0);
     if (!max_id.ok()) return max_id.status();
     if (*max_id > static_cast<int64_t>(opt_.dlq_max_records)) {
@@ -1505,8 +1642,8 @@ Status Store::Impl::AddDeadLetter(const Record& record, std::string_view stage,
 Status Store::Impl::AddDeadLetterLocked(const Record& record, std::string_view stage, std::string_view reason,
                                         std::optional<uint64_t> seq, int64_t dead_ns) {
   auto stmt = db_.Prepare(
-      "INSERT INTO dead_letters(dead_ns,seq,stage,reason,ts_ns,source,channel,content_type,payload) "
-      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+      "INSERT INTO dead_letters(dead_ns,seq,stage,reason,ts_ns,source,channel,content_type,payload,time) "
+      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, dead_ns);
   if (seq) {
@@ -1527,6 +1664,7 @@ Status Store::Impl::AddDeadLetterLocked(const Record& record, std::string_view s
                   .Bind(7, record.channel)
                   .Bind(8, static_cast<int64_t>(record.content_type))
                   .BindBlob(9, payload)
+                  .BindBlob(10, EncodeRecordTime(record))
                   .Exec();
   if (st.ok()) {
     counters_["dlq_total"] += 1;
@@ -1580,7 +1718,8 @@ Result<std::vector<ReplayItem>> Store::Impl::PeekReplay(std::string_view sink, s
   Lock lock(mu_);
   if (!open_) return Status::Cancelled("store is closed");
   auto stmt = db_.Prepare(
-      "SELECT id, seq, ts_ns, source, channel, content_type, payload FROM replay WHERE sink = ?1 ORDER BY id LIMIT ?2");
+      "SELECT id, seq, ts_ns, source, channel, content_type, payload, time FROM replay WHERE sink = ?1 ORDER BY id "
+      "LIMIT ?2");
   if (!stmt.ok()) return stmt.status();
   stmt->Bind(1, sink).Bind(2, static_cast<int64_t>(limit));
   std::vector<ReplayItem> out;
@@ -1594,6 +1733,8 @@ Result<std::vector<ReplayItem>> Store::Impl::PeekReplay(std::string_view sink, s
     it.record.record.channel = stmt->Text(4);
     it.record.record.content_type = static_cast<ContentType>(stmt->Int(5));
     it.record.record.payload = stmt->Blob(6);
+    // Malformed time bytes (a hand-edited row) leave a synchronized receipt: the record still goes.
+    (void)DecodeRecordTime(stmt->IsNull(7) ? std::string_view() : stmt->Blob(7), &it.record.record);
     out.push_back(std::move(it));
   }
   if (!st.ok()) return st;

@@ -1,5 +1,7 @@
 #include "edgeferry/record.h"
 
+#include "edgeferry/clock.h"
+
 namespace edgeferry {
 
 std::string_view ContentTypeName(ContentType t) {
@@ -11,6 +13,28 @@ std::string_view ContentTypeName(ContentType t) {
     case ContentType::kText: return "text";
   }
   return "binary";
+}
+
+std::string_view TsSourceName(TsSource s) {
+  switch (s) {
+    case TsSource::kClock: return "clock";
+    case TsSource::kUnsynced: return "unsynced";
+    case TsSource::kRebased: return "rebased";
+  }
+  return "clock";
+}
+
+void StampReceipt(const Clock& clock, Record* record) {
+  record->ts_ns = clock.NowNs();
+  if (clock.Synchronized()) {
+    record->ts_source = TsSource::kClock;
+    record->boot_ns = 0;
+    record->boot_id.clear();
+  } else {
+    record->ts_source = TsSource::kUnsynced;
+    record->boot_ns = clock.BootNs();
+    record->boot_id = clock.BootId();
+  }
 }
 
 std::optional<ContentType> ParseContentType(std::string_view name) {

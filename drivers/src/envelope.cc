@@ -67,10 +67,11 @@ void AppendJsonString(std::string_view text, std::string* out) {
 }
 
 uint64_t EnvelopeSizeBound(std::string_view gateway_id, const StoredRecord& r) {
-  // Member names, seq, ts, content type, payload_encoding and payload_note: < 320 bytes.
+  // Member names, seq, ts, ts_source, boot_ns, event_ts, content type, payload_encoding
+  // and payload_note: < 420 bytes.
   constexpr uint64_t kFixed = 512;
   const uint64_t escaped = gateway_id.size() + r.record.source.size() + r.record.channel.size() +
-                           r.record.payload.size();
+                           r.record.boot_id.size() + r.record.payload.size();
   return kFixed + 6 * escaped;
 }
 
@@ -81,7 +82,21 @@ void AppendEnvelope(std::string_view gateway_id, const StoredRecord& r, std::str
   out->append(std::to_string(r.seq));
   out->append(",\"ts\":\"");
   AppendRfc3339Ns(r.record.ts_ns, out);
-  out->append("\",\"source\":");
+  out->append("\",\"ts_source\":\"");
+  out->append(TsSourceName(r.record.ts_source));
+  out->push_back('"');
+  if (r.record.ts_source == TsSource::kUnsynced) {
+    out->append(",\"boot_id\":");
+    AppendJsonString(r.record.boot_id, out);
+    out->append(",\"boot_ns\":");
+    out->append(std::to_string(r.record.boot_ns));
+  }
+  if (r.record.event_ts_ns != 0) {
+    out->append(",\"event_ts\":\"");
+    AppendRfc3339Ns(r.record.event_ts_ns, out);
+    out->push_back('"');
+  }
+  out->append(",\"source\":");
   AppendJsonString(r.record.source, out);
   out->append(",\"channel\":");
   // Channels (topics, device paths) come from outside: AppendJsonString replaces

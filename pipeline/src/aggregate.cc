@@ -36,6 +36,15 @@ struct Window {
   uint64_t records = 0;
   int64_t first_ts_ns = 0;
   int64_t last_ts_ns = 0;
+  // Windows on event time (a record's event_ts) emit the window start as the event time
+  // and the last record's receive time as ts: the two time lines stay apart.
+  bool by_event = false;
+  int64_t last_receive_ns = 0;
+  // How its records' receive times were stamped: a window never mixes an unsynchronized
+  // clock with a synchronized one, and one before the sync can still be re-based.
+  TsSource ts_source = TsSource::kClock;
+  std::string boot_id;
+  int64_t wall_minus_boot_ns = 0;  // receive time - boot time, while kUnsynced
   std::vector<FieldStats> fields;  // as configured
 };
 
@@ -64,10 +73,13 @@ class Aggregate final : public Processor {
       values.push_back(FindNumber(*doc, f));
       any = any || values.back().has_value();
     }
-    if (!any || !InRange(r.ts_ns)) return Verdict::kPass;  // not a reading this aggregate covers
-    const int64_t start = WindowStart(r.ts_ns, c_.window_ns);
+    // Event time when the record carries one (a GPS fix's), else receive time.
+    const int64_t ts = r.event_ts_ns != 0 ? r.event_ts_ns : r.ts_ns;
+    if (!any || !InRange(ts)) return Verdict::kPass;  // not a reading this aggregate covers
+    const int64_t start = WindowStart(ts, c_.window_ns);
     auto it = open_.find(r.channel);
-    if (it != open_.end() && it->second.start_ns != start) {
+    if (it != open_.end() && (it->second.start_ns != start || it->second.ts_source != r.ts_source ||
+                              it->second.boot_id != r.boot_id)) {
       // A later window (or, after a clock step back, an earlier one): this one is over.
       closed_.push_back(Emit(it->first, it->second));
       open_.erase(it);
@@ -79,16 +91,23 @@ class Aggregate final : public Processor {
       Window w;
       w.start_ns = start;
       // What was left of the window at its first record, in monotonic time.
-      const int64_t left = start + c_.window_ns - r.ts_ns;
+      const int64_t left = start + c_.window_ns - ts;
       w.deadline_mono_ns = mono_ns + std::clamp<int64_t>(left, 0, c_.window_ns);
-      w.first_ts_ns = w.last_ts_ns = r.ts_ns;
+      w.first_ts_ns = w.last_ts_ns = ts;
+      w.by_event = r.event_ts_ns != 0;
+      w.ts_source = r.ts_source;
+      if (r.ts_source == TsSource::kUnsynced) {
+        w.boot_id = r.boot_id;
+        w.wall_minus_boot_ns = static_cast<int64_t>(static_cast<uint64_t>(r.ts_ns) - static_cast<uint64_t>(r.boot_ns));
+      }
       w.fields.resize(c_.fields.size());
       it = open_.emplace(r.channel, std::move(w)).first;
     }
     Window& w = it->second;
     ++w.records;
-    w.first_ts_ns = std::min(w.first_ts_ns, r.ts_ns);
-    w.last_ts_ns = std::max(w.last_ts_ns, r.ts_ns);
+    w.first_ts_ns = std::min(w.first_ts_ns, ts);
+    w.last_ts_ns = std::max(w.last_ts_ns, ts);
+    w.last_receive_ns = std::max(w.last_receive_ns, r.ts_ns);
     for (size_t i = 0; i < values.size(); ++i) {
       if (values[i] && std::isfinite(*values[i])) w.fields[i].Add(*values[i]);
     }
@@ -116,7 +135,10 @@ class Aggregate final : public Processor {
     for (const auto& [series, w] : open_) windows[series] = Save(w, mono_ns);
     j["open"] = std::move(windows);
     nlohmann::json closed = nlohmann::json::array();
-    for (const auto& r : closed_) closed.push_back({{"channel", r.channel}, {"ts", r.ts_ns}, {"payload", r.payload}});
+    for (const auto& r : closed_) {
+      closed.push_back({{"channel", r.channel}, {"ts", r.ts_ns}, {"event_ts", r.event_ts_ns}, {"payload", r.payload},
+                        {"ts_source", static_cast<int>(r.ts_source)}, {"boot_id", r.boot_id}, {"boot_ns", r.boot_ns}});
+    }
     j["closed"] = std::move(closed);
     j["source"] = source_;
     return j;
@@ -135,6 +157,10 @@ class Aggregate final : public Processor {
         r.source = source_;
         r.channel = c["channel"].get<std::string>();
         r.ts_ns = c["ts"].get<int64_t>();
+        if (const auto e = c.find("event_ts"); e != c.end() && e->is_number_integer()) r.event_ts_ns = e->get<int64_t>();
+        LoadTime(c, &r.ts_source, &r.boot_id);
+        if (const auto b = c.find("boot_ns"); b != c.end() && b->is_number_integer()) r.boot_ns = b->get<int64_t>();
+        if (r.ts_source != TsSource::kUnsynced) r.boot_ns = 0;
         r.content_type = ContentType::kJson;
         r.payload = c["payload"].get<std::string>();
         if (!nlohmann::json::parse(r.payload, nullptr, false).is_object()) continue;  // not a window we made
@@ -167,7 +193,13 @@ class Aggregate final : public Processor {
     Record r;
     r.source = source_;
     r.channel = channel;
-    r.ts_ns = w.start_ns;
+    r.ts_ns = w.by_event ? w.last_receive_ns : w.start_ns;
+    r.event_ts_ns = w.by_event ? w.start_ns : 0;
+    r.ts_source = w.ts_source;
+    if (w.ts_source == TsSource::kUnsynced) {
+      r.boot_id = w.boot_id;
+      r.boot_ns = static_cast<int64_t>(static_cast<uint64_t>(r.ts_ns) - static_cast<uint64_t>(w.wall_minus_boot_ns));
+    }
     SetPayload(r, j);
     return r;
   }
@@ -182,8 +214,25 @@ class Aggregate final : public Processor {
     for (const auto& f : c_.fields) names.push_back(f.text);
     return {{"start", w.start_ns},       {"records", w.records}, {"first_ts", w.first_ts_ns},
             {"last_ts", w.last_ts_ns},   {"fields", fields},     {"names", names},
+            {"by_event", w.by_event},    {"last_receive", w.last_receive_ns},
+            {"ts_source", static_cast<int>(w.ts_source)}, {"boot_id", w.boot_id},
+            {"wall_minus_boot", w.wall_minus_boot_ns},
             // Monotonic time does not survive a reboot: keep what was left instead.
             {"left_ns", std::max<int64_t>(0, w.deadline_mono_ns - mono_ns)}};
+  }
+
+  // ts_source and boot_id as Save wrote them; anything else reads as a synchronized clock.
+  static void LoadTime(const nlohmann::json& j, TsSource* source, std::string* boot_id) {
+    *source = TsSource::kClock;
+    boot_id->clear();
+    const auto s = j.find("ts_source");
+    const auto b = j.find("boot_id");
+    if (s == j.end() || !s->is_number_integer() || s->get<int64_t>() != static_cast<int>(TsSource::kUnsynced) ||
+        b == j.end() || !b->is_string()) {
+      return;
+    }
+    *source = TsSource::kUnsynced;
+    *boot_id = b->get<std::string>().substr(0, 64);
   }
 
   // Anything malformed (an edited or truncated file) loses that window, nothing else.
@@ -211,6 +260,10 @@ class Aggregate final : public Processor {
     w.first_ts_ns = *first;
     w.last_ts_ns = *last;
     w.records = records->get<uint64_t>();
+    if (const auto e = j.find("by_event"); e != j.end() && e->is_boolean()) w.by_event = e->get<bool>();
+    w.last_receive_ns = int_at("last_receive").value_or(0);
+    LoadTime(j, &w.ts_source, &w.boot_id);
+    w.wall_minus_boot_ns = int_at("wall_minus_boot").value_or(0);
     w.deadline_mono_ns = mono_ns + std::clamp<int64_t>(*left, 0, c_.window_ns);
     for (const auto& f : *fields) {
       FieldStats s;

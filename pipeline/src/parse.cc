@@ -95,6 +95,10 @@ class Parse final : public Processor {
     Result<nlohmann::json> parsed = ParseText(text);
     if (!parsed.ok()) return parsed.status();
     if (parsed->is_null()) return Verdict::kPass;  // an NMEA sentence other than RMC/GGA
+    if (c_.format == ParseConfig::Format::kNmea && r.event_ts_ns == 0) {
+      // RMC's date and time: the record's event time, beside its receive time (docs/envelope.md "Time").
+      r.event_ts_ns = formats::NmeaEventTimeNs(WithoutLineEnd(text)).value_or(0);
+    }
     if (c_.field) {
       nlohmann::json* out = json.Mutable();
       nlohmann::json* at = out;

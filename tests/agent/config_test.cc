@@ -66,6 +66,7 @@ TEST(Config, MinimalConfigGetsDocumentedDefaults) {
   EXPECT_EQ(cfg->buffer.path, "/tmp/ef/buffer.db");
   EXPECT_EQ(cfg->buffer.commit_interval_ns, 250'000'000);
   EXPECT_EQ(cfg->buffer.when_full, buffer::FullPolicy::kDropOldest);
+  EXPECT_FALSE(cfg->clock_trusted) << "the kernel says when the clock is synchronized";
   ASSERT_EQ(cfg->sources.size(), 1u);
   const auto& m = cfg->sources[0].mqtt;
   EXPECT_EQ(m.uri, "tcp://127.0.0.1:1883");
@@ -97,9 +98,17 @@ TEST(Config, HealthRulesAndPerSinkMaxLag) {
 }
 
 TEST(Config, ShippedExamplesAreValid) {
+  edgeferry::testing::TempDir dir;
   for (const char* name : {"edgeferry.toml", "demo.toml"}) {
+    // demo.toml as scripts/demo.sh fills it in.
+    std::string text = edgeferry::testing::ReadFile(edgeferry::testing::SourceDir() + "/examples/" + name);
+    for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+             {"@PORT@", "1883"}, {"@CLOUD_PORT@", "1884"}, {"@DATA@", dir / "data"}, {"@SERIAL@", "/dev/ttyUSB0"}}) {
+      for (size_t at; (at = text.find(from)) != std::string::npos;) text.replace(at, from.size(), to);
+    }
+    edgeferry::testing::WriteFile(dir / name, text);
     ConfigErrors errors;
-    auto cfg = LoadConfigFile(edgeferry::testing::SourceDir() + "/examples/" + name, &errors);
+    auto cfg = LoadConfigFile(dir / name, &errors);
     EXPECT_TRUE(cfg.ok()) << name << ":\n" << errors.Join();
   }
 }
@@ -286,6 +295,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"bad_id", Replace("\"gw-1\"", "\"gw 1\""), "gateway.id: must be 1 to 64 of A-Z a-z 0-9 . _ -"},
         // Found by config_fuzz: an explicit empty id passed (only a missing one defaults).
         BadCase{"empty_id", Replace("\"gw-1\"", "\"\""), "gateway.id: must be 1 to 64 of A-Z a-z 0-9 . _ -"},
+        BadCase{"clock", Replace("id = \"gw-1\"", "id = \"gw-1\"\nclock = \"ntp\""),
+                "gateway.clock: must be one of \"kernel\", \"trusted\" (got \"ntp\")"},
         BadCase{"size", With("[buffer]\nmax_bytes = \"12XB\"\n"),
                 "buffer.max_bytes: must be a size such as 4096, \"512KiB\", \"64MiB\" or \"1GiB\""},
         BadCase{"size_range", With("[buffer]\nmax_bytes = 10\n"),
@@ -324,6 +335,15 @@ INSTANTIATE_TEST_SUITE_P(
                 "sinks.cloud.topic: must not contain the wildcards # or +"},
         BadCase{"http_url", With("[sinks.api]\ntype = \"http\"\nurl = \"ftp://x\"\n"),
                 "sinks.api.url: must start with http:// or https:// (got \"ftp://x\")"},
+        // Paho answered these only at the first connect, with "MQTT error [-1]".
+        BadCase{"mqtt_userinfo", Replace("topics = [\"sensors/#\"]", "topics = [\"sensors/#\"]\nuri = \"tcp://u:p@h:1883\""),
+                "sources.plant.uri: must not carry a user name or password (user:pass@): set username and password_file"},
+        BadCase{"mqtt_port", With("[sinks.cloud]\ntype = \"mqtt\"\nuri = \"tcp://h:99999\"\n"),
+                "sinks.cloud.uri: port must be 1 to 65535 (got \"99999\")"},
+        BadCase{"http_port", With("[sinks.api]\ntype = \"http\"\nurl = \"https://[::1]:0/ingest\"\n"),
+                "sinks.api.url: port must be 1 to 65535 (got \"0\")"},
+        BadCase{"http_no_host", With("[sinks.api]\ntype = \"http\"\nurl = \"https://:8080/x\"\n"),
+                "sinks.api.url: has no host"},
         BadCase{"http_compression", With("[sinks.api]\ntype = \"http\"\nurl = \"https://x\"\ncompression = \"br\"\n"),
                 "sinks.api.compression: must be one of \"none\", \"gzip\", \"zstd\" (got \"br\")"},
         BadCase{"kinesis_batch", With("[sinks.k]\ntype = \"kinesis\"\nstream = \"s\"\nmax_records = 1000\n"),

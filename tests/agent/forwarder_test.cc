@@ -2,6 +2,8 @@
 #include "edgeferry/agent/forwarder.h"
 #include "edgeferry/buffer/dead_letter_admin.h"
 #include "edgeferry/drivers/envelope.h"
+#include "edgeferry/drivers/outbox/outbox_sink.h"
+#include "edgeferry/timebase.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -10,6 +12,7 @@
 #include <atomic>
 #include <stdexcept>
 #include <deque>
+#include <fstream>
 #include <map>
 #include <set>
 #include <mutex>
@@ -675,6 +678,55 @@ TEST_F(ForwarderTest, ARecordMovedByHandIsDeadLetteredAndTheStuckSinkMovesOn) {
   EXPECT_EQ(store_->Stats().replay_queued, 0u) << "the move request is consumed";
   Append(3);
   ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 8; }, 5s));
+}
+
+// Trustworthy time (issue 14): a record stored while the clock was unsynchronized
+// leaves the gateway re-based once it is; one from an earlier boot leaves marked with
+// its boot. Through a real outbox: the lines are what a consumer reads.
+TEST_F(ForwarderTest, RecordsStampedBeforeClockSyncLeaveRebasedAndAnEarlierBootsLeaveMarked) {
+  constexpr int64_t kSec = 1'000'000'000;
+  constexpr int64_t kTrueBoot = 1'795'000'000 * kSec;  // when this boot really began
+  ManualClock clock(0);
+  clock.Reboot("boot-b", 12 * kSec, /*synced=*/false);
+  Record earlier_boot{40 * kSec, "src", "ch", ContentType::kText, "a"};
+  earlier_boot.ts_source = TsSource::kUnsynced;
+  earlier_boot.boot_id = "boot-a";
+  earlier_boot.boot_ns = 3 * kSec;
+  ASSERT_TRUE(store_->Append(earlier_boot).ok());
+  clock.AdvanceNs(5 * kSec);
+  Record early{0, "src", "ch", ContentType::kText, "b"};
+  StampReceipt(clock, &early);
+  ASSERT_TRUE(store_->Append(early).ok());
+  clock.AdvanceNs(95 * kSec);
+  clock.SetWallNs(kTrueBoot + 100 * kSec);  // NTP
+  clock.SetSynchronized(true);
+  Record synced{0, "src", "ch", ContentType::kText, "c"};
+  StampReceipt(clock, &synced);
+  ASSERT_TRUE(store_->Append(synced).ok());
+
+  drivers::OutboxSink sink({"out", "gw", dir_ / "outbox", {10, 1 << 20, 0}, 0});
+  ASSERT_TRUE(sink.Start().ok());
+  Rebaser rebaser(clock);
+  Forwarder f(*store_, sink, fast_retry_, {}, {}, {}, nullptr, &rebaser);
+  ASSERT_TRUE(f.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return f.Stats().acked_seq == 3u; }, 5s));
+  f.Stop();
+  std::vector<nlohmann::json> lines;
+  for (const auto& file : std::filesystem::directory_iterator(dir_ / "outbox")) {
+    std::ifstream in(file.path());
+    for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+  }
+  ASSERT_EQ(lines.size(), 3u);
+  std::sort(lines.begin(), lines.end(), [](const auto& a, const auto& b) { return a["seq"] < b["seq"]; });
+  EXPECT_EQ(lines[0]["ts_source"], "unsynced");
+  EXPECT_EQ(lines[0]["boot_id"], "boot-a");
+  EXPECT_EQ(lines[0]["boot_ns"], 3 * kSec);
+  EXPECT_EQ(lines[0]["ts"], "1970-01-01T00:00:40.000000000Z");
+  EXPECT_EQ(lines[1]["ts_source"], "rebased");
+  EXPECT_EQ(lines[1]["ts"], "2026-11-18T11:06:45.000000000Z") << "true boot + 5 s";
+  EXPECT_FALSE(lines[1].contains("boot_id"));
+  EXPECT_EQ(lines[2]["ts_source"], "clock");
+  EXPECT_EQ(lines[2]["ts"], "2026-11-18T11:08:20.000000000Z") << "true boot + 100 s";
 }
 
 }  // namespace

@@ -203,5 +203,67 @@ TEST(SegmentCodec, AZstdBombIsRefusedBeforeItDecodes) {
   EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 64 * 1024) << "KiB of peak RSS the decode added";
 }
 
+// Schema 3: event time and the unsynchronized clock's boot stamp round-trip; a record
+// of schema 2 (a content type byte with no flags), built by hand here, still decodes.
+TEST(SegmentCodec, TimeFieldsRoundTripAndSchemaTwoRecordsStillDecode) {
+  std::vector<Record> records(3);
+  records[0] = Record{1'800'000'000'000'000'000, "gps", "/dev/ttyUSB0", ContentType::kNmea, "$GPRMC,..."};
+  records[0].event_ts_ns = 1'430'000'000'000'000'000;  // a receiver's 2015 clock: far behind ts
+  records[1] = Record{12'000'000'000, "plant", "t", ContentType::kJson, "{}"};
+  records[1].ts_source = TsSource::kUnsynced;
+  records[1].boot_ns = -5'000'000'123;  // an aggregate window that starts before the boot
+  records[1].boot_id = "11111111-1111-1111-1111-111111111111";
+  records[2] = Record{1'800'000'000'000'000'007, "plant", "t", ContentType::kText, "x"};
+  records[2].ts_source = TsSource::kRebased;
+  std::string encoded;
+  int64_t prev = 0;
+  for (const auto& r : records) EncodeRecord(r, &prev, &encoded);
+  std::vector<StoredRecord> out;
+  ASSERT_TRUE(DecodeSegment(Codec::kRaw, encoded, 1, 3, &out).ok());
+  ASSERT_EQ(out.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(out[i].record.ts_ns, records[i].ts_ns) << i;
+    EXPECT_EQ(out[i].record.event_ts_ns, records[i].event_ts_ns) << i;
+    EXPECT_EQ(out[i].record.ts_source, records[i].ts_source) << i;
+    EXPECT_EQ(out[i].record.boot_ns, records[i].boot_ns) << i;
+    EXPECT_EQ(out[i].record.boot_id, records[i].boot_id) << i;
+    EXPECT_EQ(out[i].record.content_type, records[i].content_type) << i;
+    EXPECT_EQ(out[i].record.payload, records[i].payload) << i;
+  }
+
+  // Schema 2, per FORMAT.md: zigzag ts delta 300 (0xd8 0x04), source "s", channel "c",
+  // content type 1 (json), payload "{}".
+  constexpr char kV2[] = "\xd8\x04\x01s\x01" "c\x01\x02{}";
+  const std::string v2(kV2, sizeof(kV2) - 1);
+  out.clear();
+  ASSERT_TRUE(DecodeSegment(Codec::kRaw, v2, 7, 1, &out).ok());
+  EXPECT_EQ(out[0].record.ts_ns, 300);
+  EXPECT_EQ(out[0].record.event_ts_ns, 0);
+  EXPECT_EQ(out[0].record.ts_source, TsSource::kClock);
+  EXPECT_EQ(out[0].record.content_type, ContentType::kJson);
+  EXPECT_EQ(out[0].record.payload, "{}");
+
+  // The time bytes alone, as the dead_letters and replay tables keep them.
+  for (const auto& r : records) {
+    Record back{r.ts_ns, "", "", ContentType::kBinary, ""};
+    ASSERT_TRUE(DecodeRecordTime(EncodeRecordTime(r), &back));
+    EXPECT_EQ(back.event_ts_ns, r.event_ts_ns);
+    EXPECT_EQ(back.ts_source, r.ts_source);
+    EXPECT_EQ(back.boot_ns, r.boot_ns);
+    EXPECT_EQ(back.boot_id, r.boot_id);
+  }
+  EXPECT_EQ(EncodeRecordTime(Record{5, "s", "c", ContentType::kJson, "{}"}), "") << "nothing to keep";
+  Record junk;
+  EXPECT_FALSE(DecodeRecordTime(std::string("\x40\x05", 2), &junk)) << "a boot stamp cut short";
+  EXPECT_FALSE(DecodeRecordTime(std::string("\x01", 1), &junk)) << "a content type where flags belong";
+  EXPECT_EQ(junk.ts_source, TsSource::kClock);
+
+  // Unsynced and rebased at once is not a record edgeferry writes.
+  constexpr char kBoth[] = "\xd8\x04\x01s\x01" "c\x61\x00\x00\x02{}";
+  const std::string both(kBoth, sizeof(kBoth) - 1);
+  out.clear();
+  EXPECT_TRUE(DecodeSegment(Codec::kRaw, both, 7, 1, &out).IsCorruption());
+}
+
 }  // namespace
 }  // namespace edgeferry::buffer

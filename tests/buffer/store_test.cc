@@ -1,5 +1,7 @@
 #include "edgeferry/buffer/store.h"
 
+#include "edgeferry/buffer/dead_letter_admin.h"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
@@ -421,6 +423,144 @@ TEST_F(StoreTest, TtlDropsExpiredSegmentsOldestFirst) {
   EXPECT_EQ(ReadAll(*store).front().seq, 51u);
 }
 
+// TTL by true time (issue 14): segments sealed while the clock read 1970 are not all
+// deleted when NTP steps it 56 years ahead; this boot's are placed exactly, an earlier
+// unsynchronized boot's age from this boot's start (they were sealed before it).
+TEST_F(StoreTest, TtlCountsSegmentsSealedBeforeClockSyncFromTheirTrueTime) {
+  constexpr int64_t kSec = 1'000'000'000;
+  constexpr int64_t kTrueBoot = 1'795'000'000 * kSec;  // when boot b really began
+  ManualClock clock(0);
+  clock.Reboot("boot-a", 12 * kSec, /*synced=*/false);
+  auto o = Options();
+  o.clock = &clock;
+  o.ttl_ns = 3600 * kSec;
+  {
+    auto store = OpenStore(o);
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(store->Append(MakeRecord(i)).ok());
+    ASSERT_TRUE(store->Close().ok());
+  }
+  clock.Reboot("boot-b", 12 * kSec, /*synced=*/false);  // no sync before the reboot
+  auto store = OpenStore(o);
+  clock.AdvanceNs(50 * kSec);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(store->Append(MakeRecord(i)).ok());
+  ASSERT_TRUE(store->Flush().ok());  // sealed at boot time 50 s: true time kTrueBoot + 50 s
+  clock.AdvanceNs(50 * kSec);
+  clock.SetWallNs(kTrueBoot + 100 * kSec);  // NTP
+  clock.SetSynchronized(true);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(store->Append(MakeRecord(i)).ok());
+  ASSERT_TRUE(store->Flush().ok());  // sealed at kTrueBoot + 100 s
+  auto ttl_dropped = [&] { return store->Stats().dropped.at("ttl"); };
+  auto tick = [&](int n) {  // maintenance runs on the (manual) monotonic clock
+    for (int i = 0; i < n; ++i) {
+      clock.AdvanceNs(kSec / 10);
+      std::this_thread::sleep_for(20ms);
+    }
+  };
+  tick(20);  // kTrueBoot + 102 s
+  EXPECT_EQ(ttl_dropped(), 0u) << "the step to the true time expired nothing";
+  clock.AdvanceNs(3480 * kSec);
+  tick(5);  // 3582.5 s: boot a's (from kTrueBoot) are 3582 s old
+  EXPECT_EQ(ttl_dropped(), 0u);
+  clock.AdvanceNs(40 * kSec);  // 3622.5 s: boot a's are over the TTL, boot b's (from + 50 s) are not
+  ASSERT_TRUE(WaitUntil([&] { clock.AdvanceNs(1'000'000); return ttl_dropped() == 10; }, 5s)) << ttl_dropped();
+  tick(5);
+  EXPECT_EQ(ttl_dropped(), 10u);
+  clock.AdvanceNs(40 * kSec);  // 3663 s: boot b's unsynchronized ones too
+  ASSERT_TRUE(WaitUntil([&] { clock.AdvanceNs(1'000'000); return ttl_dropped() == 30; }, 5s)) << ttl_dropped();
+  EXPECT_EQ(store->Stats().records, 5u) << "sealed at kTrueBoot + 100 s: 3563 s old";
+}
+
+// A board that reboots and never syncs (an offline site): an earlier boot's segments
+// still expire, aged from this boot's start, which they precede.
+TEST_F(StoreTest, TtlGoesOnAfterARebootWithoutAnySync) {
+  constexpr int64_t kSec = 1'000'000'000;
+  ManualClock clock(0);
+  clock.Reboot("boot-a", 12 * kSec, /*synced=*/false);
+  auto o = Options();
+  o.clock = &clock;
+  o.ttl_ns = 3600 * kSec;
+  {
+    auto store = OpenStore(o);
+    clock.AdvanceNs(500 * kSec);
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(store->Append(MakeRecord(i)).ok());
+    ASSERT_TRUE(store->Close().ok());  // sealed at wall 512 s: after the next boot's 12 s
+  }
+  clock.Reboot("boot-b", 12 * kSec, /*synced=*/false);
+  auto store = OpenStore(o);
+  clock.AdvanceNs(3590 * kSec);
+  for (int i = 0; i < 3; ++i) {
+    clock.AdvanceNs(kSec / 10);
+    std::this_thread::sleep_for(30ms);
+  }
+  EXPECT_EQ(store->Stats().dropped.at("ttl"), 0u) << "3590 s into boot b";
+  clock.AdvanceNs(20 * kSec);
+  ASSERT_TRUE(WaitUntil([&] { clock.AdvanceNs(1'000'000); return store->Stats().dropped.at("ttl") == 10; }, 5s))
+      << store->Stats().dropped.at("ttl");
+}
+
+// `date -s` or a late fake-hwclock moves the wall clock without syncing it: segments
+// sealed before the step keep their true age (through boot time), not a 1970 one.
+TEST_F(StoreTest, TtlIsNotFooledByAClockStepBeforeSync) {
+  constexpr int64_t kSec = 1'000'000'000;
+  ManualClock clock(0);
+  clock.Reboot("boot-b", 12 * kSec, /*synced=*/false);
+  auto o = Options();
+  o.clock = &clock;
+  o.ttl_ns = 3600 * kSec;
+  auto store = OpenStore(o);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(store->Append(MakeRecord(i)).ok());
+  ASSERT_TRUE(store->Flush().ok());  // boot time 0
+  clock.AdvanceNs(60 * kSec);
+  clock.SetWallNs(1'795'000'060 * kSec);  // stepped, still unsynchronized
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(store->Append(MakeRecord(i)).ok());
+  ASSERT_TRUE(store->Flush().ok());  // boot time 60 s
+  for (int i = 0; i < 10; ++i) {
+    clock.AdvanceNs(kSec / 10);
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(store->Stats().dropped.at("ttl"), 0u) << "the step expired what was sealed before it";
+  clock.AdvanceNs(3550 * kSec);  // boot time 3611 s: the first 10 are over the TTL, the 5 are not
+  ASSERT_TRUE(WaitUntil([&] { clock.AdvanceNs(1'000'000); return store->Stats().dropped.at("ttl") == 10; }, 5s))
+      << store->Stats().dropped.at("ttl");
+  EXPECT_EQ(store->Stats().records, 5u);
+}
+
+// Dead letters and replays keep a record's time: its event time and an unsynchronized
+// stamp (so a replayed record can still be re-based), through the tables' time column.
+TEST_F(StoreTest, DeadLettersAndReplaysKeepTheRecordsTime) {
+  auto o = Options();
+  auto store = OpenStore(o);
+  Record r = MakeRecord(1);
+  r.event_ts_ns = 1'430'000'000'000'000'000;
+  r.ts_source = TsSource::kUnsynced;
+  r.boot_ns = 5'000'000'000;
+  r.boot_id = "11111111-1111-1111-1111-111111111111";
+  ASSERT_TRUE(store->AddDeadLetter(r, "source:plant", "bad").ok());
+  ASSERT_TRUE(store->AddDeadLetter(MakeRecord(2), "source:plant", "bad").ok());
+  auto list = store->ListDeadLetters(0, 10);
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  const Record& got = (*list)[0].record;
+  EXPECT_EQ(got.ts_ns, r.ts_ns);
+  EXPECT_EQ(got.event_ts_ns, r.event_ts_ns);
+  EXPECT_EQ(got.ts_source, TsSource::kUnsynced);
+  EXPECT_EQ(got.boot_ns, r.boot_ns);
+  EXPECT_EQ(got.boot_id, r.boot_id);
+  EXPECT_EQ((*list)[1].record.ts_source, TsSource::kClock);
+  EXPECT_EQ((*list)[1].record.event_ts_ns, 0);
+  ASSERT_TRUE(store->Flush().ok());
+  auto admin = DeadLetterAdmin::Open(o.path);
+  ASSERT_TRUE(admin.ok());
+  ASSERT_TRUE((*admin)->Replay({(*list)[0].id}, "cloud").ok());
+  auto items = store->PeekReplay("cloud", 10);
+  ASSERT_TRUE(items.ok());
+  ASSERT_EQ(items->size(), 1u);
+  EXPECT_EQ((*items)[0].record.record.event_ts_ns, r.event_ts_ns);
+  EXPECT_EQ((*items)[0].record.record.ts_source, TsSource::kUnsynced);
+  EXPECT_EQ((*items)[0].record.record.boot_id, r.boot_id);
+  EXPECT_EQ((*items)[0].record.record.boot_ns, r.boot_ns);
+}
+
 // The sink lag rule's input: when the first unacknowledged record was stored (its
 // segment's commit time, or the open segment's start), never the record's own ts.
 TEST_F(StoreTest, OldestUnackedStoredTimeFollowsTheCursor) {
@@ -525,28 +665,37 @@ TEST_F(StoreTest, SmallSegmentsUseATrainedZstdDictionaryThatSurvivesAReopen) {
 }
 
 // A store written by schema 1 (no dictionaries table) opens, keeps its records and is
-// marked schema 2 so an older edgeferry refuses it rather than misreading codec 2.
+// marked with the current schema (3) so an older edgeferry refuses it rather than
+// misreading codec 2 or the time flags.
 TEST_F(StoreTest, ASchemaOneStoreIsUpgradedInPlace) {
   auto o = Options();
   {
     auto store = OpenStore(o);
     for (int i = 0; i < 10; ++i) ASSERT_TRUE(store->Append(MakeRecord(i)).ok());
+    ASSERT_TRUE(store->AddDeadLetter(MakeRecord(99), "source:plant", "bad").ok());
     ASSERT_TRUE(store->Close().ok());
   }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(o.path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE dictionaries; UPDATE meta SET value=1 WHERE key='schema_version'", nullptr,
-                         nullptr, nullptr),
+  // Schema 1: no dictionaries, no unsynced_seals, no time columns.
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DROP TABLE dictionaries; DROP TABLE unsynced_seals; ALTER TABLE dead_letters DROP COLUMN time; "
+                         "ALTER TABLE replay DROP COLUMN time; UPDATE meta SET value=1 WHERE key='schema_version'",
+                         nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
   auto store = OpenStore(o);
   EXPECT_EQ(ReadAll(*store).size(), 10u);
+  auto dead = store->ListDeadLetters(0, 10);
+  ASSERT_TRUE(dead.ok()) << dead.status().ToString();
+  ASSERT_EQ(dead->size(), 1u);
+  EXPECT_EQ((*dead)[0].record.ts_source, TsSource::kClock);
   ASSERT_TRUE(store->Close().ok());
   ASSERT_EQ(sqlite3_open(o.path.c_str(), &db), SQLITE_OK);
   sqlite3_stmt* stmt = nullptr;
   sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key='schema_version'", -1, &stmt, nullptr);
   ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(stmt, 0), 2);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), 3);
   sqlite3_finalize(stmt);
   sqlite3_close(db);
 }

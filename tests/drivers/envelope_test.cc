@@ -45,6 +45,55 @@ TEST(Envelope, CarriesEveryFieldAndParsesAsJson) {
   EXPECT_FALSE(j.contains("payload_encoding"));
 }
 
+// docs/envelope.md "Time": ts is always the receive time, ts_source says how far to
+// trust it, an event time the payload carried is a member of its own.
+TEST(Envelope, SaysWhereItsTimeComesFrom) {
+  auto clock = nlohmann::json::parse(Line(Rec("{}")));
+  EXPECT_EQ(clock["ts_source"], "clock");
+  EXPECT_FALSE(clock.contains("event_ts"));
+  EXPECT_FALSE(clock.contains("boot_id"));
+
+  StoredRecord gps = Rec("$GPRMC,...", ContentType::kNmea);
+  gps.record.event_ts_ns = 1'430'000'000'500'000'000;  // a receiver's 2015 clock
+  auto g = nlohmann::json::parse(Line(gps));
+  EXPECT_EQ(g["ts"], "2026-11-21T08:47:37.000000042Z");
+  EXPECT_EQ(g["event_ts"], "2015-04-25T22:13:20.500000000Z");
+
+  StoredRecord early = Rec("{}");
+  early.record.ts_ns = 12'000'000'000;
+  early.record.ts_source = TsSource::kUnsynced;
+  early.record.boot_id = "11111111-1111-1111-1111-111111111111";
+  early.record.boot_ns = 5'000'000'123;
+  const std::string line = Line(early);
+  auto u = nlohmann::json::parse(line);
+  EXPECT_EQ(u["ts"], "1970-01-01T00:00:12.000000000Z");
+  EXPECT_EQ(u["ts_source"], "unsynced");
+  EXPECT_EQ(u["boot_id"], "11111111-1111-1111-1111-111111111111");
+  EXPECT_EQ(u["boot_ns"], 5'000'000'123);
+  EXPECT_LE(line.size(), EnvelopeSizeBound("gw-01", early));
+
+  // The bound's worst case: every string all control bytes (6 bytes each escaped), the
+  // extreme times, a payload that is too deep (note) and binary (base64).
+  StoredRecord worst{UINT64_MAX, Record{INT64_MIN, std::string(64, '\x01'), std::string(300, '\x1f'),
+                                        ContentType::kJson, std::string(70, '[') + '\xff'}};
+  worst.record.event_ts_ns = INT64_MAX;
+  worst.record.ts_source = TsSource::kUnsynced;
+  worst.record.boot_ns = INT64_MAX;
+  worst.record.boot_id = std::string(200, '\x02');
+  const std::string gw(64, '\x03');
+  std::string big;
+  AppendEnvelope(gw, worst, &big);
+  EXPECT_LE(big.size(), EnvelopeSizeBound(gw, worst));
+  for (auto& c : worst.record.payload) c = '\x05';
+  big.clear();
+  AppendEnvelope(gw, worst, &big);
+  EXPECT_LE(big.size(), EnvelopeSizeBound(gw, worst)) << "as text: every byte escaped";
+
+  StoredRecord rebased = Rec("{}");
+  rebased.record.ts_source = TsSource::kRebased;
+  EXPECT_EQ(nlohmann::json::parse(Line(rebased))["ts_source"], "rebased");
+}
+
 TEST(Envelope, InlineJsonKeepsTheOriginalBytesVerbatim) {
   for (std::string p : {"{\"t\": 21.50, \"k\":[1,2 ,3]}", "  [1.0e3]  ", "\"just a string\"", "17", "null",
                         "{\"u\":\"\\u00e9\\n\"}"}) {

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "edgeferry/buffer/store.h"
+#include "edgeferry/clock.h"
 #include "edgeferry/drivers/serial/frame_parser.h"
 #include "edgeferry/drivers/serial/framer.h"
 #include "edgeferry/formats/nmea.h"
@@ -103,15 +104,19 @@ TEST_P(RealLogs, EveryValidSentenceStoredOnceInOrderAndEveryBadFrameDeadLettered
   ASSERT_TRUE(WaitUntil([&] { return source.Stats().dead_lettered == want.dead; }, 5s))
       << source.Stats().dead_lettered << " dead letters, want " << want.dead;
   source.Stop();
+  const int64_t stopped_ns = SystemClock().NowNs();
   const auto stored = Stored();
   ASSERT_EQ(stored.size(), want.stored.size());
   for (size_t i = 0; i < stored.size(); ++i) {
     ASSERT_EQ(stored[i].record.payload, want.stored[i]) << i;
     EXPECT_EQ(stored[i].record.channel, std::string(NmeaAddress(want.stored[i])));
     EXPECT_EQ(stored[i].record.content_type, ContentType::kNmea);
-    if (auto t = NmeaEventTimeNs(want.stored[i])) {
-      EXPECT_EQ(stored[i].record.ts_ns, *t) << want.stored[i];
-    }
+    // The receiver's own time is the event time; ts is when the gateway read it.
+    EXPECT_EQ(stored[i].record.event_ts_ns, NmeaEventTimeNs(want.stored[i]).value_or(0)) << want.stored[i];
+    EXPECT_LE(stored[i].record.ts_ns, stopped_ns);
+    EXPECT_GT(stored[i].record.ts_ns, stopped_ns - 120'000'000'000);
+    EXPECT_EQ(stored[i].record.ts_source,
+              SystemClock().Synchronized() ? TsSource::kClock : TsSource::kUnsynced);
   }
   std::printf("[ serial ] %s: %zu sentences stored, %zu dead-lettered\n", GetParam().c_str(), stored.size(), want.dead);
   for (const auto& d : Dead()) std::printf("[ serial ]   DLQ %-45.45s %zu bytes\n", d.reason.c_str(), d.record.payload.size());

@@ -395,6 +395,57 @@ TEST(Aggregate, ALiveWindowClosesAtItsEndByTheMonotonicClock) {
   EXPECT_EQ(e.store[0].source, "s");
 }
 
+// A record with an event time (a GPS fix's) is windowed by it; the window comes out with
+// its start as the event time and the last receive time as ts, never one in the other.
+TEST(Aggregate, EventTimeWindowsKeepTheTwoTimeLinesApart) {
+  constexpr int64_t kWindow = 60 * kSecond;
+  Pipeline p({AggregateConfig{kWindow, {Path("v")}}});
+  const int64_t received = 1'800'000'000 * kSecond;
+  const int64_t event = 1'430'000'000 * kSecond + 10 * kSecond;  // a receiver's 2015 clock, 10 s into a minute
+  for (int i = 0; i < 3; ++i) {
+    Record r{received + i * kSecond, "gps", "fix", ContentType::kJson, "{\"v\":" + std::to_string(i) + "}"};
+    r.event_ts_ns = event + i * kSecond;
+    EXPECT_FALSE(*p.Run(r, i * kSecond));
+  }
+  Record next{received + 70 * kSecond, "gps", "fix", ContentType::kJson, R"({"v":9})"};
+  next.event_ts_ns = event + 70 * kSecond;  // the next minute closes the first
+  EXPECT_FALSE(*p.Run(next, 70 * kSecond));
+  auto e = p.Expire(70 * kSecond);
+  ASSERT_EQ(e.store.size(), 1u);
+  EXPECT_EQ(e.store[0].event_ts_ns, 1'429'999'980 * kSecond) << "the event-time window's start";
+  EXPECT_EQ(e.store[0].ts_ns, received + 2 * kSecond) << "the last record's receive time";
+  const auto j = nlohmann::json::parse(e.store[0].payload);
+  EXPECT_EQ(j["records"], 3);
+  EXPECT_EQ(j["window_start"], "2015-04-25T22:13:00.000000000Z");
+}
+
+// Windows of records received before the clock was synchronized come out stamped the
+// same way, with a boot time that places them once it is; a reboot starts a new window.
+TEST(Aggregate, UnsynchronizedWindowsKeepTheirBootStamp) {
+  constexpr int64_t kWindow = 60 * kSecond;
+  Pipeline p({AggregateConfig{kWindow, {Path("v")}}});
+  auto unsynced = [](int64_t boot_ns, const std::string& boot, int v) {
+    Record r{12 * kSecond + boot_ns, "s", "c", ContentType::kJson, "{\"v\":" + std::to_string(v) + "}"};
+    r.ts_source = TsSource::kUnsynced;
+    r.boot_ns = boot_ns;
+    r.boot_id = boot;
+    return r;
+  };
+  Record a = unsynced(5 * kSecond, "boot-a", 1), b = unsynced(7 * kSecond, "boot-a", 3);
+  EXPECT_FALSE(*p.Run(a, 0));
+  EXPECT_FALSE(*p.Run(b, 0));
+  Record c = unsynced(6 * kSecond, "boot-b", 9);  // same wall minute, another boot
+  EXPECT_FALSE(*p.Run(c, 0));
+  auto e = p.Expire(0);
+  ASSERT_EQ(e.store.size(), 1u);
+  const Record& w = e.store[0];
+  EXPECT_EQ(w.ts_ns, 0) << "the window's start, on the unsynchronized clock";
+  EXPECT_EQ(w.ts_source, TsSource::kUnsynced);
+  EXPECT_EQ(w.boot_id, "boot-a");
+  EXPECT_EQ(w.boot_ns, -12 * kSecond) << "the window start's boot time: wall 0 is 12 s before boot";
+  EXPECT_EQ(nlohmann::json::parse(w.payload)["records"], 2);
+}
+
 TEST(Aggregate, RecordsWithoutTheFieldsPassAndWindowsGoThroughTheLaterProcessors) {
   FieldsConfig tag;
   tag.kind = FieldsConfig::Kind::kSet;
@@ -593,6 +644,7 @@ TEST(Parse, NmeaRmcAndGgaAgreeWithGpsdAndOtherSentencesPass) {
   std::ifstream in(std::string(EDGEFERRY_SOURCE_DIR) + "/tests/data/nmea/expected/ublox-8.log.chk");
   ASSERT_TRUE(in);
   nlohmann::json rmc, gga;
+  int64_t rmc_event_ns = 0;
   int rmc_checked = 0, gga_checked = 0, passed = 0;
   for (std::string line; std::getline(in, line);) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -607,6 +659,8 @@ TEST(Parse, NmeaRmcAndGgaAgreeWithGpsdAndOtherSentencesPass) {
       }
       const auto j = nlohmann::json::parse(r.payload);
       (j["sentence"] == "RMC" ? rmc : gga) = j;
+      if (j["sentence"] == "RMC") rmc_event_ns = r.event_ts_ns;
+      EXPECT_EQ(r.ts_ns, 0) << "the receive time stays; the fix's time is the event time";
       continue;
     }
     if (!line.starts_with("{\"class\":\"TPV\"")) continue;
@@ -618,6 +672,14 @@ TEST(Parse, NmeaRmcAndGgaAgreeWithGpsdAndOtherSentencesPass) {
       EXPECT_NEAR(rmc["lat"].get<double>(), tpv["lat"].get<double>(), 1e-6);
       EXPECT_NEAR(rmc["lon"].get<double>(), tpv["lon"].get<double>(), 1e-6);
       EXPECT_EQ(rmc["talker"], "GN");
+      // gpsd's "2021-06-07T12:34:56.000Z", read here with timegm: the record's event time.
+      std::tm tm{};
+      int ms = 0;
+      ASSERT_EQ(std::sscanf(t.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                            &tm.tm_min, &tm.tm_sec, &ms), 7) << t;
+      tm.tm_year -= 1900;
+      tm.tm_mon -= 1;
+      EXPECT_EQ(rmc_event_ns / 1'000'000, static_cast<int64_t>(timegm(&tm)) * 1000 + ms) << t;
       rmc = nullptr;
       ++rmc_checked;
     }

@@ -106,7 +106,7 @@ Status MqttSource::Impl::Start() {
 void MqttSource::Impl::OnMessage(const mqtt::const_message_ptr& msg) {
   counters_.CountReceived();
   Record r;
-  r.ts_ns = SystemClock().NowNs();
+  StampReceipt(SystemClock(), &r);
   r.source = cfg_.name;
   r.channel = msg->get_topic();
   r.payload = msg->get_payload_str();

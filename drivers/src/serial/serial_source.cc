@@ -164,7 +164,7 @@ class SerialSource::Impl {
   void StartRead() {
     port_.async_read_some(asio::buffer(buf_), [this](const boost::system::error_code& ec, size_t n) {
       if (n > 0) {
-        receive_ns_ = SystemClock().NowNs();
+        StampReceipt(SystemClock(), &receipt_);
         framer_.Feed(std::string_view(buf_.data(), n));
       }
       if (ec) {
@@ -186,8 +186,8 @@ class SerialSource::Impl {
       DeadLetter(p.payload.empty() ? frame : std::string_view(p.payload), p.error.message());
       return;
     }
-    Record r;
-    r.ts_ns = p.event_ts_ns.value_or(receive_ns_);
+    Record r = ReceivedNow();
+    r.event_ts_ns = p.event_ts_ns.value_or(0);
     r.source = cfg_.name;
     r.channel = p.channel.empty() ? channel_ : std::move(p.channel);
     r.content_type = p.content_type;
@@ -210,9 +210,19 @@ class SerialSource::Impl {
     DeadLetter(partial, fmt::format("incomplete frame at disconnect ({} bytes)", partial.size()));
   }
 
-  void DeadLetter(std::string_view bytes, const std::string& reason) {
+  // A record stamped with the time of the read its bytes came from.
+  Record ReceivedNow() {
     Record r;
-    r.ts_ns = receive_ns_ ? receive_ns_ : SystemClock().NowNs();
+    if (receipt_.ts_ns == 0) StampReceipt(SystemClock(), &receipt_);
+    r.ts_ns = receipt_.ts_ns;
+    r.ts_source = receipt_.ts_source;
+    r.boot_ns = receipt_.boot_ns;
+    r.boot_id = receipt_.boot_id;
+    return r;
+  }
+
+  void DeadLetter(std::string_view bytes, const std::string& reason) {
+    Record r = ReceivedNow();
     r.source = cfg_.name;
     r.channel = channel_;
     r.content_type = ContentType::kBinary;
@@ -230,7 +240,8 @@ class SerialSource::Impl {
   asio::io_context io_;
   asio::serial_port port_;
   std::vector<char> buf_;
-  int64_t receive_ns_ = 0;
+  Record receipt_;  // only its time: when the last read returned
+
   std::thread thread_;
 
   mutable Mutex mu_;

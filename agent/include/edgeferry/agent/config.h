@@ -101,6 +101,9 @@ struct AgentConfig {
   int64_t version = 0;           // a pushed configuration's version; 0 for a local file without one
   std::string gateway_id;        // [A-Za-z0-9._-], 1..64; part of the dedup key (gateway_id, seq)
   std::string data_dir;          // holds buffer.db and, by default, the outbox
+  // [gateway] clock: "kernel" (default) trusts the wall clock once the kernel says it is
+  // synchronized (adjtimex); "trusted" always (TrustSystemClock). docs/envelope.md "Time".
+  bool clock_trusted = false;
   std::string log_level = "info";
   std::string log_format = "text";  // "text" or "json" (one object per line); read at start, not on reload
   int64_t stats_interval_ns = 60'000'000'000;  // a stats line in the log this often; 0 = off

@@ -42,6 +42,7 @@
 #include "edgeferry/buffer/store.h"
 #include "edgeferry/drivers/sink.h"
 #include "edgeferry/histogram.h"
+#include "edgeferry/timebase.h"
 
 namespace edgeferry::agent {
 
@@ -84,8 +85,11 @@ class Forwarder {
   // selects before each delivery; what they drop is acked past, what they fail on is
   // dead-lettered with the reason.
   // `tap`: where `edgeferry tap` sees what the sink sends (not owned; null = none).
+  // `rebaser`: re-bases records received before the clock was synchronized, before
+  // the route, the processors and the sink see them (not owned; null = SystemRebaser()).
   Forwarder(buffer::Store& store, drivers::Sink& sink, RetryPolicy retry, DrainPolicy drain = {}, Route route = {},
-            const std::vector<pipeline::ProcessorConfig>& processors = {}, TapHub* tap = nullptr);
+            const std::vector<pipeline::ProcessorConfig>& processors = {}, TapHub* tap = nullptr,
+            Rebaser* rebaser = nullptr);
   ~Forwarder();
   // Opens the sink's cursor and starts the delivery thread. Errors: from the store.
   Status Start();
@@ -143,6 +147,7 @@ class Forwarder {
   const Route route_;
   pipeline::Pipeline processors_;  // the delivery thread's; stats copied into stats_
   TapHub* const tap_;
+  Rebaser& rebaser_;
   // The records of the batch in hand as the buffer holds them, when the sink has
   // processors: dead letters keep these (a replay runs the processors again).
   std::unordered_map<uint64_t, Record> originals_;

@@ -52,9 +52,20 @@ class SegmentDictionary {
 // The dictionary ID in a kZstdDict blob's frame header (0 if none or unreadable).
 uint32_t SegmentDictionaryId(std::string_view blob);
 
-// Appends the encoding of one record to *out (uncompressed). `prev_ts_ns` is the
-// previous record's ts_ns in the segment (0 for the first) and is updated.
+// Appends the encoding of one record to *out (uncompressed; buffer/FORMAT.md "Segment
+// encoding", with the time flags of schema 3). `prev_ts_ns` is the previous record's
+// ts_ns in the segment (0 for the first) and is updated.
 void EncodeRecord(const Record& record, int64_t* prev_ts_ns, std::string* out);
+
+// A record's time members beyond ts_ns (event time, ts_source, boot stamp) in the
+// segment encoding's form: the flag bits of the content type byte as one byte, then what
+// they announce (FORMAT.md "Segment encoding"). For the tables that keep records outside
+// segments (dead_letters, replay). "" when there is nothing to keep.
+std::string EncodeRecordTime(const Record& record);
+// Sets record's event_ts_ns, ts_source, boot_ns and boot_id from EncodeRecordTime's bytes
+// (relative to record->ts_ns, so set that first); "" leaves a synchronized receipt.
+// False when the bytes are malformed (then the members are left as a synchronized receipt).
+bool DecodeRecordTime(std::string_view bytes, Record* record);
 
 // Compresses an encoded run with zstd at `level`; returns the blob and sets *codec.
 // With `dict` (not owned) the codec is kZstdDict. Falls back to kRaw when compression
