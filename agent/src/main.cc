@@ -819,7 +819,13 @@ int main(int argc, char** argv) {
   }
   auto* version = app.add_subcommand("version", "Print the version");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // app.exit prints the help, the version or the error; a usage error is sysexits'
+    // EX_USAGE, not CLI11's own numbers (106, 109, ...).
+    return app.exit(e) == 0 ? 0 : kExitUsage;
+  }
   if (*run) return Run(config, ignore_applied);
   if (*check) {
     if (!connect && (json || check->count("--timeout") > 0)) {

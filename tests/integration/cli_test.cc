@@ -52,8 +52,12 @@ TEST(Cli, VersionFlagAndSubcommandPrintTheVersionAndExitZero) {
   EXPECT_EQ(sub, out);
   EXPECT_EQ(RunCommand({ReplayBinary(), "--version"}, &out), 0) << out;
   EXPECT_EQ(out, "edgeferry-replay " + sub.substr(std::string("edgeferry ").size()));
-  // Without either, a subcommand is still required.
-  EXPECT_NE(RunCommand({EdgeferryBinary()}, &out), 0) << out;
+  // Without either, a subcommand is still required: a usage error, sysexits' EX_USAGE.
+  EXPECT_EQ(RunCommand({EdgeferryBinary()}, &out), 64) << out;
+  EXPECT_EQ(RunCommand({EdgeferryBinary(), "check", "--no-such-flag"}, &out), 64) << out;
+  EXPECT_NE(out.find("--no-such-flag"), std::string::npos) << out;
+  EXPECT_EQ(RunCommand({EdgeferryBinary(), "dlq", "move", "--sink", "s"}, &out), 64) << "--seq is required: " << out;
+  EXPECT_EQ(RunCommand({EdgeferryBinary(), "--help"}, &out), 0) << out;
 }
 
 TEST(Cli, ConfigGoesBeforeOrAfterTheSubcommandAndDefaultsToEdgeferryConfig) {
