@@ -327,7 +327,10 @@ std::string AuthorityProblem(std::string_view url, bool allow_userinfo) {
   int n = 0;
   const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
   if (port.empty() || ec != std::errc() || end != port.data() + port.size() || n < 1 || n > 65535) {
-    return fmt::format("port must be 1 to 65535 (got \"{}\")", port.substr(0, 16));
+    // Echoed only when it is digits: in `user:pa/ss@host` the "port" is part of a password.
+    const bool digits = !port.empty() && port.size() <= 16 &&
+                        std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+    return digits ? fmt::format("port must be 1 to 65535 (got \"{}\")", port) : std::string("port must be 1 to 65535");
   }
   return "";
 }

@@ -44,12 +44,26 @@ Result<std::vector<DeadLetter>> QueryDeadLetters(sql::Db& db, uint64_t after_id,
 }
 
 Status AddTimeColumns(sql::Db& db) {
-  for (const char* table : {"dead_letters", "replay"}) {
+  auto missing = [&](const char* table) -> Result<bool> {
     auto has = db.QueryInt(fmt::format("SELECT count(*) FROM pragma_table_info('{}') WHERE name = 'time'", table), 0);
     if (!has.ok()) return has.status();
-    if (*has == 0) {
-      if (Status st = db.Exec(fmt::format("ALTER TABLE {} ADD COLUMN time BLOB", table)); !st.ok()) return st;
+    return *has == 0;
+  };
+  for (const char* table : {"dead_letters", "replay"}) {
+    auto need = missing(table);
+    if (!need.ok()) return need.status();
+    if (!*need) continue;
+    // The agent and `edgeferry dlq` may open an old store at once: look again under the
+    // write lock, so only one of them adds the column.
+    if (Status st = db.Exec("BEGIN IMMEDIATE"); !st.ok()) return st;
+    need = missing(table);
+    Status st = need.ok() ? Status::Ok() : need.status();
+    if (st.ok() && *need) st = db.Exec(fmt::format("ALTER TABLE {} ADD COLUMN time BLOB", table));
+    if (!st.ok()) {
+      (void)db.Exec("ROLLBACK");
+      return st;
     }
+    if (Status c = db.Exec("COMMIT"); !c.ok()) return c;
   }
   return Status::Ok();
 }

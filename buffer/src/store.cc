@@ -25,6 +25,7 @@
 #include <fstream>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -71,6 +72,33 @@ int64_t SaturatingAdd(int64_t a, int64_t b) {
 int64_t SaturatingSub(int64_t a, int64_t b) {
   int64_t r = 0;
   return __builtin_sub_overflow(a, b, &r) ? (b < 0 ? INT64_MAX : INT64_MIN) : r;
+}
+
+// A row of unsynced_seals: segments first..last were sealed while the wall clock was
+// unsynchronized (FORMAT.md "Retention", TTL).
+struct SealRun {
+  uint64_t first = 0, last = 0;
+  std::string boot;
+  int64_t wall_minus_boot = 0;
+  std::optional<int64_t> shift, floor;
+};
+
+// A segment's sealed_ns on the clock's present time line. One sealed in this boot while
+// unsynchronized is brought over through boot time, which no step moves (shift: the
+// offset's change since; kept once the clock is synchronized). One of an earlier boot
+// cannot be placed, but was sealed before this boot began, so it counts from that
+// moment (floor: never too old, at most this boot's uptime too young). `offset_now`:
+// wall minus boot time now, i.e. this boot's start on the present line.
+int64_t PresentSealedNs(const std::vector<SealRun>& runs, uint64_t first_seq, int64_t sealed_ns,
+                        int64_t offset_now, const std::string& boot) {
+  for (const SealRun& r : runs) {  // a few rows: one per boot and clock step
+    if (first_seq < r.first || first_seq > r.last) continue;
+    if (r.shift) return SaturatingAdd(sealed_ns, *r.shift);
+    if (r.floor) return *r.floor;
+    if (r.boot == boot && !boot.empty()) return SaturatingAdd(sealed_ns, SaturatingSub(offset_now, r.wall_minus_boot));
+    return offset_now;
+  }
+  return sealed_ns;
 }
 
 constexpr const char* kSchema = R"sql(
@@ -302,6 +330,7 @@ class Store::Impl {
   uint64_t EffectiveCap(bool* at_floor) REQUIRES(mu_);
   void DropOldestPending() REQUIRES(mu_);
   Status EnforceTtl() REQUIRES(mu_);
+  Result<std::vector<SealRun>> LoadSealRuns() REQUIRES(mu_);
   Result<uint64_t> UsedBytes() REQUIRES(mu_);
   uint64_t MinCursor() const REQUIRES(mu_);
   uint64_t OldestSeq() REQUIRES(mu_);
@@ -395,7 +424,6 @@ Status Store::Impl::OpenDatabase(bool* corrupt) {
     }
   }
   if (st.ok()) st = db_.Exec(kSchema);
-  if (st.ok()) st = AddTimeColumns(db_);  // schema 3
   if (st.ok()) {
     auto version = db_.QueryInt("SELECT value FROM meta WHERE key='schema_version'", 0);
     if (!version.ok()) {
@@ -406,6 +434,7 @@ Status Store::Impl::OpenDatabase(bool* corrupt) {
           "{}: written by a newer edgeferry (schema {} > {})", opt_.path, *version, kSchemaVersion));
     }
   }
+  if (st.ok()) st = AddTimeColumns(db_);  // schema 3, after the version check: a newer store is left as it is
   if (!st.ok()) {
     db_.Close();
     *corrupt = st.IsCorruption();
@@ -559,6 +588,28 @@ Status Store::Impl::Salvage(const std::string& quarantined) {
     });
   }
   if (!st.ok()) return st;
+
+  // Runs of seals made before the clock was synchronized (a schema-3 copy): without them
+  // a salvaged 1970 seal would expire at the first sync. Rows of lost segments are pruned
+  // by the next maintenance pass.
+  if (auto stmt = old.Prepare("SELECT first_seq, last_seq, boot_id, wall_minus_boot_ns, shift_ns, floor_ns "
+                              "FROM unsynced_seals");
+      stmt.ok()) {
+    st = Transaction([&]() -> Status {
+      mu_.AssertHeld();
+      auto ins = db_.Prepare("INSERT OR IGNORE INTO unsynced_seals VALUES(?1,?2,?3,?4,?5,?6)");
+      if (!ins.ok()) return ins.status();
+      Status rs;
+      while (stmt->Step(&rs)) {
+        ins->Bind(1, stmt->Int(0)).Bind(2, stmt->Int(1)).Bind(3, stmt->Text(2)).Bind(4, stmt->Int(3));
+        if (stmt->IsNull(4)) ins->BindNull(5); else ins->Bind(5, stmt->Int(4));
+        if (stmt->IsNull(5)) ins->BindNull(6); else ins->Bind(6, stmt->Int(5));
+        if (Status s = ins->Exec(); !s.ok()) return s;
+      }
+      return Status::Ok();  // a damaged table: what was read is kept
+    });
+    if (!st.ok()) return st;
+  }
 
   // Dead letters, as far as they can be read.
   uint64_t dead_letters = 0;
@@ -1312,48 +1363,43 @@ Status Store::Impl::NoteUnsyncedSeal(const Batch& batch, const EncodedList& enco
   return write->Exec();
 }
 
+Result<std::vector<SealRun>> Store::Impl::LoadSealRuns() {
+  std::vector<SealRun> runs;
+  auto stmt = db_.Prepare(
+      "SELECT first_seq, last_seq, boot_id, wall_minus_boot_ns, shift_ns, floor_ns FROM unsynced_seals "
+      "ORDER BY first_seq");
+  if (!stmt.ok()) return stmt.status();
+  Status st;
+  while (stmt->Step(&st)) {
+    SealRun r;
+    r.first = static_cast<uint64_t>(stmt->Int(0));
+    r.last = static_cast<uint64_t>(stmt->Int(1));
+    r.boot = std::string(stmt->Text(2));
+    r.wall_minus_boot = stmt->Int(3);
+    if (!stmt->IsNull(4)) r.shift = stmt->Int(4);
+    if (!stmt->IsNull(5)) r.floor = stmt->Int(5);
+    runs.push_back(std::move(r));
+  }
+  if (!st.ok()) return st;
+  return runs;
+}
+
 Status Store::Impl::EnforceTtl() {
   if (opt_.ttl_ns <= 0) return Status::Ok();
-  // A segment sealed while the clock was unsynchronized has a sealed_ns on another time
-  // line (1970, or fake-hwclock's last save). One of this boot is brought onto the
-  // clock's present line through boot time, which no step moves (shift: the offset's
-  // change since); once the clock is synchronized that shift is kept. One of an earlier
-  // boot cannot be placed, but was sealed before this boot began, so it ages from that
-  // moment (floor: never expired early, at most this boot's uptime late), kept at sync.
-  // Few rows: one per boot and clock step.
-  struct Run {
-    uint64_t first = 0, last = 0;
-    std::string boot;
-    int64_t wall_minus_boot = 0;
-    std::optional<int64_t> shift, floor;
-  };
-  std::vector<Run> runs;
-  {
-    auto stmt = db_.Prepare(
-        "SELECT first_seq, last_seq, boot_id, wall_minus_boot_ns, shift_ns, floor_ns FROM unsynced_seals "
-        "ORDER BY first_seq");
-    if (!stmt.ok()) return stmt.status();
-    Status st;
-    while (stmt->Step(&st)) {
-      Run r;
-      r.first = static_cast<uint64_t>(stmt->Int(0));
-      r.last = static_cast<uint64_t>(stmt->Int(1));
-      r.boot = std::string(stmt->Text(2));
-      r.wall_minus_boot = stmt->Int(3);
-      if (!stmt->IsNull(4)) r.shift = stmt->Int(4);
-      if (!stmt->IsNull(5)) r.floor = stmt->Int(5);
-      runs.push_back(std::move(r));
-    }
-    if (!st.ok()) return st;
-  }
+  // Segments sealed while the clock was unsynchronized have a sealed_ns on another time
+  // line (1970, or fake-hwclock's last save): PresentSealedNs moves them onto this one,
+  // and at the sync the move is written down for good.
+  auto loaded = LoadSealRuns();
+  if (!loaded.ok()) return loaded.status();
+  std::vector<SealRun>& runs = *loaded;
   const bool synced = clock_.Synchronized();
   const int64_t now = clock_.NowNs();
   const std::string boot = clock_.BootId();
   const int64_t offset_now = now - clock_.BootNs();  // this boot's start on the present line
-  if (synced && std::any_of(runs.begin(), runs.end(), [](const Run& r) { return !r.shift && !r.floor; })) {
+  if (synced && std::any_of(runs.begin(), runs.end(), [](const SealRun& r) { return !r.shift && !r.floor; })) {
     Status placed = Transaction([&]() -> Status {
       mu_.AssertHeld();
-      for (Run& r : runs) {
+      for (SealRun& r : runs) {
         if (r.shift || r.floor) continue;
         if (r.boot == boot && !boot.empty()) {
           r.shift = SaturatingSub(offset_now, r.wall_minus_boot);
@@ -1380,24 +1426,10 @@ Status Store::Impl::EnforceTtl() {
   auto stmt = db_.Prepare("SELECT first_seq, last_seq, sealed_ns FROM segments ORDER BY first_seq LIMIT 256");
   if (!stmt.ok()) return stmt.status();
   uint64_t drop_to = 0;
-  size_t run = 0;
   Status st;
   while (stmt->Step(&st)) {
-    const auto first = static_cast<uint64_t>(stmt->Int(0));
-    int64_t sealed = stmt->Int(2);
-    while (run < runs.size() && runs[run].last < first) ++run;
-    if (run < runs.size() && runs[run].first <= first) {
-      const Run& r = runs[run];
-      if (r.shift) {
-        sealed = SaturatingAdd(sealed, *r.shift);
-      } else if (r.floor) {
-        sealed = *r.floor;
-      } else if (r.boot == boot && !boot.empty()) {
-        sealed = SaturatingAdd(sealed, SaturatingSub(offset_now, r.wall_minus_boot));
-      } else {
-        sealed = offset_now;
-      }
-    }
+    const int64_t sealed =
+        PresentSealedNs(runs, static_cast<uint64_t>(stmt->Int(0)), stmt->Int(2), offset_now, boot);
     if (sealed >= cutoff) break;
     drop_to = static_cast<uint64_t>(stmt->Int(1));
   }
@@ -1829,10 +1861,14 @@ StoreStats Store::Impl::Stats() {
   // The segment holding acked + 1, or the first one after it: at most two rows visited
   // (the max(first_seq) lookup and the scan use the first_seq key).
   auto oldest = db_.Prepare(
-      "SELECT sealed_ns FROM segments WHERE first_seq >= "
+      "SELECT sealed_ns, first_seq FROM segments WHERE first_seq >= "
       "coalesce((SELECT max(first_seq) FROM segments WHERE first_seq <= ?1 + 1), 0) "
       "AND last_seq > ?1 ORDER BY first_seq LIMIT 1");
   const int64_t wall_now = clock_.NowNs(), mono_now = clock_.MonoNs();
+  // A seal from before the clock's sync is 56 years old on its face: the lag is by true time.
+  auto runs = LoadSealRuns();
+  const std::string boot = clock_.BootId();
+  const int64_t offset_now = wall_now - clock_.BootNs();
   for (const auto& [name, cur] : cursors_) {
     CursorStats cs{name, cur.acked, 0, 0};
     Status st;
@@ -1841,7 +1877,9 @@ StoreStats Store::Impl::Stats() {
       backlog->Reset();
     }
     if (oldest.ok() && oldest->Bind(1, static_cast<int64_t>(cur.acked)).Step(&st)) {
-      cs.oldest_unacked_stored_ns = oldest->Int(0);
+      cs.oldest_unacked_stored_ns =
+          runs.ok() ? PresentSealedNs(*runs, static_cast<uint64_t>(oldest->Int(1)), oldest->Int(0), offset_now, boot)
+                    : oldest->Int(0);
     }
     if (oldest.ok()) oldest->Reset();
     for (const auto& seg : mem_) {

@@ -73,11 +73,16 @@ class Aggregate final : public Processor {
       values.push_back(FindNumber(*doc, f));
       any = any || values.back().has_value();
     }
-    // Event time when the record carries one (a GPS fix's), else receive time.
-    const int64_t ts = r.event_ts_ns != 0 ? r.event_ts_ns : r.ts_ns;
-    if (!any || !InRange(ts)) return Verdict::kPass;  // not a reading this aggregate covers
-    const int64_t start = WindowStart(ts, c_.window_ns);
+    if (!any) return Verdict::kPass;  // not a reading this aggregate covers
     auto it = open_.find(r.channel);
+    // The open window's time line decides: event time (a GPS fix's) if it opened on one,
+    // else receive time. A record without event time in an event-time window (GGA between
+    // RMCs) belongs to the fix time it follows; one with event time in a receive-time
+    // window counts by its receive time. A new window takes the line of its first record.
+    int64_t ts = r.event_ts_ns != 0 ? r.event_ts_ns : r.ts_ns;
+    if (it != open_.end()) ts = it->second.by_event ? (r.event_ts_ns != 0 ? r.event_ts_ns : it->second.last_ts_ns) : r.ts_ns;
+    if (!InRange(ts)) return Verdict::kPass;
+    const int64_t start = WindowStart(ts, c_.window_ns);
     if (it != open_.end() && (it->second.start_ns != start || it->second.ts_source != r.ts_source ||
                               it->second.boot_id != r.boot_id)) {
       // A later window (or, after a clock step back, an earlier one): this one is over.
@@ -94,7 +99,7 @@ class Aggregate final : public Processor {
       const int64_t left = start + c_.window_ns - ts;
       w.deadline_mono_ns = mono_ns + std::clamp<int64_t>(left, 0, c_.window_ns);
       w.first_ts_ns = w.last_ts_ns = ts;
-      w.by_event = r.event_ts_ns != 0;
+      w.by_event = r.event_ts_ns != 0 && ts == r.event_ts_ns;
       w.ts_source = r.ts_source;
       if (r.ts_source == TsSource::kUnsynced) {
         w.boot_id = r.boot_id;

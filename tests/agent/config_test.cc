@@ -342,6 +342,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "sinks.cloud.uri: port must be 1 to 65535 (got \"99999\")"},
         BadCase{"http_port", With("[sinks.api]\ntype = \"http\"\nurl = \"https://[::1]:0/ingest\"\n"),
                 "sinks.api.url: port must be 1 to 65535 (got \"0\")"},
+        BadCase{"http_port_secret", With("[sinks.api]\ntype = \"http\"\nurl = \"https://user:pa/ss@h/x\"\n"),
+                "sinks.api.url: port must be 1 to 65535"},
         BadCase{"http_no_host", With("[sinks.api]\ntype = \"http\"\nurl = \"https://:8080/x\"\n"),
                 "sinks.api.url: has no host"},
         BadCase{"http_compression", With("[sinks.api]\ntype = \"http\"\nurl = \"https://x\"\ncompression = \"br\"\n"),

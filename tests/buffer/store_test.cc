@@ -525,6 +525,27 @@ TEST_F(StoreTest, TtlIsNotFooledByAClockStepBeforeSync) {
   EXPECT_EQ(store->Stats().records, 5u);
 }
 
+// The lag a sink reports (status, the oldest-unacked metric) is by true time too: a seal
+// from before the sync is not "56 years old".
+TEST_F(StoreTest, TheOldestUnackedSealFromBeforeTheSyncIsDatedByTrueTime) {
+  constexpr int64_t kSec = 1'000'000'000;
+  constexpr int64_t kTrueBoot = 1'795'000'000 * kSec;
+  ManualClock clock(0);
+  clock.Reboot("boot-b", 12 * kSec, /*synced=*/false);
+  auto o = Options();
+  o.clock = &clock;
+  auto store = OpenStore(o);
+  ASSERT_TRUE(store->OpenCursor("cloud").ok());
+  clock.AdvanceNs(20 * kSec);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(store->Append(MakeRecord(i)).ok());
+  ASSERT_TRUE(store->Flush().ok());  // sealed at boot time 20 s
+  EXPECT_EQ(store->Stats().cursors.at(0).oldest_unacked_stored_ns, 32 * kSec) << "on the unsynchronized line";
+  clock.AdvanceNs(80 * kSec);
+  clock.SetWallNs(kTrueBoot + 100 * kSec);
+  clock.SetSynchronized(true);
+  EXPECT_EQ(store->Stats().cursors.at(0).oldest_unacked_stored_ns, kTrueBoot + 20 * kSec);
+}
+
 // Dead letters and replays keep a record's time: its event time and an unsynchronized
 // stamp (so a replayed record can still be re-based), through the tables' time column.
 TEST_F(StoreTest, DeadLettersAndReplaysKeepTheRecordsTime) {

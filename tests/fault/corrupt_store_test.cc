@@ -12,9 +12,11 @@
 #include <fstream>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "agent_process.h"
 #include "edgeferry/buffer/store.h"
+#include "edgeferry/clock.h"
 #include "test_support.h"
 
 namespace edgeferry::testing {
@@ -223,6 +225,44 @@ TEST(Salvage, AQuarantinedStoreGivesBackEveryIntactSegmentWithItsSeqsCursorsAndD
   EXPECT_GT(*store->Append(Record{1, "p", "t", ContentType::kText, "x"}), 2000u);
   std::printf("[ salvage ] leaf page %lld damaged (%zu records), 1 segment rotten: %zu of 1960 records salvaged\n",
               static_cast<long long>(damaged_leaf), lost.size(), got.size());
+}
+
+// A store filled before the clock was synchronized (a Pi at 1970) and then damaged: the
+// salvaged segments keep their record of that, so the sync does not expire them all.
+TEST(Salvage, SealsMadeBeforeTheClockSyncKeepTheirTrueAgeAfterASalvage) {
+  constexpr int64_t kSec = 1'000'000'000;
+  TempDir dir;
+  ManualClock clock(0);
+  clock.Reboot("boot-a", 12 * kSec, /*synced=*/false);
+  auto o = SalvageOptions(dir / "buffer.db");
+  o.clock = &clock;
+  o.ttl_ns = 3600 * kSec;
+  {
+    auto store = std::move(buffer::Store::Open(o)).value();
+    for (uint64_t seq = 1; seq <= 2000; ++seq) {
+      ASSERT_TRUE(store->Append(Record{static_cast<int64_t>(seq), "plant", "t", ContentType::kJson, Payload(seq)}).ok());
+    }
+    ASSERT_TRUE(store->Close().ok());
+  }
+  int64_t page_size = 0;
+  const auto leaves = SegmentLeafPages(o.path, &page_size);
+  ASSERT_GE(leaves.size(), 8u);
+  Garbage(o.path, static_cast<long>((leaves[leaves.size() / 2] - 1) * page_size), static_cast<size_t>(page_size));
+  auto reopen = o;
+  reopen.commit_interval_ns = 20'000'000;  // maintenance (TTL) every 20 ms of the manual clock
+  auto store = std::move(buffer::Store::Open(reopen)).value();
+  ASSERT_EQ(store->Stats().quarantined, 1u);
+  const uint64_t salvaged = store->Stats().records;
+  ASSERT_GT(salvaged, 1000u);
+  clock.AdvanceNs(100 * kSec);
+  clock.SetWallNs(1'795'000'100 * kSec);  // NTP, 56 years ahead
+  clock.SetSynchronized(true);
+  for (int i = 0; i < 20; ++i) {  // maintenance passes, on the manual monotonic clock
+    clock.AdvanceNs(kSec / 10);
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  }
+  EXPECT_EQ(store->Stats().dropped.at("ttl"), 0u) << "the sync expired salvaged segments sealed 100 s ago";
+  EXPECT_EQ(store->Stats().records, salvaged);
 }
 
 TEST(Salvage, ATruncatedStoreGivesBackTheSegmentsOnThePagesThatRemain) {

@@ -407,15 +407,20 @@ TEST(Aggregate, EventTimeWindowsKeepTheTwoTimeLinesApart) {
     r.event_ts_ns = event + i * kSecond;
     EXPECT_FALSE(*p.Run(r, i * kSecond));
   }
+  // A GGA between the RMCs has a position but no date, so no event time: it belongs to
+  // the fix time it follows, not to a window of its own on the receive time line.
+  Record gga{received + 3 * kSecond, "gps", "fix", ContentType::kJson, R"({"v":5})"};
+  EXPECT_FALSE(*p.Run(gga, 3 * kSecond));
   Record next{received + 70 * kSecond, "gps", "fix", ContentType::kJson, R"({"v":9})"};
   next.event_ts_ns = event + 70 * kSecond;  // the next minute closes the first
   EXPECT_FALSE(*p.Run(next, 70 * kSecond));
   auto e = p.Expire(70 * kSecond);
   ASSERT_EQ(e.store.size(), 1u);
   EXPECT_EQ(e.store[0].event_ts_ns, 1'429'999'980 * kSecond) << "the event-time window's start";
-  EXPECT_EQ(e.store[0].ts_ns, received + 2 * kSecond) << "the last record's receive time";
+  EXPECT_EQ(e.store[0].ts_ns, received + 3 * kSecond) << "the last record's receive time";
   const auto j = nlohmann::json::parse(e.store[0].payload);
-  EXPECT_EQ(j["records"], 3);
+  EXPECT_EQ(j["records"], 4);
+  EXPECT_EQ(j["v"]["sum"], 0 + 1 + 2 + 5);
   EXPECT_EQ(j["window_start"], "2015-04-25T22:13:00.000000000Z");
 }
 
