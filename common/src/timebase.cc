@@ -6,7 +6,7 @@ bool Rebaser::Rebase(Record* r) {
   if (r->ts_source != TsSource::kUnsynced || r->boot_id.empty() || r->boot_id != boot_id_) return false;
   SyncPoint p;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!sync_) {
       if (!clock_.Synchronized()) return false;
       sync_ = SyncPoint{clock_.NowNs(), clock_.BootNs()};
@@ -28,7 +28,7 @@ bool Rebaser::Rebase(Record* r) {
 }
 
 std::optional<Rebaser::SyncPoint> Rebaser::sync_point() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return sync_;
 }
 

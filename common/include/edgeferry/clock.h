@@ -44,7 +44,7 @@ class ManualClock final : public Clock {
   int64_t MonoNs() const override { return mono_ns_.load(); }
   bool Synchronized() const override { return synced_.load(); }
   std::string BootId() const override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return boot_id_;
   }
   // Moves both clocks forward by delta_ns.
@@ -57,14 +57,14 @@ class ManualClock final : public Clock {
   void SetSynchronized(bool synced) { synced_ = synced; }
   // A reboot: a new boot id, boot time from 0, the wall clock where the hardware left it.
   void Reboot(std::string boot_id, int64_t wall_ns, bool synced) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     boot_id_ = std::move(boot_id);
     now_ns_ = wall_ns;
     mono_ns_ = 0;
     synced_ = synced;
   }
   void SetBootId(std::string boot_id) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     boot_id_ = std::move(boot_id);
   }
 
@@ -72,7 +72,7 @@ class ManualClock final : public Clock {
   std::atomic<int64_t> now_ns_;
   std::atomic<int64_t> mono_ns_;
   std::atomic<bool> synced_{true};
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::string boot_id_ GUARDED_BY(mu_) = "00000000-0000-0000-0000-000000000001";
 };
 

@@ -50,7 +50,7 @@ class Rebaser {
  private:
   const Clock& clock_;
   const std::string boot_id_;
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::optional<SyncPoint> sync_ GUARDED_BY(mu_);
 };
 
