@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+#include <cstdlib>
+
 namespace edgeferry::formats {
 
 namespace {
@@ -60,6 +63,14 @@ bool IsJsonNumber(std::string_view t) {
     while (digit(i)) ++i;
   }
   return i == t.size();
+}
+
+bool IsJsonNumberInRange(std::string_view t) {
+  if (!IsJsonNumber(t)) return false;
+  // strtod, as JSON readers use it: HUGE_VAL on overflow, 0 or a denormal on underflow.
+  // The agent never calls setlocale, so the decimal point is '.'.
+  const std::string copy(t);
+  return std::isfinite(std::strtod(copy.c_str(), nullptr));
 }
 
 Result<std::vector<KeyValue>> SplitKeyValues(std::string_view text, char kv_separator, char pair_separator,

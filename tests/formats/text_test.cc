@@ -32,6 +32,17 @@ TEST(IsJsonNumber, Rfc8259Grammar) {
   }
 }
 
+TEST(IsJsonNumberInRange, OverflowIsTextUnderflowIsANumber) {
+  for (const char* yes : {"0", "-12.5", "1e308", "1e-999", "-1e-400", "123456789012345678901234567890"}) {
+    EXPECT_TRUE(IsJsonNumberInRange(yes)) << yes;
+  }
+  // Found by csv_fuzz: a cell like this made the serial CSV line invalid JSON.
+  const std::string nines(400, '9');  // an integer beyond a double's range
+  for (const char* no : {"43.79e3376", "1e309", "-1e999", nines.c_str(), "1e", "NaN"}) {
+    EXPECT_FALSE(IsJsonNumberInRange(no)) << no;
+  }
+}
+
 TEST(SplitKeyValues, PairsQuotesAndErrors) {
   auto kv = SplitKeyValues("temp=21.5  hum=40\tsite=\"line 1\" note=\"a \\\"b\\\" \\\\c\" empty=");
   ASSERT_TRUE(kv.ok()) << kv.status().ToString();

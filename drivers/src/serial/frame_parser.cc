@@ -103,8 +103,9 @@ class CsvParser final : public FrameParser {
         if (c == ',') c = '.';
       }
     }
-    // A JSON number (RFC 8259 grammar) stays a number, written as the device wrote it.
-    if (formats::IsJsonNumber(cell)) {
+    // A JSON number (RFC 8259 grammar, within a double's range) stays a number, written
+    // as the device wrote it; "1e999" would make the line unreadable, so it is text.
+    if (formats::IsJsonNumberInRange(cell)) {
       out->append(cell);
     } else {
       AppendJsonString(cell, out);  // UTF-8: checked by Parse

@@ -22,6 +22,11 @@ std::vector<std::string> SplitCsvRow(std::string_view row, char separator, size_
 // "01", ".5", "NaN" or "inf"): a cell that stays a JSON number.
 bool IsJsonNumber(std::string_view text);
 
+// IsJsonNumber, and within a double's range: "1e999" is in the grammar, but a JSON
+// reader (nlohmann, most cloud parsers) refuses it as an overflow, so it must be text.
+// An underflow ("1e-999") reads as 0 and stays a number.
+bool IsJsonNumberInRange(std::string_view text);
+
 struct KeyValue {
   std::string key, value;
 };
