@@ -27,18 +27,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
              "gateway.id \"%s\" accepted", Excerpt(id).c_str());
   FUZZ_CHECK(cfg->metrics_port >= 0 && cfg->metrics_port <= 65535, "metrics port %d accepted", cfg->metrics_port);
   for (const auto& s : cfg->sources) {
-    if (s.type == "mqtt") {
-      for (const auto& sub : s.mqtt.subscriptions) {
+    if (const auto* m = s.As<edgeferry::drivers::MqttSourceConfig>()) {
+      for (const auto& sub : m->subscriptions) {
         FUZZ_CHECK(sub.qos >= 0 && sub.qos <= 2, "source %s: qos %d accepted", s.name.c_str(), sub.qos);
       }
     }
-    if (s.type == "serial") {
-      FUZZ_CHECK(s.serial.framing.max_frame_bytes >= 1, "source %s: max_frame_bytes 0 accepted", s.name.c_str());
+    if (const auto* c = s.As<edgeferry::drivers::serial::SerialSourceConfig>()) {
+      FUZZ_CHECK(c->framing.max_frame_bytes >= 1, "source %s: max_frame_bytes 0 accepted", s.name.c_str());
     }
   }
   for (const auto& s : cfg->sinks) {
-    if (s.type == "mqtt") {
-      FUZZ_CHECK(s.mqtt.qos >= 0 && s.mqtt.qos <= 2, "sink %s: qos %d accepted", s.name.c_str(), s.mqtt.qos);
+    if (const auto* m = s.As<edgeferry::drivers::MqttUplinkSinkConfig>()) {
+      FUZZ_CHECK(m->qos >= 0 && m->qos <= 2, "sink %s: qos %d accepted", s.name.c_str(), m->qos);
     }
   }
   return 0;

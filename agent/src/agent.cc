@@ -233,21 +233,6 @@ std::vector<Route> RoutesOf(const std::vector<SinkConfig>& sinks) {
 }
 }  // namespace
 
-drivers::SinkPtr MakeSink(const SinkConfig& sc) {
-  if (sc.type == "outbox") return std::make_unique<drivers::OutboxSink>(sc.outbox);
-  if (sc.type == "mqtt") return std::make_unique<drivers::MqttUplinkSink>(sc.mqtt);
-  if (sc.type == "http") return std::make_unique<drivers::http::HttpSink>(sc.http);
-  if (sc.type == "kinesis") return std::make_unique<drivers::aws::KinesisSink>(sc.kinesis);
-  if (sc.type == "s3") return std::make_unique<drivers::aws::S3Sink>(sc.s3);
-  return nullptr;
-}
-
-drivers::SourcePtr MakeSource(const SourceConfig& sc, drivers::Ingest& ingest) {
-  if (sc.type == "mqtt") return std::make_unique<drivers::MqttSource>(sc.mqtt, ingest);
-  if (sc.type == "serial") return std::make_unique<drivers::serial::SerialSource>(sc.serial, ingest);
-  return nullptr;
-}
-
 Agent::Agent(AgentConfig config) : config_(std::move(config)) {}
 
 Agent::~Agent() { (void)Stop(); }
@@ -303,7 +288,7 @@ Status Agent::StartSink(const SinkConfig& sc) {
   cursor_drops_.erase(sc.name);  // back within its grace period: the cursor is still there
   SinkSlot slot;
   slot.fingerprint = sc.fingerprint;
-  slot.sink = MakeSink(sc);
+  slot.sink = MakeSink(sc.settings);
   slot.forwarder = std::make_unique<Forwarder>(*store_, *slot.sink, sc.retry, sc.drain, sc.route, sc.processors, &tap_);
   Status st = slot.forwarder->Start();
   std::lock_guard<std::mutex> l(mu_);
@@ -316,7 +301,7 @@ Status Agent::StartSource(const SourceConfig& sc) {
   slot.fingerprint = sc.fingerprint;
   slot.ingest = std::make_unique<StoreIngest>(*store_, routes_, tap_, sc.name, config_.health.window_ns, sc.processors);
   slot.ingest->LoadState(StatePath(sc.name));
-  slot.source = MakeSource(sc, *slot.ingest);
+  slot.source = MakeSource(sc.settings, *slot.ingest);
   Status st = slot.source->Start();
   std::lock_guard<std::mutex> l(mu_);
   sources_[sc.name] = std::move(slot);

@@ -50,17 +50,13 @@ struct Shared {
 // today): masked wherever they appear. Shorter than 4 bytes they would mask words.
 std::vector<std::string> Secrets(const AgentConfig& config) {
   std::vector<std::string> out;
-  for (const auto& s : config.sources) {
-    if (s.type == "mqtt" && s.mqtt.password.size() >= 4) out.push_back(s.mqtt.password);
-  }
-  for (const auto& s : config.sinks) {
-    if (s.type == "mqtt" && s.mqtt.password.size() >= 4) out.push_back(s.mqtt.password);
-    if (s.type == "http") {
-      for (const auto& [k, v] : s.http.headers) {
-        if (v.size() >= 4) out.push_back(v);
-      }
+  const auto add = [&](std::vector<std::string> secrets) {
+    for (auto& v : secrets) {
+      if (v.size() >= 4) out.push_back(std::move(v));
     }
-  }
+  };
+  for (const auto& s : config.sources) add(SecretsOf(s.settings));
+  for (const auto& s : config.sinks) add(SecretsOf(s.settings));
   return out;
 }
 
@@ -87,16 +83,12 @@ ConnectCheckReport CheckConnections(const AgentConfig& config, int64_t timeout_n
   std::vector<ProbeTarget> targets;
   for (const auto& sc : config.sources) {
     auto held = std::make_shared<SourceUnderProbe>();
-    held->source = MakeSource(sc, held->ingest);
-    targets.push_back({"source", sc.name, sc.type, [held](int64_t t) {
-                         return held->source ? held->source->Probe(t) : drivers::ProbeResult::Skipped("unknown type");
-                       }});
+    held->source = MakeSource(sc.settings, held->ingest);
+    targets.push_back({"source", sc.name, std::string(sc.type()), [held](int64_t t) { return held->source->Probe(t); }});
   }
   for (const auto& sc : config.sinks) {
-    std::shared_ptr<drivers::Sink> sink = MakeSink(sc);
-    targets.push_back({"sink", sc.name, sc.type, [sink](int64_t t) {
-                         return sink ? sink->Probe(t) : drivers::ProbeResult::Skipped("unknown type");
-                       }});
+    std::shared_ptr<drivers::Sink> sink = MakeSink(sc.settings);
+    targets.push_back({"sink", sc.name, std::string(sc.type()), [sink](int64_t t) { return sink->Probe(t); }});
   }
   return ProbeAll(std::move(targets), timeout_ns, Secrets(config));
 }

@@ -418,12 +418,12 @@ Result<ValidatedPush> ValidatePush(std::string_view payload, const AgentConfig& 
   // the gateway out of the fleet.
   const std::string& link_id = fl.link.client_id;
   for (const auto& src : cfg->sources) {
-    if (src.type == "mqtt" && src.mqtt.client_id == link_id) {
+    if (const auto* m = src.As<drivers::MqttSourceConfig>(); m && m->client_id == link_id) {
       errors->errors.push_back(fmt::format("sources.{}.client_id: \"{}\" is the fleet connection's", src.name, link_id));
     }
   }
   for (const auto& snk : cfg->sinks) {
-    if (snk.type == "mqtt" && snk.mqtt.client_id == link_id) {
+    if (const auto* m = snk.As<drivers::MqttUplinkSinkConfig>(); m && m->client_id == link_id) {
       errors->errors.push_back(fmt::format("sinks.{}.client_id: \"{}\" is the fleet connection's", snk.name, link_id));
     }
   }

@@ -48,7 +48,7 @@ client_id = "${EMPTY:-fallback}-${EMPTY}"
   EXPECT_EQ(cfg->gateway_id, "gw-from-env");
   EXPECT_EQ(cfg->data_dir, "/tmp/ef-default");
   ASSERT_EQ(cfg->sources.size(), 1u);
-  const auto& m = cfg->sources[0].mqtt;
+  const auto& m = *cfg->sources[0].As<edgeferry::drivers::MqttSourceConfig>();
   EXPECT_EQ(m.uri, "tcp://127.0.0.1:18830");
   ASSERT_EQ(m.subscriptions.size(), 3u);
   EXPECT_EQ(m.subscriptions[0].filter, "plant-7/#");
@@ -134,8 +134,8 @@ TEST(ConfigFile, IncludesMergeInSortedOrderRelativeToTheIncludingFile) {
   EXPECT_EQ(cfg->log_level, "debug");
   ASSERT_EQ(cfg->sinks.size(), 2u);
   EXPECT_EQ(cfg->sinks[0].name, "a");
-  EXPECT_EQ(cfg->sinks[0].outbox.dir, "/tmp/ef/a");  // included files are expanded too
-  EXPECT_EQ(cfg->sinks[1].outbox.dir, "/tmp/ef/b");
+  EXPECT_EQ(cfg->sinks[0].As<edgeferry::drivers::OutboxSinkConfig>()->dir, "/tmp/ef/a");  // included files are expanded too
+  EXPECT_EQ(cfg->sinks[1].As<edgeferry::drivers::OutboxSinkConfig>()->dir, "/tmp/ef/b");
 }
 
 TEST(ConfigFile, AKeyInTwoFilesIsAnErrorNamingTheKeyAndBothFiles) {

@@ -68,15 +68,15 @@ TEST(Config, MinimalConfigGetsDocumentedDefaults) {
   EXPECT_EQ(cfg->buffer.when_full, buffer::FullPolicy::kDropOldest);
   EXPECT_FALSE(cfg->clock_trusted) << "the kernel says when the clock is synchronized";
   ASSERT_EQ(cfg->sources.size(), 1u);
-  const auto& m = cfg->sources[0].mqtt;
+  const auto& m = *cfg->sources[0].As<drivers::MqttSourceConfig>();
   EXPECT_EQ(m.uri, "tcp://127.0.0.1:1883");
   EXPECT_EQ(m.client_id, "edgeferry-gw-1-plant");
   ASSERT_EQ(m.subscriptions.size(), 1u);
   EXPECT_EQ(m.subscriptions[0].qos, 1);
   EXPECT_FALSE(m.tls.has_value());
   ASSERT_EQ(cfg->sinks.size(), 1u);
-  EXPECT_EQ(cfg->sinks[0].outbox.dir, "/tmp/ef/outbox");
-  EXPECT_EQ(cfg->sinks[0].outbox.gateway_id, "gw-1");
+  EXPECT_EQ(cfg->sinks[0].As<edgeferry::drivers::OutboxSinkConfig>()->dir, "/tmp/ef/outbox");
+  EXPECT_EQ(cfg->sinks[0].As<edgeferry::drivers::OutboxSinkConfig>()->gateway_id, "gw-1");
   EXPECT_EQ(cfg->health.window_ns, 300'000'000'000);
   EXPECT_EQ(cfg->health.dead_letter_percent, 90);
   EXPECT_EQ(cfg->health.min_inputs, 20u);
@@ -173,7 +173,7 @@ retry_max = "5s"
   EXPECT_EQ(cfg->buffer.ttl_ns, 7 * 86400'000'000'000);
   EXPECT_EQ(cfg->buffer.durability, buffer::Durability::kSync);
   EXPECT_EQ(cfg->buffer.when_full, buffer::FullPolicy::kRejectNew);
-  const auto& m = cfg->sources[0].mqtt;
+  const auto& m = *cfg->sources[0].As<drivers::MqttSourceConfig>();
   EXPECT_EQ(m.password, "s3cret");
   EXPECT_EQ(m.mqtt_version, 5);
   EXPECT_EQ(m.keepalive_s, 60);
@@ -182,8 +182,8 @@ retry_max = "5s"
   ASSERT_TRUE(m.tls.has_value());
   EXPECT_FALSE(m.tls->verify);
   EXPECT_EQ(m.content_type, ContentType::kJson);
-  EXPECT_EQ(cfg->sinks[0].outbox.batch.linger_ns, 0);
-  EXPECT_EQ(cfg->sinks[0].outbox.batch.max_records, 5u);
+  EXPECT_EQ(cfg->sinks[0].As<edgeferry::drivers::OutboxSinkConfig>()->batch.linger_ns, 0);
+  EXPECT_EQ(cfg->sinks[0].As<edgeferry::drivers::OutboxSinkConfig>()->batch.max_records, 5u);
   EXPECT_EQ(cfg->sinks[0].retry.max_ns, 5'000'000'000);
 }
 
@@ -223,7 +223,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "health.min_inputs: must be between 1 and 1000000000 (got 0)"},
         BadCase{"health_unknown", With("[health]\nmax_lagg = \"1h\"\n"), "health.max_lagg: unknown key"},
         BadCase{"processor_type", With("[[sources.plant.processors]]\ntype = \"lua\"\n"),
-                "sources.plant.processors[0].type: must be one of \"filter\", \"set\", \"rename\", \"drop_fields\", \"select\", \"deadband\", \"sample\", \"aggregate\", \"parse\" (got \"lua\")"},
+                "sources.plant.processors[0].type: unknown processor type \"lua\" (known: filter, set, rename, drop_fields, select, deadband, sample, aggregate, parse)"},
         BadCase{"processor_no_type", With("[[sources.plant.processors]]\nfield = \"t\"\n"),
                 "sources.plant.processors[0].type: is required"},
         BadCase{"deadband_field", With("[[sources.plant.processors]]\ntype = \"deadband\"\nabsolute = 0.5\n"),
@@ -483,8 +483,8 @@ TEST(Config, IntegerKeysKeepValuesAtTheEdgesOfTheirRange) {
   EXPECT_EQ(cfg->buffer.segment_max_records, 1'000'000u);
   const auto gps = std::find_if(cfg->sources.begin(), cfg->sources.end(), [](const auto& s) { return s.name == "gps"; });
   ASSERT_NE(gps, cfg->sources.end());
-  EXPECT_EQ(gps->serial.baud, 4'000'000u);
-  EXPECT_EQ(gps->serial.data_bits, 5u);
+  EXPECT_EQ(gps->As<drivers::serial::SerialSourceConfig>()->baud, 4'000'000u);
+  EXPECT_EQ(gps->As<drivers::serial::SerialSourceConfig>()->data_bits, 5u);
 }
 
 TEST(Config, SerialSourceKeys) {
@@ -524,7 +524,7 @@ channel = "lab/bench1"
   ASSERT_EQ(cfg->sources.size(), 4u);
   auto source = [&](const std::string& name) -> const drivers::serial::SerialSourceConfig& {
     for (const auto& src : cfg->sources) {
-      if (src.name == name) return src.serial;
+      if (src.name == name) return *src.As<drivers::serial::SerialSourceConfig>();
     }
     throw std::runtime_error("no source " + name);
   };
@@ -576,16 +576,16 @@ linger = "15m"
   ASSERT_TRUE(cfg.ok()) << errors.Join();
   std::map<std::string, const SinkConfig*> by;
   for (const auto& s : cfg->sinks) by[s.name] = &s;
-  EXPECT_EQ(by["cloud"]->mqtt.batch.linger_ns, 0) << "streaming by default";
-  EXPECT_EQ(by["cloud"]->mqtt.tls->alpn, std::vector<std::string>{"x-amzn-mqtt-ca"});
-  EXPECT_EQ(by["cloud"]->mqtt.client_id, "edgeferry-gw-1-cloud");
-  EXPECT_EQ(by["api"]->http.compression, drivers::Compression::kZstd);
-  EXPECT_EQ(by["api"]->http.headers.at("X-Tenant"), "plant-7");
-  EXPECT_EQ(by["stream"]->kinesis.batch.max_records, 500u);
-  EXPECT_EQ(by["stream"]->kinesis.region, "eu-west-1");
-  EXPECT_TRUE(by["lake"]->s3.path_style);
-  EXPECT_EQ(by["lake"]->s3.batch.linger_ns, 900'000'000'000);
-  EXPECT_EQ(by["local"]->outbox.batch.max_records, 10'000u);
+  EXPECT_EQ(by["cloud"]->As<drivers::MqttUplinkSinkConfig>()->batch.linger_ns, 0) << "streaming by default";
+  EXPECT_EQ(by["cloud"]->As<drivers::MqttUplinkSinkConfig>()->tls->alpn, std::vector<std::string>{"x-amzn-mqtt-ca"});
+  EXPECT_EQ(by["cloud"]->As<drivers::MqttUplinkSinkConfig>()->client_id, "edgeferry-gw-1-cloud");
+  EXPECT_EQ(by["api"]->As<drivers::http::HttpSinkConfig>()->compression, drivers::Compression::kZstd);
+  EXPECT_EQ(by["api"]->As<drivers::http::HttpSinkConfig>()->headers.at("X-Tenant"), "plant-7");
+  EXPECT_EQ(by["stream"]->As<drivers::aws::KinesisSinkConfig>()->batch.max_records, 500u);
+  EXPECT_EQ(by["stream"]->As<drivers::aws::KinesisSinkConfig>()->region, "eu-west-1");
+  EXPECT_TRUE(by["lake"]->As<drivers::aws::S3SinkConfig>()->path_style);
+  EXPECT_EQ(by["lake"]->As<drivers::aws::S3SinkConfig>()->batch.linger_ns, 900'000'000'000);
+  EXPECT_EQ(by["local"]->As<drivers::OutboxSinkConfig>()->batch.max_records, 10'000u);
 }
 
 TEST(Config, SinkDestinationLimitsHaveDocumentedDefaultsAndAreRangeChecked) {
@@ -609,13 +609,13 @@ bucket = "sensor-lake"
   std::map<std::string, const SinkConfig*> by;
   for (const auto& s : cfg->sinks) by[s.name] = &s;
   // docs/configuration.md, "Poison records cannot stall a sink".
-  EXPECT_EQ(by["cloud"]->mqtt.limits.max_record_bytes, 128u * 1024);
-  EXPECT_EQ(by["api"]->http.limits.max_record_bytes, 4u << 20);
-  EXPECT_EQ(by["api"]->http.limits.max_batch_bytes, 16u << 20);
-  EXPECT_EQ(by["stream"]->kinesis.limits.max_record_bytes, 1u << 20);
-  EXPECT_EQ(by["stream"]->kinesis.limits.max_batch_bytes, 4u << 20);
-  EXPECT_EQ(by["lake"]->s3.limits.max_record_bytes, 5ull << 30);
-  EXPECT_EQ(by["lake"]->s3.limits.max_batch_bytes, (8ull << 20) * 10'000);
+  EXPECT_EQ(by["cloud"]->As<drivers::MqttUplinkSinkConfig>()->limits.max_record_bytes, 128u * 1024);
+  EXPECT_EQ(by["api"]->As<drivers::http::HttpSinkConfig>()->limits.max_record_bytes, 4u << 20);
+  EXPECT_EQ(by["api"]->As<drivers::http::HttpSinkConfig>()->limits.max_batch_bytes, 16u << 20);
+  EXPECT_EQ(by["stream"]->As<drivers::aws::KinesisSinkConfig>()->limits.max_record_bytes, 1u << 20);
+  EXPECT_EQ(by["stream"]->As<drivers::aws::KinesisSinkConfig>()->limits.max_batch_bytes, 4u << 20);
+  EXPECT_EQ(by["lake"]->As<drivers::aws::S3SinkConfig>()->limits.max_record_bytes, 5ull << 30);
+  EXPECT_EQ(by["lake"]->As<drivers::aws::S3SinkConfig>()->limits.max_batch_bytes, (8ull << 20) * 10'000);
 
   ConfigErrors set_errors;
   auto set = ParseConfig(With(R"(
@@ -631,9 +631,9 @@ max_batch_bytes = "2MiB"
 )"), "limits.toml", &set_errors);
   ASSERT_TRUE(set.ok()) << set_errors.Join();
   for (const auto& s : set->sinks) by[s.name] = &s;
-  EXPECT_EQ(by["cloud"]->mqtt.limits.max_record_bytes, 256u * 1024);
-  EXPECT_EQ(by["api"]->http.limits.max_record_bytes, 1000u);
-  EXPECT_EQ(by["api"]->http.limits.max_batch_bytes, 2u << 20);
+  EXPECT_EQ(by["cloud"]->As<drivers::MqttUplinkSinkConfig>()->limits.max_record_bytes, 256u * 1024);
+  EXPECT_EQ(by["api"]->As<drivers::http::HttpSinkConfig>()->limits.max_record_bytes, 1000u);
+  EXPECT_EQ(by["api"]->As<drivers::http::HttpSinkConfig>()->limits.max_batch_bytes, 2u << 20);
 
   ConfigErrors bad;
   EXPECT_FALSE(ParseConfig(With(R"(

@@ -74,19 +74,22 @@ TEST(ConnectCheck, CheckConnectionsProbesEachComponentAndMasksSecrets) {
   AgentConfig cfg;
   SinkConfig ok;
   ok.name = "local";
-  ok.type = "outbox";
-  ok.outbox.dir = dir / "outbox";
+  edgeferry::drivers::OutboxSinkConfig outbox;
+  outbox.dir = dir / "outbox";
+  ok.settings = outbox;
   SinkConfig bad = ok;
   bad.name = "blocked";
   testing::WriteFile(dir / "file", "");
-  bad.outbox.dir = dir / "file/outbox";
+  outbox.dir = dir / "file/outbox";
+  bad.settings = outbox;
   // A configured secret (a header value) that appears in a detail is masked: here it is
   // contrived to be the path in the outbox's message.
   SinkConfig web;
   web.name = "web";
-  web.type = "http";
-  web.http.url = "http://user:pw-in-url@127.0.0.1:9/x?token=abc";
-  web.http.headers = {{"X-Key", dir / "file"}};
+  edgeferry::drivers::http::HttpSinkConfig http;
+  http.url = "http://user:pw-in-url@127.0.0.1:9/x?token=abc";
+  http.headers = {{"X-Key", dir / "file"}};
+  web.settings = http;
   cfg.sinks = {ok, bad, web};
   const ConnectCheckReport r = CheckConnections(cfg, 2'000'000'000);
   ASSERT_EQ(r.components.size(), 3u);

@@ -265,7 +265,7 @@ type = "outbox"
     auto v = ValidatePush(payload, *local, local_toml, &errors, &version);
     ASSERT_TRUE(v.ok()) << json << ": " << errors.Join();
     ASSERT_EQ(v->config.sources.size(), 1u);
-    const auto& subs = v->config.sources[0].mqtt.subscriptions;
+    const auto& subs = v->config.sources[0].As<edgeferry::drivers::MqttSourceConfig>()->subscriptions;
     ASSERT_EQ(subs.size(), 3u);
     EXPECT_EQ(subs[0].filter, "${HOME}/#") << json;
     EXPECT_EQ(subs[1].filter, "a$$b/#") << json;

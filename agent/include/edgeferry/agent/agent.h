@@ -45,12 +45,6 @@ struct AgentStats {
 // Empty = healthy by these rules. `now_ns`: wall clock, ns since epoch.
 std::vector<std::string> HealthProblems(const AgentStats& stats, const HealthRules& rules, int64_t now_ns);
 
-// The driver a sink's or source's config names (by its type), not started. `ingest`
-// is not owned and must outlive the source. Null for an unknown type (the config
-// loader refuses those).
-drivers::SinkPtr MakeSink(const SinkConfig& config);
-drivers::SourcePtr MakeSource(const SourceConfig& config, drivers::Ingest& ingest);
-
 class Agent {
  public:
   explicit Agent(AgentConfig config);

@@ -13,16 +13,11 @@
 #include <vector>
 
 #include "edgeferry/agent/health.h"
+#include "edgeferry/agent/registry.h"
+#include "edgeferry/buffer/store.h"
 #include "edgeferry/pipeline/processor.h"
 #include "edgeferry/pipeline/route.h"
-#include "edgeferry/buffer/store.h"
-#include "edgeferry/drivers/aws/kinesis_sink.h"
-#include "edgeferry/drivers/aws/s3_sink.h"
-#include "edgeferry/drivers/http/http_sink.h"
-#include "edgeferry/drivers/mqtt/mqtt_source.h"
-#include "edgeferry/drivers/mqtt/mqtt_uplink_sink.h"
-#include "edgeferry/drivers/outbox/outbox_sink.h"
-#include "edgeferry/drivers/serial/serial_source.h"
+#include "edgeferry/settings/context.h"
 #include "edgeferry/status.h"
 
 namespace edgeferry::agent {
@@ -33,10 +28,13 @@ using pipeline::RouteTable;
 struct SourceConfig {
   std::string name;
   std::string fingerprint;  // its settings as read; equal fingerprints = unchanged source
-  std::string type;  // "mqtt" or "serial"
-  drivers::MqttSourceConfig mqtt;
-  drivers::serial::SerialSourceConfig serial;
+  SourceSettings settings;  // the driver's configuration; its type is the source's `type`
   std::vector<pipeline::ProcessorConfig> processors;  // applied in order before the buffer
+
+  std::string_view type() const { return TypeName(settings); }
+  // The driver configuration when it is a C (e.g. drivers::MqttSourceConfig), else null.
+  template <typename C>
+  const C* As() const { return std::get_if<C>(&settings); }
 };
 
 struct RetryPolicy {
@@ -55,18 +53,18 @@ struct DrainPolicy {
 struct SinkConfig {
   std::string name;
   std::string fingerprint;  // its settings as read; equal fingerprints = unchanged sink
-  std::string type;  // "outbox", "mqtt", "http", "kinesis" or "s3": the matching member is set
-  drivers::OutboxSinkConfig outbox;
-  drivers::MqttUplinkSinkConfig mqtt;
-  drivers::http::HttpSinkConfig http;
-  drivers::aws::KinesisSinkConfig kinesis;
-  drivers::aws::S3SinkConfig s3;
+  SinkSettings settings;    // the driver's configuration, batching included; its type is `type`
   RetryPolicy retry;
   DrainPolicy drain;
   Route route;  // `sources` and `channels`: what this sink receives (default: everything)
   // [[sinks.<name>.processors]]: stateless ones only (Pipeline::Stateless), applied in
   // order to what the route selects, before each delivery.
   std::vector<pipeline::ProcessorConfig> processors;
+
+  std::string_view type() const { return TypeName(settings); }
+  // The driver configuration when it is a C (e.g. drivers::OutboxSinkConfig), else null.
+  template <typename C>
+  const C* As() const { return std::get_if<C>(&settings); }
 };
 
 // Fleet-managed configuration ([fleet], fleet.h): where pushes come from and what they
@@ -121,10 +119,7 @@ struct AgentConfig {
 };
 
 // All problems found in a config, each "key.path: reason".
-struct ConfigErrors {
-  std::vector<std::string> errors;
-  std::string Join() const;
-};
+using ConfigErrors = settings::Errors;
 
 // Parses and validates TOML text. `origin` names the file in messages. Files a key
 // names (password_file) are read now. Returns the config, or every error found.
